@@ -1,0 +1,1 @@
+"""disentbench core: registry, configuration, training loop, runner and reports."""

@@ -1,0 +1,29 @@
+"""Ground-truth datasets: `create(name, source=..., data_dir=...)`, `list_datasets()`, `register`.
+
+A registered entry is a factory taking (source, data_dir, verify, device) and returning a
+GroundTruthDataset.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from bench.registry import Registry
+from datasets.base import GroundTruthDataset
+
+_REGISTRY: Registry = Registry("dataset")
+register = _REGISTRY.register
+
+
+def create(name: str, **kwargs: Any) -> GroundTruthDataset:
+    return _REGISTRY.create(name, **kwargs)
+
+
+def list_datasets() -> list[str]:
+    return _REGISTRY.names()
+
+
+from datasets import dsprites as _dsprites  # noqa: E402  (registers below)
+
+register("dsprites")(_dsprites.make_dsprites)
+
+__all__ = ["GroundTruthDataset", "create", "list_datasets", "register"]

@@ -1,0 +1,83 @@
+"""The ground-truth dataset interface every metric and the trainer rely on.
+
+A dataset is a full factorial grid of integer factor classes stored in row-major order (last factor
+fastest). Subclasses provide only `observations(factors)`; everything else follows from the sizes.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+
+
+class GroundTruthDataset:
+    """Base class: factor bookkeeping, uniform factor sampling, index <-> factors conversion."""
+
+    name: str = "dataset"
+    factor_names: tuple[str, ...] = ()
+    factor_sizes: tuple[int, ...] = ()
+    observation_shape: tuple[int, int, int] = (1, 64, 64)
+    source: str = "procedural"  # "official" or "procedural"
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+
+    # --- factors -------------------------------------------------------------------------
+    @property
+    def num_factors(self) -> int:
+        return len(self.factor_sizes)
+
+    def __len__(self) -> int:
+        return int(np.prod(self.factor_sizes))
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n factor vectors, every factor uniform and independent: int64 array (n, K)."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError("sample_factors needs an explicit numpy Generator (np.random.default_rng(seed))")
+        sizes = np.asarray(self.factor_sizes, dtype=np.int64)
+        return rng.integers(0, sizes, size=(int(n), len(sizes)), dtype=np.int64)
+
+    def _check_factors(self, factors: np.ndarray | Sequence) -> np.ndarray:
+        f = np.asarray(factors)
+        if f.ndim == 1:
+            f = f[None, :]
+        if f.ndim != 2 or f.shape[1] != self.num_factors:
+            raise BenchError(f"{self.name}: factors must have shape (n, {self.num_factors}), got {f.shape}")
+        if not np.issubdtype(f.dtype, np.integer):
+            raise BenchError(f"{self.name}: factors must be integer class indices, got dtype {f.dtype}")
+        sizes = np.asarray(self.factor_sizes)
+        if (f < 0).any() or (f >= sizes).any():
+            raise BenchError(f"{self.name}: factor index out of range; sizes are {list(self.factor_sizes)}")
+        return f.astype(np.int64, copy=False)
+
+    def index_of(self, factors: np.ndarray) -> np.ndarray:
+        """Row-major flat index of each factor vector in the official file."""
+        f = self._check_factors(factors)
+        return np.ravel_multi_index(tuple(f.T), self.factor_sizes).astype(np.int64)
+
+    def factors_of(self, index: np.ndarray | int) -> np.ndarray:
+        idx = np.asarray(index, dtype=np.int64).reshape(-1)
+        if (idx < 0).any() or (idx >= len(self)).any():
+            raise BenchError(f"{self.name}: index out of range [0, {len(self)})")
+        return np.stack(np.unravel_index(idx, self.factor_sizes), axis=1).astype(np.int64)
+
+    # --- observations --------------------------------------------------------------------
+    def observations(self, factors: np.ndarray) -> torch.Tensor:
+        """Images for integer factors (n, K): float32 tensor (n, C, H, W) in [0, 1] on self.device."""
+        raise NotImplementedError
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
+        """Factors first, then their observations (the order the metrics spec fixes)."""
+        factors = self.sample_factors(n, rng)
+        return factors, self.observations(factors)
+
+    def to(self, device: str | torch.device) -> "GroundTruthDataset":
+        self.device = torch.device(device)
+        return self
+
+    def describe(self) -> dict:
+        """Provenance of the data for result rows."""
+        return {"dataset": self.name, "data_source": self.source}

@@ -1,0 +1,92 @@
+"""The shared "conv" backbone of the reference protocol (Locatello et al. 2019), used by every method.
+
+Encoder trunk: 4 convolutions + a 256-unit linear layer, ReLU everywhere. Heads are added by the
+methods (Gaussian mean/log-variance for VAEs; a critic score or code for GANs).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+TRUNK_FEATURES = 256
+
+
+class EncoderTrunk(nn.Module):
+    """64x64xC -> 256 features (the reference encoder without its heads)."""
+
+    def __init__(self, in_channels: int = 1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 4, stride=2, padding=1), nn.ReLU(),  # 32x32
+            nn.Conv2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),  # 16x16
+            nn.Conv2d(32, 64, 2, stride=2), nn.ReLU(),  # 8x8
+            nn.Conv2d(64, 64, 2, stride=2), nn.ReLU(),  # 4x4
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, TRUNK_FEATURES), nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class GaussianEncoder(nn.Module):
+    """Trunk + two linear heads: mean and log-variance of q(z|x)."""
+
+    def __init__(self, in_channels: int = 1, latent_dim: int = 10):
+        super().__init__()
+        self.trunk = EncoderTrunk(in_channels)
+        self.mean = nn.Linear(TRUNK_FEATURES, latent_dim)
+        self.logvar = nn.Linear(TRUNK_FEATURES, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(x)
+        return self.mean(h), self.logvar(h)
+
+
+class ConvDecoder(nn.Module):
+    """z -> logits of a 64x64xC image (no output activation)."""
+
+    def __init__(self, latent_dim: int = 10, out_channels: int = 1):
+        super().__init__()
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, 256), nn.ReLU(),
+            nn.Linear(256, 1024), nn.ReLU(),
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1), nn.ReLU(),  # 8x8
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),  # 16x16
+            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),  # 32x32
+            nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1),  # 64x64
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.fc(z).view(-1, 64, 4, 4))
+
+
+INIT_SCHEMES = ("reference", "torch")
+
+
+@torch.no_grad()
+def initialise(module: nn.Module, scheme: str, generator: torch.Generator) -> None:
+    """(Re-)initialise every conv/linear layer from an explicit generator.
+
+    "reference": Glorot-uniform kernels, zero biases (disentanglement_lib, TF1).
+    "torch": PyTorch's own default (Kaiming-uniform a=sqrt(5), fan-in uniform bias), but seeded.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
+    for m in module.modules():
+        if not isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            continue
+        if scheme == "reference":
+            nn.init.xavier_uniform_(m.weight, generator=generator)
+            if m.bias is not None:
+                m.bias.zero_()
+        else:
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            if m.bias is not None:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                nn.init.uniform_(m.bias, -bound, bound, generator=generator)

@@ -1,0 +1,145 @@
+"""The surface every method has: hyperparameters, networks + optimisers, a training step, `encode`.
+
+A method declares its own hyperparameters in `hparams` (merged along the class hierarchy, so a
+subclass lists only what it adds), string options in `choices`, and its reference grid in
+`reference_grid`. `validate_hparams` turns user input (possibly strings from the CLI) into typed
+values or raises a one-line error listing the method's parameters.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench.errors import BenchError
+from methods.backbone import INIT_SCHEMES, initialise
+
+
+def _coerce(value: Any, default: Any, name: str, method: str, choices: tuple | None) -> Any:
+    """Convert value to the type of the default (CLI strings included)."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if isinstance(default, int):
+            f = float(value)
+            if f != int(f):
+                raise ValueError
+            return int(f)
+        if isinstance(default, float):
+            out = float(value)
+            if out != out or out in (float("inf"), float("-inf")):
+                raise ValueError
+            return out
+    except (TypeError, ValueError):
+        raise BenchError(
+            f"{method}.{name}={value!r} is not a valid {type(default).__name__}"
+        ) from None
+    value = str(value)
+    if choices is not None and value not in choices:
+        raise BenchError(f"{method}.{name}={value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+class Method(nn.Module):
+    """Base class of every method. Subclasses build networks in `build()` and optimisers in
+    `configure_optimizers()`, and implement `train_step`, `encode` and `decode`."""
+
+    registered_name: ClassVar[str] = "method"
+    hparams: ClassVar[dict[str, Any]] = {"latent_dim": 10, "lr": 1e-4}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    reference_grid: ClassVar[dict[str, list]] = {}
+    #: merged over the class hierarchy by __init_subclass__
+    defaults: ClassVar[dict[str, Any]] = dict(hparams)
+    all_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        defaults: dict[str, Any] = {}
+        choices: dict[str, tuple[str, ...]] = {}
+        for klass in reversed(cls.__mro__):
+            defaults.update(klass.__dict__.get("hparams", {}))
+            choices.update(klass.__dict__.get("choices", {}))
+        cls.defaults = defaults
+        cls.all_choices = choices
+
+    @classmethod
+    def validate_hparams(cls, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """All hyperparameters with overrides applied and typed; one-line error on a bad name/value."""
+        name = getattr(cls, "registered_name", cls.__name__)
+        out = dict(cls.defaults)
+        for key, value in (overrides or {}).items():
+            if key not in cls.defaults:
+                params = ", ".join(f"{k} (default {v})" for k, v in cls.defaults.items())
+                raise BenchError(f"{name} has no hyperparameter {key!r}; its parameters: {params}")
+            out[key] = _coerce(value, cls.defaults[key], key, name, cls.all_choices.get(key))
+        if out.get("latent_dim", 1) < 1:
+            raise BenchError(f"{name}.latent_dim must be >= 1")
+        if out.get("lr", 1.0) <= 0:
+            raise BenchError(f"{name}.lr must be > 0")
+        return out
+
+    def __init__(
+        self,
+        observation_shape: tuple[int, int, int] = (1, 64, 64),
+        seed: int = 0,
+        init: str = "reference",
+        **hparams: Any,
+    ):
+        super().__init__()
+        if init not in INIT_SCHEMES:
+            raise BenchError(f"unknown init {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
+        self.hp = self.validate_hparams(hparams)
+        self.observation_shape = tuple(observation_shape)
+        self.latent_dim = int(self.hp["latent_dim"])
+        self.build()
+        initialise(self, init, torch.Generator().manual_seed(int(seed)))
+        self.optimizers: dict[str, torch.optim.Optimizer] = self.configure_optimizers()
+
+    # --- to implement --------------------------------------------------------------------
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def train_step(self, x: torch.Tensor, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """One optimisation step on a batch; returns named scalar losses as (detached) device tensors.
+
+        Return tensors, not floats: reading them forces a host synchronisation, which the trainer
+        does only at logging steps. The main objective is under "loss".
+        """
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation the metrics score: (n, latent_dim)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] for codes z (used by traversals)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    #: where latent traversals sweep: ("sigma", 2.0) for +-2 std of the codes, ("prior", (lo, hi)) otherwise
+    traversal = ("sigma", 2.0)
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "model": self.state_dict(),
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+        }
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        self.load_state_dict(state["model"])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])

@@ -1,0 +1,61 @@
+"""Metrics: two entry points for every registered metric.
+
+- `score_arrays(name, train_codes, train_factors, test_codes=None, test_factors=None, seed=0)`
+  for codes a user already has;
+- `evaluate(name, dataset, encode, seed=0, **overrides)`, which samples from the dataset as the
+  spec prescribes.
+`evaluate_many` scores several metrics on one model and shares the codes they can share.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from bench.errors import BenchError
+from metrics.base import Encode, Metric, gather_codes
+from metrics.registry import REGISTRY, register
+
+
+def create(name: str, **params: Any) -> Metric:
+    return REGISTRY.create(name, **params)
+
+
+def list_metrics() -> list[str]:
+    return REGISTRY.names()
+
+
+def score_arrays(name: str, train_codes, train_factors, test_codes=None, test_factors=None,
+                 seed: int = 0, **params: Any) -> dict[str, float]:
+    metric = create(name, **params)
+    if metric.needs_dataset:
+        raise BenchError(f"metric {name} chooses which factor to fix, so it needs a dataset and an encoder: "
+                         f"use metrics.evaluate({name!r}, dataset, encode)")
+    if metric.needs_test and (test_codes is None or test_factors is None):
+        raise BenchError(f"metric {name} needs a test set: pass test_codes and test_factors")
+    return metric.score(np.asarray(train_codes), np.asarray(train_factors),
+                        None if test_codes is None else np.asarray(test_codes),
+                        None if test_factors is None else np.asarray(test_factors),
+                        random_state=np.random.default_rng(seed))
+
+
+def evaluate(name: str, dataset, encode: Encode, seed: int = 0, **overrides: Any) -> dict[str, float]:
+    return create(name, **overrides).evaluate(dataset, encode, np.random.default_rng(seed))
+
+
+def evaluate_many(configs: Mapping[str, Mapping[str, Any]], dataset, encode: Encode, seed: int = 0,
+                  ) -> dict[str, float]:
+    """Score every metric in `configs` ({name: overrides}); each gets its own generator seeded with
+    `seed`, so the result equals separate `evaluate` calls, but codes drawn once are reused by every
+    metric with the same sample sizes."""
+    built = {name: create(name, **(params or {})) for name, params in configs.items()}
+    cache: dict = {}
+    out: dict[str, float] = {}
+    for name, metric in built.items():
+        out.update(metric.evaluate(dataset, encode, np.random.default_rng(seed), codes_cache=cache))
+    return out
+
+
+from metrics import dci as _dci, mig as _mig  # noqa: E402,F401  (register)
+
+__all__ = ["Metric", "create", "evaluate", "evaluate_many", "gather_codes", "list_metrics", "register", "score_arrays"]

@@ -1,0 +1,117 @@
+"""The plug-in metric interface.
+
+A metric is a small class registered by name. It declares how many train/test points it samples
+and scores plain arrays in `score` (a thin wrapper round a pure function). `evaluate` samples
+codes from a dataset exactly as shared/spec/METRICS.md prescribes: per batch of 16, factors first,
+then observations, all from one seeded generator; train set before test set.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+
+Encode = Callable[[torch.Tensor], torch.Tensor]
+
+
+def gather_codes(
+    dataset, encode: Encode, num_points: int, rng: np.random.Generator, batch_size: int = 16,
+    encode_batch: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw `num_points` (factors, codes) pairs: per batch, factors then observations.
+
+    Observations are encoded in larger chunks for speed; the encoder is per-example, so the
+    codes do not depend on the chunking.
+    """
+    factors_list, codes_list, pending, pending_n = [], [], [], 0
+
+    def flush():
+        nonlocal pending, pending_n
+        if pending:
+            with torch.no_grad():
+                z = encode(torch.cat(pending))
+            codes_list.append(z.detach().float().cpu().numpy())
+            pending, pending_n = [], 0
+
+    drawn = 0
+    while drawn < num_points:
+        n = min(batch_size, num_points - drawn)
+        f = dataset.sample_factors(n, rng)
+        factors_list.append(f)
+        pending.append(dataset.observations(f))
+        pending_n += n
+        drawn += n
+        if pending_n >= encode_batch:
+            flush()
+    flush()
+    codes = np.concatenate(codes_list).astype(np.float64)
+    if codes.ndim != 2:
+        codes = codes.reshape(codes.shape[0], -1)
+    return codes, np.concatenate(factors_list)
+
+
+class Metric:
+    """Base class. Subclasses set `num_train`/`num_test` defaults and implement `score`."""
+
+    registered_name: ClassVar[str] = "metric"
+    num_train: int = 10_000
+    num_test: int = 0
+    batch_size: int = 16
+    #: metrics that choose which factor to fix (BetaVAE, FactorVAE) need the dataset itself
+    needs_dataset: ClassVar[bool] = False
+    #: extra keyword parameters and their defaults, e.g. {"num_bins": 20}
+    params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, num_train: int | None = None, num_test: int | None = None,
+                 batch_size: int | None = None, **params: Any):
+        name = self.registered_name
+        unknown = set(params) - set(self.params)
+        if unknown:
+            allowed = ", ".join(["num_train", "num_test", "batch_size", *self.params]) 
+            raise BenchError(f"metric {name} has no parameter {sorted(unknown)[0]!r}; its parameters: {allowed}")
+        if num_train is not None:
+            self.num_train = int(num_train)
+        if num_test is not None:
+            self.num_test = int(num_test)
+        if batch_size is not None:
+            self.batch_size = int(batch_size)
+        for key, size in (("num_train", self.num_train), ("batch_size", self.batch_size)):
+            if size < 1:
+                raise BenchError(f"metric {name}: {key} must be >= 1, got {size}")
+        if self.num_test < 0:
+            raise BenchError(f"metric {name}: num_test must be >= 0")
+        self.kwargs = {**self.params, **params}
+
+    @property
+    def needs_test(self) -> bool:
+        return self.num_test > 0
+
+    def score(self, train_codes: np.ndarray, train_factors: np.ndarray,
+              test_codes: np.ndarray | None, test_factors: np.ndarray | None,
+              random_state: np.random.Generator) -> dict[str, float]:
+        raise NotImplementedError
+
+    def sample_key(self) -> tuple:
+        """Metrics with equal keys draw identical codes from the same seed (so codes are shared)."""
+        return (self.num_train, self.num_test, self.batch_size)
+
+    def evaluate(self, dataset, encode: Encode, rng: np.random.Generator,
+                 codes_cache: dict | None = None) -> dict[str, float]:
+        key = self.sample_key()
+        if codes_cache is not None and key in codes_cache:
+            train, test, state = codes_cache[key]
+            rng.bit_generator.state = state
+        else:
+            train = gather_codes(dataset, encode, self.num_train, rng, self.batch_size)
+            test = gather_codes(dataset, encode, self.num_test, rng, self.batch_size) if self.needs_test else (None, None)
+            if codes_cache is not None:
+                codes_cache[key] = (train, test, rng.bit_generator.state)
+        return self.score(train[0], train[1], test[0], test[1], random_state=rng)
+
+
+def estimator_seed(rng: np.random.Generator) -> int:
+    """An integer seed for a scikit-learn estimator, drawn from the metric's generator."""
+    return int(rng.integers(0, 2**31 - 1))
