@@ -94,6 +94,7 @@ class Method(nn.Module):
         if init not in INIT_SCHEMES:
             raise BenchError(f"unknown init {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
         self.hp = self.validate_hparams(hparams)
+        self.init_scheme = init
         self.observation_shape = tuple(observation_shape)
         self.latent_dim = int(self.hp["latent_dim"])
         self.build()
@@ -128,6 +129,12 @@ class Method(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    @property
+    def batches_per_step(self) -> int:
+        """Real batches one `train_step` consumes (a WGAN critic takes n_critic); the trainer hands
+        `train_step` this many batches concatenated along dim 0."""
+        return 1
 
     #: where latent traversals sweep: ("sigma", 2.0) for +-2 std of the codes, ("prior", (lo, hi)) otherwise
     traversal = ("sigma", 2.0)

@@ -1,0 +1,62 @@
+"""Checkpoints hold everything needed to resume a cell exactly: the method's networks and
+optimisers, the step, and the state of every random generator. They are written atomically, the
+previous one is kept as a fallback, and they load with `weights_only=True` (nothing is unpickled)."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import methods
+from bench.atomic import atomic_path
+
+FORMAT = 1
+CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previous: bool = True) -> None:
+    path = Path(path)
+    if keep_previous and path.exists():
+        os.replace(path, path.with_name(PREVIOUS))
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a disentbench checkpoint of format {FORMAT}")
+    return state
+
+
+def load_latest(cell_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+    """The newest readable checkpoint of a cell, falling back to the previous one with a warning
+    when the latest is truncated or corrupt; None when there is none."""
+    cell_dir = Path(cell_dir)
+    for name in (CHECKPOINT, PREVIOUS):
+        path = cell_dir / name
+        if not path.exists():
+            continue
+        try:
+            return read_checkpoint(path, map_location)
+        except Exception as exc:  # truncated zip, bad pickle opcode, wrong format...
+            warnings.warn(f"{path} is unreadable ({type(exc).__name__}); falling back", RuntimeWarning, stacklevel=2)
+    return None
+
+
+def build_method(state: dict[str, Any], device: str | torch.device = "cpu") -> methods.Method:
+    """Re-create the method a checkpoint was written by and load its weights and optimisers."""
+    method = methods.create(state["method_name"], observation_shape=tuple(state["observation_shape"]),
+                            seed=int(state["init_seed"]), init=state["init"], **state["hparams"])
+    method.to(device)
+    method.load_checkpoint_state(state["method_state"])
+    return method
+
+
+def load_method(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[methods.Method, dict]:
+    state = read_checkpoint(path, map_location=device)
+    return build_method(state, device), state

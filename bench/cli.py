@@ -1,0 +1,214 @@
+"""`python run_benchmark.py [options]` and `python run_benchmark.py report DIR [DIR ...]`.
+
+Every flag is validated (and every cell expanded) before any training starts; bad input is a
+one-line error that names the valid choices.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import datasets
+import methods
+import metrics
+from bench import provenance
+from bench.atomic import write_json
+from bench.config import list_profiles, load_profile
+from bench.devices import CHOICES as DEVICE_CHOICES, resolve_device
+from bench.errors import BenchError
+from bench.grid import Cell, expand, parse_sets
+from bench.runner import (CellOutcome, RunSettings, check_writable, failed_cell_ids, is_complete, run_cell,
+                          write_failures, write_runs_csv)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise BenchError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="run_benchmark.py", description="Train and score disentanglement methods on ground-truth datasets.")
+    p.add_argument("--methods", help="comma-separated method names (default: the profile's); registered: "
+                   + ", ".join(methods.list_methods()))
+    p.add_argument("--datasets", help="comma-separated dataset names (default: the profile's); registered: "
+                   + ", ".join(datasets.list_datasets()))
+    p.add_argument("--seeds", type=str, help="number of seeds n: runs seeds 0..n-1 (default: the profile's)")
+    p.add_argument("--profile", default="quick", help=f"{' | '.join(list_profiles())} or a YAML file path")
+    p.add_argument("--steps", type=str, help="training steps per model (overrides the profile)")
+    p.add_argument("--results", help="run folder (default results/<profile>)")
+    p.add_argument("--device", default="auto", help=DEVICE_CHOICES)
+    p.add_argument("--data-dir", help="folder holding official dataset files")
+    p.add_argument("--source", default="auto", help="auto (official file if present) | official | procedural")
+    p.add_argument("--no-verify", action="store_true", help="skip the checksum of official files (re-packed files)")
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=V[,V...]",
+                   help="set or sweep a hyperparameter, e.g. --set betavae.beta=1,4,16")
+    p.add_argument("--grid", default="none", help="reference: expand every method over its reference grid")
+    p.add_argument("--jobs", type=str, default="1", help="cells run at once on this machine (processes)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
+    p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
+    return p
+
+
+def _positive_int(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise BenchError(f"{flag} must be a positive integer, got {value!r}") from None
+    if n < 1:
+        raise BenchError(f"{flag} must be a positive integer, got {value!r}")
+    return n
+
+
+def _names(value: str | None, default: Any, registered: list[str], kind: str) -> list[str]:
+    if value is None:
+        names = registered if default == "all" else list(default)
+    else:
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        if not names:
+            raise BenchError(f"--{kind}s is empty; registered {kind}s: {', '.join(registered)}")
+    for n in names:
+        if n not in registered:
+            raise BenchError(f"unknown {kind} {n!r}; registered {kind}s: {', '.join(registered)}")
+    return list(dict.fromkeys(names))
+
+
+def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]:
+    """Validate everything and expand the grid; no training happens here."""
+    profile = load_profile(args.profile)
+    method_names = _names(args.methods, profile["methods"], methods.list_methods(), "method")
+    dataset_names = _names(args.datasets, profile["datasets"], datasets.list_datasets(), "dataset")
+    seeds = _positive_int(args.seeds, "--seeds") or int(profile["seeds"])
+    steps = _positive_int(args.steps, "--steps")
+    jobs = _positive_int(args.jobs, "--jobs")
+    if args.source not in ("auto", "official", "procedural"):
+        raise BenchError(f"unknown --source {args.source!r}; choose auto, official or procedural")
+    for name in profile["metrics"]:
+        metrics.create(name, **profile["metrics"][name])  # unknown metric or parameter -> one line
+    sets = parse_sets(args.set, method_names)
+    device = resolve_device(args.device)
+    run_dir = Path(args.results or Path("results") / profile["name"])
+    check_writable(run_dir)
+    loaded = {name: datasets.create(name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify,
+                                    device=device) for name in dataset_names}
+    cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets, args.grid)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    settings = RunSettings(run_dir=run_dir, profile=profile, device=str(device), data_dir=args.data_dir,
+                           verify=not args.no_verify, torch_threads=threads)
+    return profile, cells, settings, {"datasets": loaded, "jobs": jobs}
+
+
+def _run_sequential(todo: list[Cell], settings: RunSettings, loaded: dict, bar) -> list[tuple[Cell, CellOutcome]]:
+    outcomes = []
+    for cell in todo:
+        bar.set_description(f"{cell.dataset} {cell.method} s{cell.seed}")
+
+        def progress(step: int, losses: dict, cell=cell) -> None:
+            bar.set_postfix_str(f"step {step}/{cell.steps} loss {losses.get('loss', float('nan')):.4g}")
+
+        outcome = run_cell(cell, settings, progress=progress, dataset=loaded[cell.dataset])
+        outcomes.append((cell, outcome))
+        bar.update(1)
+        if outcome.status == "failed":
+            bar.write(f"FAILED {cell.cell_id}: {outcome.reason}")
+    return outcomes
+
+
+def _run_parallel(todo: list[Cell], settings: RunSettings, jobs: int, bar) -> list[tuple[Cell, CellOutcome]]:
+    from joblib import Parallel, delayed
+
+    by_id = {c.cell_id: c for c in todo}
+    outcomes = []
+    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+    for outcome in parallel(delayed(run_cell)(cell, settings) for cell in todo):
+        cell = by_id[outcome.cell_id]
+        outcomes.append((cell, outcome))
+        bar.update(1)
+        bar.set_description(f"done {cell.dataset} {cell.method} s{cell.seed}")
+        if outcome.status == "failed":
+            bar.write(f"FAILED {cell.cell_id}: {outcome.reason}")
+    return outcomes
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    started = time.time()
+    profile, cells, settings, extra = plan(args)
+    run_dir = settings.run_dir
+    done = [c for c in cells if is_complete(run_dir, c)]
+    todo = [c for c in cells if not is_complete(run_dir, c)]
+    if args.retry_failed:
+        failed = failed_cell_ids(run_dir)
+        todo = [c for c in todo if c.cell_id in failed]
+        print(f"--retry-failed: rerunning {len(todo)} failed cell(s)", flush=True)
+    sources = ", ".join(f"{n}: {d.source}" for n, d in extra["datasets"].items())
+    print(f"disentbench: profile {profile['name']}, {len(cells)} cell(s) ({sources}), device {settings.device}, "
+          f"results in {run_dir}", flush=True)
+    if done:
+        print(f"skipping {len(done)} cell(s) already complete in {run_dir}", flush=True)
+        for c in done:
+            print(f"  complete: {c.cell_id}", flush=True)
+    with tqdm(total=len(todo), unit="cell", file=sys.stderr, dynamic_ncols=True, disable=not todo) as bar:
+        if extra["jobs"] > 1 and len(todo) > 1:
+            outcomes = _run_parallel(todo, settings, extra["jobs"], bar)
+        else:
+            outcomes = _run_sequential(todo, settings, extra["datasets"], bar)
+    failures = [(c, o) for c, o in outcomes if o.status == "failed"]
+    records = [json.loads((run_dir / "cells" / c.cell_id / "scores.json").read_text())
+               for c in cells if is_complete(run_dir, c)]
+    runs = write_runs_csv(run_dir, records, profile["name"])
+    failures_path = write_failures(run_dir, failures)
+    write_json(run_dir / "run.json", {
+        "profile": profile["name"], "primary_metric": profile["primary_metric"], "argv": sys.argv[1:],
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)), "finished_at": provenance.now(),
+        "wall_seconds": round(time.time() - started, 1), "device": settings.device,
+        "git_commit": provenance.git_commit(), "versions": provenance.versions(), "config": profile,
+        "data_sources": {n: d.describe() for n, d in extra["datasets"].items()},
+        "cells": len(cells), "complete": len(records), "failed": len(failures),
+    })
+    _report(run_dir, runs, profile, args.no_report)
+    if failures:
+        names = "; ".join(f"{c.cell_id} ({o.reason})" for c, o in failures[:5])
+        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        print(f"\n{len(failures)} of {len(cells)} cell(s) failed: {names}{more}. The other cells' results are "
+              f"saved; details are in {failures_path}. Fix the cause and rerun with --retry-failed to run only "
+              f"those cells.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report(run_dir: Path, runs, profile: dict, skip_figures: bool) -> None:
+    from bench import report
+
+    if runs.empty:
+        print("no complete cells yet: nothing to tabulate")
+        return
+    text = report.write_leaderboard(runs, run_dir, profile["primary_metric"])
+    print("\n" + text)
+    print(f"tables: {run_dir / 'runs.csv'}, {run_dir / 'leaderboard.md'}")
+    if not skip_figures:
+        html = report.build_report([run_dir], run_dir / "report", profile["primary_metric"])
+        print(f"report: {html}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "report":
+            from bench import report
+
+            return int(report.main(argv[1:]) or 0)
+        return run(build_parser().parse_args(argv))
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are saved; rerun the same command to resume", file=sys.stderr)
+        return 130

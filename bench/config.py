@@ -1,0 +1,120 @@
+"""Profiles: YAML files naming the grid and its budgets. A user's own YAML may `extends:` a named one.
+
+Every key is validated before any work starts; an unknown key or a wrong type is a one-line error.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import BenchError
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+# key -> (type check, description)
+_SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "description": (str, "a sentence"),
+    "extends": (str, "a profile name or path"),
+    "datasets": (list, "a list of dataset names"),
+    "methods": ((list, str), "a list of method names or 'all'"),
+    "seeds": (int, "a positive integer"),
+    "batch_size": (int, "a positive integer"),
+    "steps": (int, "a positive integer"),
+    "method_steps": (dict, "a mapping method -> positive integer"),
+    "log_every": (int, "a positive integer"),
+    "checkpoint_every": (int, "a non-negative integer (0: only at the end)"),
+    "init": (str, "reference or torch"),
+    "primary_metric": (str, "a metric key such as dci"),
+    "metrics": (dict, "a mapping metric -> {parameter: value}"),
+}
+_POSITIVE = ("seeds", "batch_size", "steps", "log_every")
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise BenchError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BenchError(f"{path}: a profile must be a YAML mapping of keys to values")
+    return data
+
+
+def _resolve(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if name_or_path in list_profiles():
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+    elif not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        raise BenchError(f"unknown profile {name_or_path!r}; choose one of {', '.join(list_profiles())} "
+                         f"or give the path of a .yaml file")
+    key = str(path.resolve())
+    if key in seen:
+        raise BenchError(f"profile {name_or_path!r} extends itself")
+    data = _read_yaml(path)
+    unknown = sorted(set(data) - set(_SCHEMA))
+    if unknown:
+        raise BenchError(f"{path.name}: unknown key {unknown[0]!r}; allowed keys: {', '.join(_SCHEMA)}")
+    parent = data.pop("extends", None)
+    if parent is not None:
+        parent = str(parent)
+        if parent not in list_profiles() and not Path(parent).is_absolute():
+            parent = str(path.parent / parent)  # a relative path is relative to the extending file
+        base = _resolve(parent, seen + (key,))
+        merged = {k: v for k, v in base.items() if k != "name"}
+        for k, v in data.items():
+            if k in ("metrics", "method_steps") and isinstance(v, dict) and isinstance(base.get(k), dict):
+                merged[k] = {**base[k], **v}
+            else:
+                merged[k] = v
+        data = merged
+    data.setdefault("name", path.stem)
+    return data
+
+
+def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
+    where = f"profile {p.get('name', '?')}"
+    for key, value in p.items():
+        if key == "name":
+            continue
+        kind, what = _SCHEMA[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise BenchError(f"{where}: {key} must be {what}, got {value!r}")
+    for key in _POSITIVE:
+        if key in p and p[key] < 1:
+            raise BenchError(f"{where}: {key} must be a positive integer, got {p[key]}")
+    if p.get("checkpoint_every", 0) < 0:
+        raise BenchError(f"{where}: checkpoint_every must be >= 0")
+    if isinstance(p.get("methods"), str) and p["methods"] != "all":
+        raise BenchError(f"{where}: methods must be a list or 'all'")
+    for m, s in (p.get("method_steps") or {}).items():
+        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+            raise BenchError(f"{where}: method_steps.{m} must be a positive integer, got {s!r}")
+    for name, params in (p.get("metrics") or {}).items():
+        if params is not None and not isinstance(params, dict):
+            raise BenchError(f"{where}: metrics.{name} must be a mapping of parameters, got {params!r}")
+    for key in ("datasets", "metrics", "steps", "batch_size", "primary_metric"):
+        if key not in p:
+            raise BenchError(f"{where}: missing required key {key!r}")
+    p.setdefault("methods", "all")
+    p.setdefault("seeds", 1)
+    p.setdefault("method_steps", {})
+    p.setdefault("log_every", 100)
+    p.setdefault("checkpoint_every", 0)
+    p.setdefault("init", "reference")
+    p["metrics"] = {k: dict(v or {}) for k, v in p["metrics"].items()}
+    return p
+
+
+def load_profile(name_or_path: str) -> dict[str, Any]:
+    """A validated profile dict (with "name"), from a bundled name or a user's YAML path."""
+    return validate_profile(_resolve(name_or_path))

@@ -1,0 +1,113 @@
+"""Expanding a benchmark into cells: datasets x methods x hyperparameter settings x seeds.
+
+A cell's id is stable: readable parts (dataset, method, non-default hyperparameters, seed) plus a
+short hash of its whole training configuration, so changing steps, batch size or data source
+makes a new cell instead of silently reusing an old one.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+import methods
+from bench.errors import BenchError
+from methods.base import Method
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    data_source: str
+    method: str
+    hparams_json: str  # full typed hyperparameters, JSON with sorted keys
+    seed: int
+    steps: int
+    batch_size: int
+    init: str
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return json.loads(self.hparams_json)
+
+    def training_config(self) -> dict[str, Any]:
+        cfg = asdict(self)
+        del cfg["hparams_json"]
+        cfg["hparams"] = self.hparams
+        return cfg
+
+    @property
+    def cell_id(self) -> str:
+        digest = hashlib.sha1(json.dumps(self.training_config(), sort_keys=True).encode()).hexdigest()[:8]
+        parts = [self.dataset, self.method]
+        slug = hparams_slug(self.hparams)
+        if slug:
+            parts.append(slug)
+        parts.append(f"s{self.seed}")
+        parts.append(digest)
+        return "-".join(parts)
+
+
+def hparams_slug(hparams: dict[str, Any]) -> str:
+    """The method's own hyperparameters, plus shared ones changed from their defaults."""
+    shown = []
+    for k in sorted(hparams):
+        own = k not in Method.hparams
+        if own or hparams[k] != Method.hparams[k]:
+            v = hparams[k]
+            shown.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+    return "_".join(shown)
+
+
+def parse_sets(items: Iterable[str], selected_methods: list[str]) -> dict[str, dict[str, list[str]]]:
+    """`--set METHOD.PARAM=V1,V2` -> {method: {param: [values as strings]}} (validated later)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for item in items:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise BenchError(f"--set {item!r}: write METHOD.PARAM=VALUE[,VALUE...], e.g. --set betavae.beta=1,4,16")
+        lhs, rhs = item.split("=", 1)
+        method, param = lhs.split(".", 1)
+        methods.get(method)  # unknown method -> one-line error listing the registered ones
+        if method not in selected_methods:
+            raise BenchError(f"--set {item!r}: method {method!r} is not selected (--methods {','.join(selected_methods)})")
+        values = [v.strip() for v in rhs.split(",") if v.strip()]
+        if not values:
+            raise BenchError(f"--set {item!r}: no value given")
+        out.setdefault(method, {})[param] = values
+    return out
+
+
+def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid: str = "none") -> list[dict[str, Any]]:
+    """Every hyperparameter setting of a method: its reference grid (if asked) and --set sweeps,
+    as a cartesian product; each validated and typed."""
+    cls = methods.get(method)
+    axes: dict[str, list[Any]] = {}
+    if grid == "reference":
+        axes.update({k: list(v) for k, v in cls.reference_grid.items()})
+    elif grid != "none":
+        raise BenchError(f"unknown --grid {grid!r}; choose reference or none")
+    axes.update(sets or {})
+    keys = sorted(axes)
+    settings, seen = [], set()
+    for combo in itertools.product(*(axes[k] for k in keys)):
+        hp = cls.validate_hparams(dict(zip(keys, combo)))
+        key = json.dumps(hp, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            settings.append(hp)
+    return settings
+
+
+def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: dict[str, str], seeds: int,
+           steps_override: int | None, sets: dict[str, dict[str, list[str]]], grid: str) -> list[Cell]:
+    cells = []
+    for dataset, source in dataset_sources.items():
+        for method in method_names:
+            steps = steps_override or int(profile["method_steps"].get(method, profile["steps"]))
+            for hp in hparam_settings(method, sets.get(method), grid):
+                for seed in range(seeds):
+                    cells.append(Cell(dataset, source, method, json.dumps(hp, sort_keys=True), seed, steps,
+                                      int(profile["batch_size"]), str(profile["init"])))
+    return cells

@@ -1,0 +1,152 @@
+"""Time every registered metric at the reference sizes: `python -m bench.perf metrics`.
+
+The representation is fixed and synthetic, so only the metrics are timed: every point of
+dSprites' factor grid (3, 6, 40, 32, 32) gets 10 latents from one seeded generator, drawn once:
+latents 0-4 are the factors mapped monotonically to [0, 1] plus Gaussian noise (std 0.05, so
+the finer factors overlap between neighbouring classes, as in a trained model), latents 5-9 are
+pure noise. The "observation" of a factor vector is its flat grid index and the "encoder" looks
+the latents up in that table: both are cheap, and their time (data_seconds) is measured and
+subtracted from each metric's time anyway.
+
+BetaVAE and FactorVAE choose factors and need a dataset: by default they run on the same
+table. With `--images`, they run on procedural dSprites images instead, encoded by a fixed
+random linear projection (4096 pixels -> 10 latents, seeded); rendering is ~1 ms per image on
+one CPU core and these two scores need 1.9M and 1.0M images at the reference sizes, so
+`--image-scale` shrinks their sizes in that mode. Metric time excludes rendering and encoding.
+
+The last line printed is one JSON object with the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+import metrics
+from datasets.base import GroundTruthDataset
+
+DSPRITES_SIZES = (3, 6, 40, 32, 32)
+NUM_LATENTS = 10
+
+
+class _Clock:
+    """Accumulates the seconds spent rendering and encoding (excluded from metric time)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, fn: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return timed
+
+
+class FactorTable(GroundTruthDataset):
+    """dSprites' factor grid whose observation is the flat grid index (1 float per example)."""
+
+    name = "dsprites_factor_table"
+    factor_sizes = DSPRITES_SIZES
+    factor_names = ("shape", "scale", "orientation", "posX", "posY")
+
+    def observations(self, factors: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.index_of(factors).astype(np.float64)).view(-1, 1)
+
+
+def representation_table(seed: int) -> np.ndarray:
+    """(grid size, 10) float64 latents for every grid point; see the module docstring."""
+    rng = np.random.default_rng(seed)
+    sizes = np.asarray(DSPRITES_SIZES)
+    grid = np.stack(np.unravel_index(np.arange(int(np.prod(sizes))), DSPRITES_SIZES), axis=1)
+    table = np.empty((grid.shape[0], NUM_LATENTS))
+    table[:, :5] = grid / (sizes - 1) + 0.05 * rng.standard_normal((grid.shape[0], 5))
+    table[:, 5:] = rng.standard_normal((grid.shape[0], NUM_LATENTS - 5))
+    return table
+
+
+def table_encoder(table: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    t = torch.from_numpy(table)
+    return lambda obs: t.index_select(0, obs.view(-1).long())
+
+
+def projection_encoder(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    weights = torch.randn(64 * 64, NUM_LATENTS, generator=gen) / 64.0
+    return lambda obs: obs.reshape(obs.shape[0], -1) @ weights
+
+
+def _headline(name: str, scores: dict) -> float:
+    return float(scores.get(name, float("nan")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf metrics", description=__doc__.split("\n")[0])
+    parser.add_argument("--metrics", default=",".join(n for n in metrics.list_metrics()),
+                        help="comma-separated metric names (default: every registered metric)")
+    parser.add_argument("--n-jobs", type=int, default=-1, help="workers for metrics that take n_jobs (-1: all CPUs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every sample size (1 = reference sizes)")
+    parser.add_argument("--images", action="store_true", help="BetaVAE/FactorVAE on procedural dSprites images")
+    parser.add_argument("--image-scale", type=float, default=0.02, help="sizes of the image runs (with --images)")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    unknown = [n for n in names if n not in metrics.list_metrics()]
+    if unknown:
+        parser.error(f"unknown metric {unknown[0]!r}; registered: {', '.join(metrics.list_metrics())}")
+
+    clock = _Clock()
+    start = time.perf_counter()
+    table = representation_table(args.seed)
+    table_ds = FactorTable()
+    table_ds.observations = clock.wrap(table_ds.observations)  # type: ignore[method-assign]
+    table_encode = clock.wrap(table_encoder(table))
+    setup_seconds = time.perf_counter() - start
+    image_ds = image_encode = None
+    if args.images:
+        import datasets
+
+        image_ds = datasets.create("dsprites", source="procedural")
+        image_ds.observations = clock.wrap(image_ds.observations)  # type: ignore[method-assign]
+        image_encode = clock.wrap(projection_encoder(args.seed))
+
+    cache: dict = {}  # codes drawn once are shared, as metrics.evaluate_many does
+    rows: dict[str, dict] = {}
+    for name in names:
+        cls = metrics.REGISTRY.get(name)
+        dataset_free = getattr(cls, "needs_dataset", False)
+        scale = args.image_scale if (dataset_free and args.images) else args.scale
+        overrides = {"num_train": max(2, round(cls.num_train * scale))}
+        if cls.num_test:
+            overrides["num_test"] = max(2, round(cls.num_test * scale))
+        if "n_jobs" in cls.params:
+            overrides["n_jobs"] = args.n_jobs
+        if "num_variance_estimate" in cls.params:
+            overrides["num_variance_estimate"] = max(2, round(cls.params["num_variance_estimate"] * scale))
+        ds, enc = (image_ds, image_encode) if (dataset_free and args.images) else (table_ds, table_encode)
+        metric = metrics.create(name, **overrides)
+        data_before, begin = clock.seconds, time.perf_counter()
+        scores = metric.evaluate(ds, enc, np.random.default_rng(args.seed), codes_cache=cache)
+        wall = time.perf_counter() - begin
+        data = clock.seconds - data_before
+        rows[name] = {"seconds": round(wall - data, 3), "data_seconds": round(data, 3),
+                      "score": _headline(name, scores), "sizes": overrides}
+        print(f"{name:14s} {wall - data:8.2f} s   (data+encode {data:6.2f} s)   {name} = {rows[name]['score']:.4f}",
+              flush=True)
+    total = sum(r["seconds"] for r in rows.values())
+    print(f"{'total':14s} {total:8.2f} s", flush=True)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count()
+    print(json.dumps({"bench": "metrics", "total_seconds": round(total, 3), "setup_seconds": round(setup_seconds, 3),
+                      "cpus": cpus, "n_jobs": args.n_jobs, "scale": args.scale, "images": args.images,
+                      "metrics": rows, "versions": metrics.versions()}))
+    return 0

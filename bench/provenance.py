@@ -1,0 +1,41 @@
+"""Where a number came from: library versions, git commit, device, time."""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """HEAD of the checkout the code runs from, with "-dirty" for uncommitted changes; "unknown"
+    outside a git checkout (e.g. an installed wheel)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+    import torch
+
+    return {
+        "torch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "sklearn_version": sklearn.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

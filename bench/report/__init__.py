@@ -1,0 +1,12 @@
+"""Reports from run folders: leaderboard (md + tidy csv), claims.md (the DiD paper's claim tested),
+PNG figures and one self-contained report.html. Needs only runs.csv; checkpoints and training logs
+add pictures of models and training curves when present.
+
+    from bench.report import build_report
+    build_report([Path("results/quick")], Path("results/quick/report"))
+"""
+from bench.report.cli import build_report, main
+from bench.report.leaderboard import write_leaderboard
+from bench.report.runs import load_runs
+
+__all__ = ["build_report", "load_runs", "main", "write_leaderboard"]

@@ -1,0 +1,198 @@
+"""The leaderboard: per dataset, every (method, hyperparameter setting) x metric as mean ± std over
+seeds, the best value of each column marked, rows ranked by the primary metric, plus a "best
+setting per method" view.
+
+Conventions (stated in the markdown too): std is the sample std over seeds (ddof=1); with one seed
+it is undefined, written "—" in the markdown and left empty (NaN) in the CSV. A best value is
+marked on every row that reaches it (ties are all marked). Ranks are "min" ranks (ties share).
+A setting is (method, hparams, steps); runs of different lengths are never pooled.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.report.runs import has_direction, higher_is_better, normalise, ordered_metrics, short_hparams
+
+BOARD = ["dataset", "data_source"]
+SETTING = ["method", "hparams", "steps"]
+CSV_NAME = "leaderboard.csv"
+MD_NAME = "leaderboard.md"
+DASH = "—"
+
+
+@dataclass
+class Board:
+    """One dataset (and data source): its two views in long form (one row per setting x metric)."""
+
+    dataset: str
+    data_source: str
+    rank_metric: str | None
+    metrics: list[str]
+    settings: pd.DataFrame
+    best: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} (data: {self.data_source})"
+
+
+def setting_stats(runs: pd.DataFrame) -> pd.DataFrame:
+    """mean, std (ddof=1, NaN for one seed) and n over seeds of every setting x metric."""
+    cols = BOARD + SETTING + ["metric"]
+    valid = runs.dropna(subset=["value"])
+    if valid.empty:
+        return pd.DataFrame(columns=cols + ["mean", "std", "n"])
+    grouped = valid.groupby(cols, sort=True)["value"]
+    stats = grouped.agg(mean="mean", std=lambda v: v.std(ddof=1) if len(v) > 1 else np.nan, n="count")
+    return stats.reset_index()
+
+
+def _rank_keys(stats: pd.DataFrame, rank_metric: str | None) -> pd.DataFrame:
+    """One row per setting with its score on the rank metric (NaN when missing) and its rank."""
+    keys = stats[SETTING].drop_duplicates().reset_index(drop=True)
+    if rank_metric is None:
+        keys["score"] = np.nan
+    else:
+        score = stats[stats["metric"] == rank_metric].set_index(SETTING)["mean"]
+        keys["score"] = [score.get(tuple(k), np.nan) for k in keys[SETTING].itertuples(index=False)]
+    ascending = rank_metric is not None and not higher_is_better(rank_metric)
+    keys["rank"] = keys["score"].rank(method="min", ascending=ascending)
+    order_score = keys["score"] if ascending else -keys["score"]
+    keys = keys.assign(_o=order_score).sort_values(["_o", "method", "hparams", "steps"], na_position="last")
+    return keys.drop(columns="_o").reset_index(drop=True)
+
+
+def _mark_best(view: pd.DataFrame) -> pd.DataFrame:
+    """`best` = the row reaches the column's best mean (max, or min for lower-is-better metrics)."""
+    view = view.copy()
+    view["higher_is_better"] = [higher_is_better(m) if has_direction(m) else pd.NA for m in view["metric"]]
+    extremes = view.groupby("metric")["mean"].agg(["max", "min"])
+    target = [extremes.at[m, "max" if higher_is_better(m) else "min"] for m in view["metric"]]
+    view["best"] = (view["mean"].to_numpy() == np.asarray(target, dtype=float)) & view["metric"].map(has_direction)
+    return view
+
+
+def _with_rank(stats: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    order = keys.reset_index().rename(columns={"index": "_pos"})[SETTING + ["rank", "_pos"]]
+    out = stats.merge(order, on=SETTING, how="inner").sort_values(["_pos", "metric"])
+    return _mark_best(out.drop(columns="_pos").reset_index(drop=True))
+
+
+def best_settings(stats: pd.DataFrame, rank_metric: str | None) -> pd.DataFrame:
+    """Per method, the setting that is best on the rank metric (ties: first by hparams order)."""
+    keys = _rank_keys(stats, rank_metric)
+    return keys.drop_duplicates(subset="method", keep="first")[SETTING].reset_index(drop=True)
+
+
+def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
+    stats = setting_stats(normalise(runs))
+    boards = []
+    for (dataset, source), part in stats.groupby(BOARD, sort=True):
+        part = part.reset_index(drop=True)
+        metrics = ordered_metrics(part["metric"].unique(), primary_metric)
+        notes = []
+        rank_metric: str | None = primary_metric
+        if primary_metric not in metrics:
+            rank_metric = metrics[0] if metrics else None
+            notes.append(f"primary metric `{primary_metric}` was not measured on this dataset; "
+                         f"ranked by `{rank_metric}` instead")
+        keys = _rank_keys(part, rank_metric)
+        settings = _with_rank(part, keys)
+        chosen = best_settings(part, rank_metric)
+        best_part = part.merge(chosen, on=SETTING, how="inner")
+        best = _with_rank(best_part, _rank_keys(best_part, rank_metric))
+        boards.append(Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes))
+    return boards
+
+
+def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
+    """The CSV: one row per view x dataset x setting x metric."""
+    cols = ["dataset", "data_source", "view", "method", "hparams", "steps", "metric", "mean", "std",
+            "n", "rank", "best", "higher_is_better", "rank_metric", "primary_metric"]
+    frames = []
+    for board in boards:
+        for view, frame in (("setting", board.settings), ("best_per_method", board.best)):
+            frames.append(frame.assign(view=view, rank_metric=board.rank_metric or "",
+                                       primary_metric=primary_metric))
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)
+    out["rank"] = out["rank"].astype("Int64")
+    return out[cols]
+
+
+# --- rendering ---------------------------------------------------------------------------------
+def fmt_number(x: float) -> str:
+    if x is None or not np.isfinite(x):
+        return DASH
+    return f"{x:.3f}" if abs(x) < 1000 else f"{x:.4g}"
+
+
+def fmt_cell(mean: float, std: float, n: int) -> str:
+    return f"{fmt_number(mean)} ± {fmt_number(std)} (n={int(n)})"
+
+
+def wide_rows(view: pd.DataFrame, metrics: list[str]) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """Header and rows of a view as (text, is_best) cells; used by the markdown and the HTML."""
+    show_steps = view["steps"].nunique() > 1
+    header = ["rank", "method", "hparams"] + (["steps"] if show_steps else [])
+    header += [m + ("" if higher_is_better(m) else " (↓)") + ("" if has_direction(m) else " (count)")
+               for m in metrics]
+    rows = []
+    for key, group in view.groupby(SETTING, sort=False):
+        method, hparams, steps = key
+        by_metric = group.set_index("metric")
+        rank = group["rank"].iloc[0]
+        row = [(DASH if pd.isna(rank) else str(int(rank)), False), (method, False),
+               (short_hparams(hparams), False)]
+        if show_steps:
+            row.append((str(steps), False))
+        for m in metrics:
+            if m in by_metric.index:
+                r = by_metric.loc[m]
+                row.append((fmt_cell(r["mean"], r["std"], r["n"]), bool(r["best"])))
+            else:
+                row.append((DASH, False))
+        rows.append(row)
+    return header, rows
+
+
+def _md_table(header: list[str], rows: list[list[tuple[str, bool]]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [f"**{text}**" if best else text for text, best in row]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(boards: list[Board], primary_metric: str) -> str:
+    out = ["# Leaderboard", "",
+           f"Cells are mean ± std over seeds (n = number of seeds); std is the sample std (ddof=1), "
+           f"\"{DASH}\" with a single seed. **Bold** marks the best value of each column (every row "
+           f"that reaches it); metrics marked (↓) are better when lower; (count) columns are diagnostics and never marked. Rows are ranked by the "
+           f"primary metric `{primary_metric}`; each hyperparameter setting is its own row.", ""]
+    if not boards:
+        out += ["No results: runs.csv holds no scored cell.", ""]
+    for board in boards:
+        out += [f"## {board.title}", ""]
+        out += [f"_Note: {note}._" for note in board.notes] + ([""] if board.notes else [])
+        out += ["### Every setting", "", _md_table(*wide_rows(board.settings, board.metrics)), ""]
+        out += [f"### Best setting per method (chosen by `{board.rank_metric}`)", "",
+                _md_table(*wide_rows(board.best, board.metrics)), ""]
+    return "\n".join(out)
+
+
+def write_leaderboard(runs: pd.DataFrame, out_dir: Path, primary_metric: str) -> str:
+    """Write leaderboard.csv (tidy) and leaderboard.md into out_dir; return the markdown."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    boards = make_boards(runs, primary_metric)
+    tidy_table(boards, primary_metric).to_csv(out_dir / CSV_NAME, index=False)
+    text = render_markdown(boards, primary_metric)
+    (out_dir / MD_NAME).write_text(text + "\n", encoding="utf-8")
+    return text

@@ -1,0 +1,74 @@
+"""Shared look of every figure: one fixed colour per method, fixed figure sizes, file naming.
+
+Figures are built on `matplotlib.figure.Figure` directly (Agg rendering, no pyplot), so building
+a report never changes the caller's matplotlib backend or global state. Sizes are fixed per kind so
+the PNGs have predictable pixel sizes (width x height = figsize x DPI).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+DPI = 100
+
+#: inches per kind of figure; pixels = inches x DPI
+FIGSIZE: dict[str, tuple[float, float]] = {
+    "scores": (7.0, 4.0),        # distribution over seeds per method, one dataset x metric
+    "paper": (12.0, 4.0),        # MIG, DCI, SAP side by side, one dataset
+    "sensitivity": (12.0, 3.5),  # metric against a swept hyperparameter, one dataset x method
+    "curves": (12.0, 6.0),       # every logged loss against step, one dataset x method
+    "rank_corr": (7.0, 6.0),     # Spearman correlation between metrics, one dataset
+    "traversal": (8.0, 8.0),     # latent traversals of one trained model
+    "recon": (8.0, 2.6),         # inputs and reconstructions of one trained model
+}
+
+#: fixed colours of the known methods (the same in every figure and every report)
+FIXED_COLOURS: dict[str, str] = {
+    "vae": "#7f7f7f",
+    "betavae": "#1f77b4",
+    "factorvae": "#ff7f0e",
+    "betatcvae": "#2ca02c",
+    "annealedvae": "#9467bd",
+    "dipvae1": "#8c564b",
+    "dipvae2": "#e377c2",
+    "did": "#d62728",
+}
+#: other methods take these in order of their sorted names
+CYCLE = ("#17becf", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
+         "#e6550d", "#31a354", "#756bb1", "#636363")
+
+
+def method_colours(methods) -> dict[str, str]:
+    """Colour of every method: the fixed one when known, else the next in CYCLE by sorted name."""
+    out = {m: FIXED_COLOURS[m] for m in methods if m in FIXED_COLOURS}
+    unknown = sorted(set(methods) - set(out))
+    out.update({m: CYCLE[i % len(CYCLE)] for i, m in enumerate(unknown)})
+    return out
+
+
+@dataclass
+class FigureFile:
+    """A written PNG with what the HTML report shows about it."""
+
+    path: Path
+    kind: str
+    title: str
+
+
+def new_figure(kind: str) -> Figure:
+    return Figure(figsize=FIGSIZE[kind], dpi=DPI)
+
+
+def save(fig: Figure, path: Path, kind: str, title: str) -> FigureFile:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, format="png")  # no bbox_inches="tight": keep the fixed pixel size
+    return FigureFile(path, kind, title)
+
+
+def slug(*parts: object) -> str:
+    """A safe file name from parts: lowercase letters, digits, '-', '_' and '.'."""
+    text = "_".join(str(p) for p in parts)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "figure"

@@ -1,0 +1,187 @@
+"""Run a grid of cells: train, evaluate, write per-cell results, then the run's tables.
+
+One folder per cell (`cells/<cell_id>/`) with config.json, train_log.csv, checkpoint.pt and
+scores.json. A cell is complete only when scores.json exists (written atomically), so a rerun of
+the same command skips finished cells and resumes unfinished ones from their last checkpoint.
+`run_cell` is a plain top-level function of picklable arguments, so cells can run in worker
+processes; only the driver writes the run's tables.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+
+import datasets
+import methods
+import metrics
+from bench import provenance
+from bench.atomic import atomic_path, write_json
+from bench.errors import BenchError
+from bench.grid import Cell
+from bench.training import TrainingDiverged, RunSeeds, train
+
+SCORES = "scores.json"
+CONFIG = "config.json"
+FAILURES = "failures.csv"
+RUNS = "runs.csv"
+RUN_COLUMNS = [
+    "cell_id", "profile", "dataset", "data_source", "data_verified", "method", "hparams", "seed", "steps",
+    "metric", "value", "train_seconds", "eval_seconds", "device", "git_commit", "torch_version",
+    "numpy_version", "sklearn_version", "python_version", "config",
+]
+
+
+@dataclass
+class RunSettings:
+    """What every cell of one run shares."""
+
+    run_dir: Path
+    profile: dict[str, Any]
+    device: str
+    data_dir: str | None = None
+    verify: bool = True
+    torch_threads: int | None = None
+
+
+@dataclass
+class CellOutcome:
+    cell_id: str
+    status: str  # "done", "skipped", "failed"
+    scores: dict[str, float] = field(default_factory=dict)
+    record: dict[str, Any] | None = None
+    failed_step: int | None = None
+    reason: str = ""
+
+
+def cell_dir(run_dir: Path, cell: Cell) -> Path:
+    return Path(run_dir) / "cells" / cell.cell_id
+
+
+def is_complete(run_dir: Path, cell: Cell) -> bool:
+    return (cell_dir(run_dir, cell) / SCORES).is_file()
+
+
+def make_dataset(name: str, source: str, settings: RunSettings, device: torch.device | str):
+    return datasets.create(name, source=source, data_dir=settings.data_dir, verify=settings.verify, device=device)
+
+
+def run_cell(cell: Cell, settings: RunSettings, progress: Callable[[int, dict], None] | None = None,
+             dataset=None) -> CellOutcome:
+    """Train and evaluate one cell (resuming it if it has a checkpoint). Never raises for a failure
+    of the cell itself: the outcome says "failed" with the step and reason."""
+    out_dir = cell_dir(settings.run_dir, cell)
+    if (out_dir / SCORES).is_file():
+        return CellOutcome(cell.cell_id, "skipped", record=json.loads((out_dir / SCORES).read_text()))
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    device = torch.device(settings.device)
+    failed_step: int | None = None
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if dataset is None:
+            dataset = make_dataset(cell.dataset, cell.data_source, settings, device)
+        config = {**cell.training_config(), "cell_id": cell.cell_id, "profile": settings.profile["name"],
+                  "metrics": settings.profile["metrics"], "log_every": settings.profile["log_every"],
+                  "checkpoint_every": settings.profile["checkpoint_every"], "device": str(device),
+                  "observation_shape": list(dataset.observation_shape), **dataset.describe()}
+        write_json(out_dir / CONFIG, config)
+        seeds = RunSeeds.from_seed(cell.seed)
+        method = methods.create(cell.method, observation_shape=dataset.observation_shape, seed=seeds.init,
+                                init=cell.init, **cell.hparams).to(device)
+        result = train(method, dataset, steps=cell.steps, batch_size=cell.batch_size, seed=cell.seed,
+                       device=device, cell_dir=out_dir, log_every=settings.profile["log_every"],
+                       checkpoint_every=settings.profile["checkpoint_every"], progress=progress)
+        t0 = time.perf_counter()
+        scores = metrics.evaluate_many(settings.profile["metrics"], dataset, method.encode, seed=cell.seed)
+        eval_seconds = time.perf_counter() - t0
+        record = {
+            "cell_id": cell.cell_id, "config": config, "scores": scores,
+            "train_seconds": result.seconds, "eval_seconds": eval_seconds, "device": str(device),
+            "git_commit": provenance.git_commit(), **provenance.versions(),
+            "completed_at": provenance.now(), "resumed_from_step": result.resumed_from,
+            "last_losses": result.last_losses,
+        }
+        write_json(out_dir / SCORES, record)
+        return CellOutcome(cell.cell_id, "done", scores=scores, record=record)
+    except KeyboardInterrupt:
+        raise
+    except TrainingDiverged as exc:
+        failed_step, reason = exc.step, str(exc)
+    except BenchError as exc:
+        reason = str(exc)
+    except Exception as exc:  # a cell's failure must never take the grid down
+        reason = f"{type(exc).__name__}: {exc}"
+        (out_dir / "error.txt").write_text(traceback.format_exc())
+    return CellOutcome(cell.cell_id, "failed", failed_step=failed_step, reason=reason)
+
+
+def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:
+    """One tidy runs.csv row per metric value of a finished cell."""
+    cfg = record["config"]
+    common = {
+        "cell_id": record["cell_id"], "profile": cfg.get("profile", profile_name), "dataset": cfg["dataset"],
+        "data_source": cfg["data_source"], "data_verified": cfg.get("verified", ""),
+        "method": cfg["method"], "hparams": json.dumps(cfg["hparams"], sort_keys=True), "seed": cfg["seed"],
+        "steps": cfg["steps"], "train_seconds": round(record["train_seconds"], 3),
+        "eval_seconds": round(record["eval_seconds"], 3), "device": record["device"],
+        "git_commit": record["git_commit"], "torch_version": record["torch_version"],
+        "numpy_version": record["numpy_version"], "sklearn_version": record["sklearn_version"],
+        "python_version": record.get("python_version", ""),
+        "config": json.dumps(cfg, sort_keys=True),
+    }
+    return [{**common, "metric": k, "value": v} for k, v in sorted(record["scores"].items())]
+
+
+def write_runs_csv(run_dir: Path, records: list[dict[str, Any]], profile_name: str) -> pd.DataFrame:
+    rows = [row for rec in records for row in rows_of(rec, profile_name)]
+    df = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    with atomic_path(Path(run_dir) / RUNS) as tmp:
+        df.to_csv(tmp, index=False)
+    return df
+
+
+def write_failures(run_dir: Path, failures: list[tuple[Cell, CellOutcome]]) -> Path | None:
+    path = Path(run_dir) / FAILURES
+    if not failures:
+        if path.exists():
+            path.unlink()
+        return None
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["cell_id", "dataset", "method", "hparams", "seed", "step", "reason", "time"])
+        for cell, out in failures:
+            w.writerow([cell.cell_id, cell.dataset, cell.method, cell.hparams_json, cell.seed,
+                        "" if out.failed_step is None else out.failed_step, out.reason, provenance.now()])
+    return path
+
+
+def failed_cell_ids(run_dir: Path) -> set[str]:
+    path = Path(run_dir) / FAILURES
+    if not path.exists():
+        return set()
+    with open(path, newline="") as f:
+        return {row["cell_id"] for row in csv.DictReader(f)}
+
+
+def check_writable(run_dir: Path) -> None:
+    try:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        probe = Path(run_dir) / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise BenchError(f"results folder {run_dir} is not writable ({exc.strerror}); pass --results DIR") from None
+
+
+def print_err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

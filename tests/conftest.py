@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny profile so end-to-end runs take seconds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+TINY_PROFILE = """\
+extends: smoke
+description: tiny test profile
+steps: 6
+log_every: 3
+checkpoint_every: 3
+primary_metric: dci
+metrics:
+  mig: {num_train: 200}
+  dci: {num_train: 120, num_test: 60}
+"""
+
+
+@pytest.fixture
+def tiny_profile(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_PROFILE)
+    return path

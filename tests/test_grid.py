@@ -1,0 +1,61 @@
+import pytest
+
+from bench.config import load_profile
+from bench.errors import BenchError
+from bench.grid import expand, hparam_settings, parse_sets
+
+
+def test_set_sweeps_make_one_cell_per_value_and_seed():
+    profile = load_profile("smoke")
+    sets = parse_sets(["betavae.beta=1,4,16"], ["vae", "betavae"])
+    cells = expand(profile, ["vae", "betavae"], {"dsprites": "procedural"}, 2, None, sets, "none")
+    beta_cells = [c for c in cells if c.method == "betavae"]
+    assert len(beta_cells) == 6 and len(cells) == 8
+    assert sorted({c.hparams["beta"] for c in beta_cells}) == [1.0, 4.0, 16.0]
+    assert len({c.cell_id for c in cells}) == len(cells)
+    assert any("beta=16" in c.cell_id for c in beta_cells)
+
+
+def test_reference_grid_expands_declared_values():
+    settings = hparam_settings("betavae", None, "reference")
+    assert [s["beta"] for s in settings] == [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]
+    assert hparam_settings("vae", None, "reference") == [hparam_settings("vae")[0]]
+
+
+def test_cell_id_is_stable_and_tracks_training_config():
+    profile = load_profile("smoke")
+    a = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0]
+    b = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0]
+    c = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, 999, {}, "none")[0]
+    d = expand(profile, ["betavae"], {"dsprites": "official"}, 1, None, {}, "none")[0]
+    assert a.cell_id == b.cell_id
+    assert len({a.cell_id, c.cell_id, d.cell_id}) == 3
+
+
+def test_method_steps_override_per_method():
+    profile = dict(load_profile("smoke"), method_steps={"betavae": 3})
+    cells = expand(profile, ["vae", "betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")
+    assert {c.method: c.steps for c in cells} == {"vae": profile["steps"], "betavae": 3}
+    cells = expand(profile, ["vae", "betavae"], {"dsprites": "procedural"}, 1, 11, {}, "none")
+    assert {c.steps for c in cells} == {11}
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("betavae.gamma=1", "no hyperparameter 'gamma'"),
+    ("betavae.beta=abc", "not a valid float"),
+    ("betavae=1", "METHOD.PARAM=VALUE"),
+    ("vae.beta=1", "no hyperparameter 'beta'"),
+    ("nosuch.beta=1", "registered methods"),
+    ("betavae.beta=", "no value"),
+])
+def test_bad_sets(item, fragment):
+    with pytest.raises(BenchError) as info:
+        sets = parse_sets([item], ["vae", "betavae"])
+        for method, s in sets.items():
+            hparam_settings(method, s)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_set_on_unselected_method():
+    with pytest.raises(BenchError, match="not selected"):
+        parse_sets(["betavae.beta=1"], ["vae"])
