@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 import datasets
 import methods
 import metrics
@@ -22,8 +24,9 @@ from bench.config import list_profiles, load_profile
 from bench.devices import CHOICES as DEVICE_CHOICES, resolve_device
 from bench.errors import BenchError
 from bench.grid import Cell, expand, parse_sets
-from bench.runner import (CellOutcome, RunSettings, check_writable, failed_cell_ids, is_complete, run_cell,
-                          write_failures, write_runs_csv)
+from bench.execution import BACKENDS, run_parallel, run_sequential
+from bench.plugins import load_plugins
+from bench.runner import RunSettings, check_writable, failed_cell_ids, is_complete, write_failures, write_runs_csv
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set or sweep a hyperparameter, e.g. --set betavae.beta=1,4,16")
     p.add_argument("--grid", default="none", help="reference: expand every method over its reference grid")
     p.add_argument("--jobs", type=str, default="1", help="cells run at once on this machine (processes)")
+    p.add_argument("--threads", type=str, help="torch CPU threads per cell (default: cores // parallel cells); "
+                   "fix it to get bitwise-identical CPU numbers across --jobs settings")
+    p.add_argument("--devices", help="comma-separated devices to spread cells over, e.g. cuda:0,cuda:1")
+    p.add_argument("--jobs-per-device", type=str, default="1", help="cells at once on each of --devices")
+    p.add_argument("--backend", default="local", help="local | dask (with --scheduler ADDRESS) | dask-local")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://head:8786")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
+                   help="import a module that registers your own methods/metrics/datasets (repeatable)")
     p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
     p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
     return p
@@ -81,59 +92,43 @@ def _names(value: str | None, default: Any, registered: list[str], kind: str) ->
 
 def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]:
     """Validate everything and expand the grid; no training happens here."""
+    load_plugins(args.plugin)
     profile = load_profile(args.profile)
     method_names = _names(args.methods, profile["methods"], methods.list_methods(), "method")
     dataset_names = _names(args.datasets, profile["datasets"], datasets.list_datasets(), "dataset")
     seeds = _positive_int(args.seeds, "--seeds") or int(profile["seeds"])
     steps = _positive_int(args.steps, "--steps")
     jobs = _positive_int(args.jobs, "--jobs")
+    per_device = _positive_int(args.jobs_per_device, "--jobs-per-device")
+    threads = _positive_int(args.threads, "--threads")
+    if args.backend not in BACKENDS:
+        raise BenchError(f"unknown --backend {args.backend!r}; choose one of {', '.join(BACKENDS)}")
+    if args.backend == "dask" and not args.scheduler:
+        raise BenchError("--backend dask needs --scheduler ADDRESS (or use --backend dask-local)")
     if args.source not in ("auto", "official", "procedural"):
         raise BenchError(f"unknown --source {args.source!r}; choose auto, official or procedural")
     for name in profile["metrics"]:
         metrics.create(name, **profile["metrics"][name])  # unknown metric or parameter -> one line
     sets = parse_sets(args.set, method_names)
     device = resolve_device(args.device)
+    devices = [str(device)]
+    if args.devices:
+        devices = [str(resolve_device(d)) for d in args.devices.split(",") if d.strip()]
+        if not devices:
+            raise BenchError("--devices is empty; e.g. --devices cuda:0,cuda:1")
+        device = resolve_device(devices[0])
+    n_parallel = len(devices) * per_device if args.devices else jobs
     run_dir = Path(args.results or Path("results") / profile["name"])
     check_writable(run_dir)
     loaded = {name: datasets.create(name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify,
                                     device=device) for name in dataset_names}
     cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets, args.grid)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    if threads is None and n_parallel > 1:
+        threads = max(1, (os.cpu_count() or 1) // n_parallel)
     settings = RunSettings(run_dir=run_dir, profile=profile, device=str(device), data_dir=args.data_dir,
-                           verify=not args.no_verify, torch_threads=threads)
-    return profile, cells, settings, {"datasets": loaded, "jobs": jobs}
-
-
-def _run_sequential(todo: list[Cell], settings: RunSettings, loaded: dict, bar) -> list[tuple[Cell, CellOutcome]]:
-    outcomes = []
-    for cell in todo:
-        bar.set_description(f"{cell.dataset} {cell.method} s{cell.seed}")
-
-        def progress(step: int, losses: dict, cell=cell) -> None:
-            bar.set_postfix_str(f"step {step}/{cell.steps} loss {losses.get('loss', float('nan')):.4g}")
-
-        outcome = run_cell(cell, settings, progress=progress, dataset=loaded[cell.dataset])
-        outcomes.append((cell, outcome))
-        bar.update(1)
-        if outcome.status == "failed":
-            bar.write(f"FAILED {cell.cell_id}: {outcome.reason}")
-    return outcomes
-
-
-def _run_parallel(todo: list[Cell], settings: RunSettings, jobs: int, bar) -> list[tuple[Cell, CellOutcome]]:
-    from joblib import Parallel, delayed
-
-    by_id = {c.cell_id: c for c in todo}
-    outcomes = []
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-    for outcome in parallel(delayed(run_cell)(cell, settings) for cell in todo):
-        cell = by_id[outcome.cell_id]
-        outcomes.append((cell, outcome))
-        bar.update(1)
-        bar.set_description(f"done {cell.dataset} {cell.method} s{cell.seed}")
-        if outcome.status == "failed":
-            bar.write(f"FAILED {cell.cell_id}: {outcome.reason}")
-    return outcomes
+                           verify=not args.no_verify, torch_threads=threads, plugins=tuple(args.plugin))
+    return profile, cells, settings, {"datasets": loaded, "n_parallel": n_parallel, "devices": devices,
+                                      "backend": args.backend, "scheduler": args.scheduler}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,10 +151,13 @@ def run(args: argparse.Namespace) -> int:
         for c in done:
             print(f"  complete: {c.cell_id}", flush=True)
     with tqdm(total=len(todo), unit="cell", file=sys.stderr, dynamic_ncols=True, disable=not todo) as bar:
-        if extra["jobs"] > 1 and len(todo) > 1:
-            outcomes = _run_parallel(todo, settings, extra["jobs"], bar)
+        if extra["backend"] != "local" or (extra["n_parallel"] > 1 and len(todo) > 1):
+            outcomes = run_parallel(todo, settings, extra["n_parallel"], extra["devices"], bar,
+                                    extra["backend"], extra["scheduler"])
         else:
-            outcomes = _run_sequential(todo, settings, extra["datasets"], bar)
+            if settings.torch_threads:
+                torch.set_num_threads(settings.torch_threads)
+            outcomes = run_sequential(todo, settings, extra["datasets"], bar)
     failures = [(c, o) for c, o in outcomes if o.status == "failed"]
     records = [json.loads((run_dir / "cells" / c.cell_id / "scores.json").read_text())
                for c in cells if is_complete(run_dir, c)]

@@ -28,6 +28,7 @@ from bench import provenance
 from bench.atomic import atomic_path, write_json
 from bench.errors import BenchError
 from bench.grid import Cell
+from bench.locks import STALE_SECONDS, CellLock
 from bench.training import TrainingDiverged, RunSeeds, train
 
 SCORES = "scores.json"
@@ -51,12 +52,14 @@ class RunSettings:
     data_dir: str | None = None
     verify: bool = True
     torch_threads: int | None = None
+    stale_lock_seconds: float = STALE_SECONDS
+    plugins: tuple[str, ...] = ()
 
 
 @dataclass
 class CellOutcome:
     cell_id: str
-    status: str  # "done", "skipped", "failed"
+    status: str  # "done", "skipped" (already complete), "busy" (another runner holds it), "failed"
     scores: dict[str, float] = field(default_factory=dict)
     record: dict[str, Any] | None = None
     failed_step: int | None = None
@@ -82,17 +85,36 @@ def run_cell(cell: Cell, settings: RunSettings, progress: Callable[[int, dict], 
     out_dir = cell_dir(settings.run_dir, cell)
     if (out_dir / SCORES).is_file():
         return CellOutcome(cell.cell_id, "skipped", record=json.loads((out_dir / SCORES).read_text()))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = CellLock(out_dir, settings.stale_lock_seconds)
+    if not lock.acquire():
+        return CellOutcome(cell.cell_id, "busy", reason="another runner holds its lock")
+    try:
+        if (out_dir / SCORES).is_file():  # finished by another runner while we waited
+            return CellOutcome(cell.cell_id, "skipped", record=json.loads((out_dir / SCORES).read_text()))
+
+        def beat(step: int, losses: dict) -> None:
+            lock.heartbeat()
+            if progress is not None:
+                progress(step, losses)
+
+        return _train_and_score(cell, settings, out_dir, beat, dataset)
+    finally:
+        lock.release()
+
+
+def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress, dataset) -> CellOutcome:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     device = torch.device(settings.device)
     failed_step: int | None = None
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         if dataset is None:
             dataset = make_dataset(cell.dataset, cell.data_source, settings, device)
         config = {**cell.training_config(), "cell_id": cell.cell_id, "profile": settings.profile["name"],
                   "metrics": settings.profile["metrics"], "log_every": settings.profile["log_every"],
                   "checkpoint_every": settings.profile["checkpoint_every"], "device": str(device),
+                  "torch_threads": torch.get_num_threads(),
                   "observation_shape": list(dataset.observation_shape), **dataset.describe()}
         write_json(out_dir / CONFIG, config)
         seeds = RunSeeds.from_seed(cell.seed)

@@ -26,4 +26,8 @@ from datasets import dsprites as _dsprites  # noqa: E402  (registers below)
 
 register("dsprites")(_dsprites.make_dsprites)
 
+from datasets import shapes3d as _shapes3d  # noqa: E402
+
+register("shapes3d")(_shapes3d.make_shapes3d)
+
 __all__ = ["GroundTruthDataset", "create", "list_datasets", "register"]

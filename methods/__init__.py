@@ -20,5 +20,6 @@ def list_methods() -> list[str]:
 
 
 from methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)
+from methods import annealedvae, betatcvae, did, dipvae, factorvae  # noqa: E402,F401  (register the rest)
 
 __all__ = ["Method", "create", "get", "list_methods", "register"]

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s3d = Shapes3DProcedural(device=args.device)
     t0 = time.perf_counter()
-    s3d.layers(s3d.factors_of(np.arange(len(s3d))[:: 10 * 10 * 10]))  # the 480 geometries, once
+    s3d.layers(s3d.factors_of(np.arange(8 * 4 * 15)))  # hues 0: each of the 480 geometries once
     figures["shapes3d_cache_build_s"] = time.perf_counter() - t0
     figures["shapes3d_procedural_cached_img_s"] = _rate(lambda i: s3d.observations(s3d.sample_factors(b, rng)), b, args.seconds)
     cold = Shapes3DProcedural(device=args.device, cache=False)

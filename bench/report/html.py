@@ -91,6 +91,11 @@ def claims_html(rows: list[dict], ablations: list[dict], notes: list[str], prima
     return "\n".join(parts)
 
 
+def _distinct(values: pd.Series) -> str:
+    """The distinct recorded values of a column, comma-separated ("" when none is recorded)."""
+    return ", ".join(sorted({str(v) for v in values if not pd.isna(v) and str(v) != ""}))
+
+
 def provenance_html(runs: pd.DataFrame, run_dirs: list[Path], run_infos: list[dict | None]) -> str:
     fields = ["profile", "primary_metric", "started_at", "finished_at", "wall_seconds", "device",
               "git_commit", "versions", "data sources", "cells", "argv"]
@@ -101,14 +106,13 @@ def provenance_html(runs: pd.DataFrame, run_dirs: list[Path], run_infos: list[di
         sub = runs[runs["run_dir"] == str(run_dir)]
         for col in ("device", "git_commit", "profile"):
             if col not in info and col in sub.columns:
-                info[col] = ", ".join(sorted(sub[col].dropna().astype(str).unique()))
+                info[col] = _distinct(sub[col])
         if "versions" not in info:
-            vcols = [c for c in sub.columns if c.endswith("_version")]
-            info["versions"] = {c: ", ".join(sorted(sub[c].dropna().astype(str).unique())) for c in vcols}
+            info["versions"] = {c: _distinct(sub[c]) for c in sub.columns if c.endswith("_version")}
         pairs = sub[["dataset", "data_source"]].drop_duplicates().itertuples(index=False)
         verified = ""
-        if "data_verified" in sub.columns:
-            verified = f" (verified: {', '.join(sorted(sub['data_verified'].astype(str).unique()))})"
+        if "data_verified" in sub.columns and _distinct(sub["data_verified"]):
+            verified = f" (verified: {_distinct(sub['data_verified'])})"
         info["data sources"] = ", ".join(f"{d}: {s}" for d, s in pairs) + verified
         info["cells"] = sub["cell_id"].nunique()
         if info.get("versions") and isinstance(info["versions"], dict):

@@ -1,0 +1,42 @@
+"""AnnealedVAE / beta-VAE-B (Burgess et al. 2018): the KL is pulled towards a growing capacity C(t)."""
+from __future__ import annotations
+
+import torch
+
+from bench.errors import BenchError
+from methods.registry import register
+from methods.vae import VAE
+
+
+def capacity(step: int, c_max: float, iteration_threshold: int) -> float:
+    """C(t) = min(C_max, C_max * t / iteration_threshold): a linear ramp from 0, then flat."""
+    return min(c_max, c_max * step / iteration_threshold)
+
+
+@register("annealedvae")
+class AnnealedVAE(VAE):
+    """Burgess et al. 2018, "Understanding disentangling in beta-VAE".
+
+    Objective: recon + gamma * |KL - C(t)|, C(t) = min(C_max, C_max * t / iteration_threshold).
+
+    As disentanglement_lib: t is the number of optimiser steps already taken (the trainer's `step`,
+    0 at the first step), iteration_threshold = 100,000, gamma = 1000. With a short step budget
+    (the quick profile) C(t) stays near 0, so the run is a strongly KL-penalised VAE: compare
+    settings at the reference length only.
+    """
+
+    hparams = {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": 100000}
+    reference_grid = {"c_max": [5, 10, 25, 50, 75, 100]}
+
+    @classmethod
+    def validate_hparams(cls, overrides=None):
+        out = super().validate_hparams(overrides)
+        if out["iteration_threshold"] < 1:
+            raise BenchError("annealedvae.iteration_threshold must be >= 1 (steps to reach C_max)")
+        if out["c_max"] < 0 or out["gamma"] < 0:
+            raise BenchError("annealedvae.c_max and annealedvae.gamma must be >= 0")
+        return out
+
+    def regulariser(self, mu, logvar, z, kl, step):
+        c = capacity(step, self.hp["c_max"], self.hp["iteration_threshold"])
+        return self.hp["gamma"] * (kl - c).abs(), {"capacity": torch.full_like(kl, c)}

@@ -1,0 +1,253 @@
+"""DiD, "Disentanglement in Difference" (Zhang et al. 2025): a WGAN-GP whose generator also learns
+to make the image differences caused by different latent dimensions look different.
+
+The paper released no code; see shared/spec/DID.md for which parts are stated and which are ours.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.errors import BenchError
+from methods.backbone import TRUNK_FEATURES, ConvDecoder, EncoderTrunk
+from methods.base import Method
+from methods.registry import register
+
+
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): mean over the batch of (||grad_x D(x_hat)||_2 - 1)^2 at
+    x_hat = e * real + (1 - e) * fake, e ~ U(0, 1) of shape (n, 1, ..., 1) (the only random draw).
+    Built with create_graph so the penalty trains the critic."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    e = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def pairwise_difference_loss(v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+    """The paper-literal L_H = -mean ||v1 - v2||^2 on unit vectors: in [-4, 0], = 2 cos(v1, v2) - 2."""
+    return -(v1 - v2).pow(2).sum(dim=1).mean()
+
+
+def supcon_loss(v: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020) on unit vectors v, label = changed dimension.
+
+    Per anchor a with positives P(a) (same label, not a): -mean_{p in P(a)} log softmax_{k != a}(v_a.v_k / T)[p];
+    averaged over anchors that have a positive. >= 0, and <= log(len(v) - 1) + 2 / T.
+    """
+    n = v.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=v.device)
+    logits = (v @ v.T / temperature).masked_fill(eye, float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    pos = (labels[:, None] == labels[None, :]) & ~eye
+    n_pos = pos.sum(dim=1)
+    per_anchor = -log_prob.masked_fill(~pos, 0.0).sum(dim=1) / n_pos.clamp(min=1)
+    has_pos = (n_pos > 0).to(v.dtype)
+    return (per_anchor * has_pos).sum() / has_pos.sum().clamp(min=1)
+
+
+class _Head(nn.Module):
+    """The shared encoder trunk with its own linear head."""
+
+    def __init__(self, in_channels: int, out_features: int):
+        super().__init__()
+        self.trunk = EncoderTrunk(in_channels)
+        self.head = nn.Linear(TRUNK_FEATURES, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
+
+
+@register("did")
+class DiD(Method):
+    """Zhang, Wang, Liu, Lu, Pang & Yang 2025, "Disentanglement in Difference" (arXiv 2502.03123).
+
+    Objective: critic D: WGAN-GP, min mean D(G(c)) - mean D(x) + gp_weight * GP;
+    G: min -mean D(G(c)) + lambda_h * L_H + lambda_enc * L_enc; H: min L_H; E: min L_enc, with
+    c ~ U(-1, 1)^n, c' / c'' = c changed along dimensions i != j, v1 = H(G(c), G(c')),
+    v2 = H(G(c), G(c'')), L_H = -mean ||v1 - v2||^2 and L_enc = mean ||E(G(.)) - .||^2 over c, c', c''.
+
+    Stated by the paper: WGAN-GP generator and critic; a difference encoder H on pairs of generated
+    images that differ in one latent dimension; a samples encoder E with E(G(c)) ~ c whose output on
+    real images is the representation; L_H = -||v1 - v2||^2 between the differences of two
+    dimensions; losses L_G, L_H, L_enc.
+    Chosen by us (no code was released): the uniform prior and n = latent_dim (10); the
+    perturbation (`perturb`: "resample" the coordinate from the prior, or "shift" it by at least
+    `delta_min` inside [-1, 1]); H's input = the two images stacked on channels, output `diff_dim`
+    (64) L2-normalised (so L_H = 2 cos - 2 is bounded); the "supcon" option (supervised contrastive
+    loss, label = changed dimension, `temperature` 0.1); L_enc on all three images; G cooperating
+    with H and E through lambda_h = lambda_enc = 1 (lambda_h = 0 is the paper's no-difference
+    ablation: H still trains but sends G nothing); gp_weight 10, n_critic 5, no normalisation in
+    the critic; Adam lr 1e-4 with betas (0.5, 0.9) for G and D, default betas for E and H;
+    G = the shared decoder with a sigmoid, D/E/H = the shared encoder trunk with their own heads;
+    the adversarial term on G(c) only. One step = n_critic critic updates, each on its own real
+    batch, then one update of G, H and E; training length counts these generator steps.
+    """
+
+    hparams = {
+        "loss": "pairwise",
+        "perturb": "resample",
+        "lambda_h": 1.0,
+        "lambda_enc": 1.0,
+        "n_critic": 5,
+        "gp_weight": 10.0,
+        "diff_dim": 64,
+        "temperature": 0.1,
+        "delta_min": 0.5,
+    }
+    choices = {"loss": ("pairwise", "supcon"), "perturb": ("resample", "shift")}
+    reference_grid = {"lambda_h": [0.1, 0.3, 1, 3, 10, 30]}
+    traversal = ("prior", (-1.0, 1.0))
+
+    @classmethod
+    def validate_hparams(cls, overrides=None):
+        out = super().validate_hparams(overrides)
+        checks = [
+            (out["latent_dim"] >= 2, "latent_dim must be >= 2 (two dimensions are perturbed)"),
+            (out["n_critic"] >= 1, "n_critic must be >= 1"),
+            (out["diff_dim"] >= 1, "diff_dim must be >= 1"),
+            (out["temperature"] > 0, "temperature must be > 0"),
+            (0 < out["delta_min"] <= 1, "delta_min must be in (0, 1]"),
+            (min(out["lambda_h"], out["lambda_enc"], out["gp_weight"]) >= 0,
+             "lambda_h, lambda_enc and gp_weight must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise BenchError(f"{cls.registered_name}: {message}")
+        return out
+
+    # --- networks ------------------------------------------------------------------------
+    def build(self) -> None:
+        c = self.observation_shape[0]
+        self.decoder = ConvDecoder(self.latent_dim, c)  # the generator G (logits)
+        self.critic = _Head(c, 1)
+        self.samples_encoder = _Head(c, self.latent_dim)
+        self.difference_encoder = _Head(2 * c, self.hp["diff_dim"])
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        lr = self.hp["lr"]
+        return {
+            "generator": torch.optim.Adam(self.decoder.parameters(), lr=lr, betas=(0.5, 0.9)),
+            "critic": torch.optim.Adam(self.critic.parameters(), lr=lr, betas=(0.5, 0.9)),
+            "encoder": torch.optim.Adam(self.samples_encoder.parameters(), lr=lr),
+            "difference": torch.optim.Adam(self.difference_encoder.parameters(), lr=lr),
+        }
+
+    @property
+    def batches_per_step(self) -> int:
+        return int(self.hp["n_critic"])
+
+    # --- codes ---------------------------------------------------------------------------
+    def sample_prior(self, n: int, generator: torch.Generator, device) -> torch.Tensor:
+        return torch.rand((n, self.latent_dim), generator=generator, device=device) * 2 - 1
+
+    def perturb(self, c: torch.Tensor, dim: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """c with coordinate dim[k] of row k changed, every other coordinate kept."""
+        rows = torch.arange(c.shape[0], device=c.device)
+        old = c[rows, dim]
+        if self.hp["perturb"] == "resample":
+            new = torch.rand(old.shape, generator=generator, device=c.device) * 2 - 1
+        else:  # shift by u in [delta_min, 1], towards whichever side stays inside [-1, 1]
+            lo = self.hp["delta_min"]
+            u = lo + (1 - lo) * torch.rand(old.shape, generator=generator, device=c.device)
+            sign = torch.where(torch.rand(old.shape, generator=generator, device=c.device) < 0.5, -1.0, 1.0)
+            sign = torch.where((old + sign * u).abs() > 1, -sign, sign)
+            new = old + sign * u
+        out = c.clone()
+        out[rows, dim] = new
+        return out
+
+    def sample_codes(self, n: int, generator: torch.Generator, device):
+        """Base codes c, c' (changed along i), c'' (changed along j != i), and i, j."""
+        c = self.sample_prior(n, generator, device)
+        i = torch.randint(0, self.latent_dim, (n,), generator=generator, device=device)
+        j = (i + torch.randint(1, self.latent_dim, (n,), generator=generator, device=device)) % self.latent_dim
+        return c, self.perturb(c, i, generator), self.perturb(c, j, generator), i, j
+
+    def generate(self, c: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(c))
+
+    # --- losses --------------------------------------------------------------------------
+    def difference_loss(
+        self, x: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, i: torch.Tensor, j: torch.Tensor
+    ) -> torch.Tensor:
+        """L_H on v1 = H(x, x') (dimension i changed) and v2 = H(x, x'') (dimension j changed)."""
+        v = self.difference_encoder(torch.cat([torch.cat([x, x1], dim=1), torch.cat([x, x2], dim=1)]))
+        v = F.normalize(v, dim=1)
+        if self.hp["loss"] == "pairwise":
+            v1, v2 = v.chunk(2)
+            return pairwise_difference_loss(v1, v2)
+        return supcon_loss(v, torch.cat([i, j]), self.hp["temperature"])
+
+    def generator_losses(self, n: int, generator: torch.Generator, device) -> dict[str, torch.Tensor]:
+        """G's objective and its parts, on fresh codes (graph kept for the three updates)."""
+        c, c1, c2, i, j = self.sample_codes(n, generator, device)
+        codes = torch.cat([c, c1, c2])
+        images = self.generate(codes)
+        x, x1, x2 = images.chunk(3)
+        adv = -self.critic(x).mean()
+        l_h = self.difference_loss(x, x1, x2, i, j)
+        l_enc = (self.samples_encoder(images) - codes).pow(2).sum(dim=1).mean()
+        g_loss = adv + self.hp["lambda_enc"] * l_enc
+        if self.hp["lambda_h"] != 0:  # the ablation leaves no path from H into G at all
+            g_loss = g_loss + self.hp["lambda_h"] * l_h
+        return {"loss": g_loss, "adv": adv, "l_h": l_h, "l_enc": l_enc}
+
+    def critic_step(self, real: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        n = real.shape[0]
+        with torch.no_grad():
+            fake = self.generate(self.sample_prior(n, generator, real.device))
+        scores = self.critic(torch.cat([real, fake]))
+        wasserstein = scores[:n].mean() - scores[n:].mean()
+        gp = gradient_penalty(self.critic, real, fake, generator)
+        loss = -wasserstein + self.hp["gp_weight"] * gp
+        opt = self.optimizers["critic"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"critic_loss": loss.detach(), "wasserstein": wasserstein.detach(), "gp": gp.detach()}
+
+    def generator_step(self, n: int, generator: torch.Generator, device) -> dict[str, torch.Tensor]:
+        """G, H and E each step on their own objective; all gradients first, then the updates."""
+        losses = self.generator_losses(n, generator, device)
+        groups = [
+            ("generator", losses["loss"], self.decoder),
+            ("difference", losses["l_h"], self.difference_encoder),
+            ("encoder", losses["l_enc"], self.samples_encoder),
+        ]
+        grads = []
+        for _, loss, net in groups:
+            params = list(net.parameters())
+            grads.append((params, torch.autograd.grad(loss, params, retain_graph=True)))
+        for (key, _, _), (params, gs) in zip(groups, grads):
+            for p, g in zip(params, gs):
+                p.grad = g
+            self.optimizers[key].step()
+            self.optimizers[key].zero_grad(set_to_none=True)
+        return {k: v.detach() for k, v in losses.items()}
+
+    def train_step(self, x: torch.Tensor, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        self.train()
+        k = self.batches_per_step
+        if x.shape[0] % k:
+            raise BenchError(f"did: a step takes n_critic={k} real batches; got {x.shape[0]} rows, not a multiple")
+        critic_logs: dict[str, torch.Tensor] = {}
+        for real in x.chunk(k):
+            for key, value in self.critic_step(real, generator).items():
+                critic_logs[key] = critic_logs.get(key, 0) + value / k
+        return {**self.generator_step(x.shape[0] // k, generator, x.device), **critic_logs}
+
+    # --- representation ------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        self.eval()
+        return self.samples_encoder(x)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        self.eval()
+        return self.generate(z)

@@ -1,0 +1,37 @@
+"""A plugin for resilience tests: methods that diverge or kill their own process on request.
+
+Loaded with `--plugin tests/plugins/faulty_methods.py`, in the driver and in every worker process.
+"""
+import os
+import signal
+
+import torch
+
+import methods
+from methods.vae import VAE
+
+
+@methods.register("nanvae")
+class NaNVAE(VAE):
+    """Its loss turns NaN at step `nan_at` while the file named by $FAULTY_NAN_FLAG exists."""
+
+    hparams = {"nan_at": 4}
+
+    def train_step(self, x, step, generator):
+        logs = super().train_step(x, step, generator)
+        flag = os.environ.get("FAULTY_NAN_FLAG")
+        if flag and os.path.exists(flag) and step >= self.hp["nan_at"]:
+            logs["loss"] = torch.tensor(float("nan"))
+        return logs
+
+
+@methods.register("killervae")
+class KillerVAE(VAE):
+    """SIGKILLs its own process at step `kill_at` (a worker dying of an out-of-memory kill)."""
+
+    hparams = {"kill_at": 2}
+
+    def train_step(self, x, step, generator):
+        if step >= self.hp["kill_at"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().train_step(x, step, generator)
