@@ -122,7 +122,8 @@ def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]
     check_writable(run_dir)
     loaded = {name: datasets.create(name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify,
                                     device=device) for name in dataset_names}
-    cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets, args.grid)
+    cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets, args.grid,
+                   {n: len(d) for n, d in loaded.items()})
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)
     settings = RunSettings(run_dir=run_dir, profile=profile, device=str(device), data_dir=args.data_dir,

@@ -79,11 +79,15 @@ def parse_sets(items: Iterable[str], selected_methods: list[str]) -> dict[str, d
     return out
 
 
-def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid: str = "none") -> list[dict[str, Any]]:
+def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid: str = "none",
+                    dataset_size: int | None = None) -> list[dict[str, Any]]:
     """Every hyperparameter setting of a method: its reference grid (if asked) and --set sweeps,
-    as a cartesian product; each validated and typed."""
+    as a cartesian product; each validated and typed. A method hyperparameter named `dataset_size`
+    (beta-TCVAE's N) is filled from the dataset unless the user sets it."""
     cls = methods.get(method)
     axes: dict[str, list[Any]] = {}
+    if dataset_size is not None and "dataset_size" in cls.defaults:
+        axes["dataset_size"] = [dataset_size]
     if grid == "reference":
         axes.update({k: list(v) for k, v in cls.reference_grid.items()})
     elif grid != "none":
@@ -101,12 +105,14 @@ def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid:
 
 
 def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: dict[str, str], seeds: int,
-           steps_override: int | None, sets: dict[str, dict[str, list[str]]], grid: str) -> list[Cell]:
+           steps_override: int | None, sets: dict[str, dict[str, list[str]]], grid: str,
+           dataset_sizes: dict[str, int] | None = None) -> list[Cell]:
     cells = []
     for dataset, source in dataset_sources.items():
         for method in method_names:
             steps = steps_override or int(profile["method_steps"].get(method, profile["steps"]))
-            for hp in hparam_settings(method, sets.get(method), grid):
+            size = (dataset_sizes or {}).get(dataset)
+            for hp in hparam_settings(method, sets.get(method), grid, size):
                 for seed in range(seeds):
                     cells.append(Cell(dataset, source, method, json.dumps(hp, sort_keys=True), seed, steps,
                                       int(profile["batch_size"]), str(profile["init"])))

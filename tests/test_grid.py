@@ -59,3 +59,12 @@ def test_bad_sets(item, fragment):
 def test_set_on_unselected_method():
     with pytest.raises(BenchError, match="not selected"):
         parse_sets(["betavae.beta=1"], ["vae"])
+
+
+def test_dataset_size_hyperparameter_is_filled_from_the_dataset_unless_set():
+    profile = load_profile("smoke")
+    cells = expand(profile, ["betatcvae"], {"shapes3d": "procedural"}, 1, None, {}, "none", {"shapes3d": 480000})
+    assert cells[0].hparams["dataset_size"] == 480000
+    sets = parse_sets(["betatcvae.dataset_size=1000"], ["betatcvae"])
+    cells = expand(profile, ["betatcvae"], {"shapes3d": "procedural"}, 1, None, sets, "none", {"shapes3d": 480000})
+    assert cells[0].hparams["dataset_size"] == 1000
