@@ -56,6 +56,27 @@ def evaluate_many(configs: Mapping[str, Mapping[str, Any]], dataset, encode: Enc
     return out
 
 
-from metrics import dci as _dci, mig as _mig  # noqa: E402,F401  (register)
+def versions() -> dict[str, str]:
+    """Versions of the libraries whose estimators make the numbers (store them with every result:
+    the reference pins none, and e.g. scikit-learn's defaults have changed between releases)."""
+    import scipy
+    import sklearn
+    import torch
 
-__all__ = ["Metric", "create", "evaluate", "evaluate_many", "gather_codes", "list_metrics", "register", "score_arrays"]
+    return {"numpy": np.__version__, "scikit_learn": sklearn.__version__, "scipy": scipy.__version__,
+            "torch": torch.__version__}
+
+
+from metrics import (  # noqa: E402,F401  (each module registers its metric)
+    beta_vae as _beta_vae,
+    dci as _dci,
+    dci_hist as _dci_hist,
+    factor_vae as _factor_vae,
+    irs as _irs,
+    mig as _mig,
+    modularity as _modularity,
+    sap as _sap,
+    unsupervised as _unsupervised,
+)
+
+__all__ = ["Metric", "create", "evaluate", "evaluate_many", "gather_codes", "list_metrics", "register", "score_arrays", "versions"]

@@ -100,15 +100,26 @@ class Metric:
 
     def evaluate(self, dataset, encode: Encode, rng: np.random.Generator,
                  codes_cache: dict | None = None) -> dict[str, float]:
-        key = self.sample_key()
-        if codes_cache is not None and key in codes_cache:
-            train, test, state = codes_cache[key]
-            rng.bit_generator.state = state
-        else:
+        """Draw the train set, then the test set, then score. With `codes_cache` (shared by
+        evaluate_many, fresh generator per metric) a set drawn before is reused: the train set
+        depends only on (num_train, batch_size) and the test set on the whole sample key, so e.g.
+        MIG's 10,000 codes are SAP's and DCI's train codes too. The generator is left exactly
+        where a fresh draw would have left it."""
+        cache = {} if codes_cache is None else codes_cache
+        train_key = ("train", self.num_train, self.batch_size)
+        if train_key not in cache:
             train = gather_codes(dataset, encode, self.num_train, rng, self.batch_size)
-            test = gather_codes(dataset, encode, self.num_test, rng, self.batch_size) if self.needs_test else (None, None)
-            if codes_cache is not None:
-                codes_cache[key] = (train, test, rng.bit_generator.state)
+            cache[train_key] = (train, rng.bit_generator.state)
+        train, state = cache[train_key]
+        rng.bit_generator.state = state
+        test: tuple = (None, None)
+        if self.needs_test:
+            test_key = ("test", *self.sample_key())
+            if test_key not in cache:
+                drawn = gather_codes(dataset, encode, self.num_test, rng, self.batch_size)
+                cache[test_key] = (drawn, rng.bit_generator.state)
+            test, state = cache[test_key]
+            rng.bit_generator.state = state
         return self.score(train[0], train[1], test[0], test[1], random_state=rng)
 
 

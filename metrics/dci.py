@@ -1,35 +1,121 @@
 """DCI: Disentanglement, Completeness, Informativeness (Eastwood & Williams 2018).
 
 Importance matrix from one GradientBoostingClassifier per factor (scikit-learn defaults, seeded),
-as disentanglement_lib computes it.
+as disentanglement_lib computes it. The exact reference estimator is kept; it is made faster only
+in ways that give bit-identical numbers:
+
+- factors are fitted concurrently, largest class count first (threads: the tree builder releases
+  the GIL);
+- within a factor, the one-tree-per-class regression trees of a boosting stage are independent
+  given the stage's gradient, so `_StageParallelGBC` fits them concurrently. Each tree gets a copy
+  of the shared RandomState positioned where the sequential loop would have left it, so every
+  split, leaf value and importance equals the sequential fit (tests/test_metric_dci.py compares).
 """
 from __future__ import annotations
 
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.stats
-from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.ensemble import _gb as _sk_gb
+from sklearn.tree import DecisionTreeRegressor
 
 from metrics.base import Metric, estimator_seed
 from metrics.registry import register
-from metrics.utils import check_arrays
+from metrics.utils import check_pair, quiet_estimators, resolve_jobs
+
+#: sklearn/tree/_utils.pxd: each tree's splitter draws randint(0, RAND_R_MAX) from its RandomState
+_RAND_R_MAX = 2147483647
+_STAGE_ARGS = ["i", "X", "y", "raw_predictions", "sample_weight", "sample_mask", "random_state", "X_csc", "X_csr"]
 
 
-def _fit_factor(x_train, y_train, x_test, y_test, seed):
-    model = GradientBoostingClassifier(random_state=seed)
-    model.fit(x_train, y_train)
+def _stage_parallel_supported() -> bool:
+    """The override relies on a private scikit-learn method; use it only where its shape is known."""
+    try:
+        params = list(inspect.signature(GradientBoostingClassifier._fit_stage).parameters)[1:]
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return params == _STAGE_ARGS and hasattr(_sk_gb, "_update_terminal_regions")
+
+
+class _StageParallelGBC(GradientBoostingClassifier):
+    """GradientBoostingClassifier whose per-stage trees are fitted by a thread pool."""
+
+    _pool: ThreadPoolExecutor | None = None
+
+    def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
+                   X_csc=None, X_csr=None):
+        k_trees = self.n_trees_per_iteration_
+        pool = self._pool
+        if pool is None or k_trees == 1 or self.subsample < 1.0 or X_csc is not None:
+            return super()._fit_stage(i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
+                                      X_csc=X_csc, X_csr=X_csr)
+        neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None)
+        neg_g = neg_gradient.reshape((-1, 1)) if neg_gradient.ndim == 1 else neg_gradient
+        states = []
+        for _ in range(k_trees):  # the sequential loop's RNG positions, in order
+            rs = np.random.RandomState()
+            rs.set_state(random_state.get_state())
+            states.append(rs)
+            random_state.randint(0, _RAND_R_MAX)
+
+        def fit_one(k: int) -> DecisionTreeRegressor:
+            tree = DecisionTreeRegressor(
+                criterion="squared_error", splitter="best", max_depth=self.max_depth,
+                min_samples_split=self.min_samples_split, min_samples_leaf=self.min_samples_leaf,
+                min_weight_fraction_leaf=self.min_weight_fraction_leaf,
+                min_impurity_decrease=self.min_impurity_decrease, max_features=self.max_features,
+                max_leaf_nodes=self.max_leaf_nodes, random_state=states[k], ccp_alpha=self.ccp_alpha,
+            )
+            tree.fit(X, neg_g[:, k], sample_weight=sample_weight, check_input=False)
+            # writes only column k of raw_predictions, and reads only the stage's gradient
+            _sk_gb._update_terminal_regions(
+                self._loss, tree.tree_, X_csr if X_csr is not None else X, np.array(y == k, dtype=np.float64),
+                neg_g[:, k], raw_predictions, sample_weight, sample_mask, learning_rate=self.learning_rate, k=k,
+            )
+            return tree
+
+        for k, tree in enumerate(pool.map(fit_one, range(k_trees))):
+            self.estimators_[i, k] = tree
+        return raw_predictions
+
+
+def _fit_factor(x_train, y_train, x_test, y_test, seed: int, pool: ThreadPoolExecutor | None):
+    classes = np.unique(y_train)
+    if len(classes) < 2:  # a constant factor: nothing to explain, no latent is important for it
+        return np.zeros(x_train.shape[1]), 1.0, float(np.mean(y_test == classes[0]))
+    if pool is not None and _stage_parallel_supported():
+        model = _StageParallelGBC(random_state=seed)
+        model._pool = pool
+    else:
+        model = GradientBoostingClassifier(random_state=seed)
+    with quiet_estimators():
+        model.fit(x_train, y_train)
+    model._pool = None
     importance = np.abs(model.feature_importances_)
     train_acc = float(np.mean(model.predict(x_train) == y_train))
     test_acc = float(np.mean(model.predict(x_test) == y_test))
     return importance, train_acc, test_acc
 
 
-def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed: int, n_jobs: int = 1):
-    """R (D, K) and the train/test accuracy of each factor's classifier."""
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_factor)(train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed)
-        for k in range(train_factors.shape[1])
-    )
+def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed: int, n_jobs: int | None = 1):
+    """R (D, K) and the train/test accuracy of each factor's classifier.
+
+    The numbers do not depend on `n_jobs`; n_jobs=1 is the plain sequential reference fit.
+    """
+    num_factors = train_factors.shape[1]
+    jobs = resolve_jobs(n_jobs, 10**6)
+    fit = lambda k, pool: _fit_factor(train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed, pool)  # noqa: E731
+    if jobs == 1:
+        results = [fit(k, None) for k in range(num_factors)]
+    else:
+        # Factors run concurrently (largest first); their stage trees share one pool of workers.
+        order = sorted(range(num_factors), key=lambda k: -len(np.unique(train_factors[:, k])))
+        with ThreadPoolExecutor(jobs) as trees, ThreadPoolExecutor(min(jobs, num_factors)) as outer:
+            futures = {k: outer.submit(fit, k, trees) for k in order}
+            results = [futures[k].result() for k in range(num_factors)]
     r = np.stack([res[0] for res in results], axis=1)
     return r, np.array([res[1] for res in results]), np.array([res[2] for res in results])
 
@@ -37,43 +123,51 @@ def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed
 def disentanglement(r: np.ndarray) -> float:
     """sum_d rho_d (1 - H_K(R[d, :])), rho_d = R[d].sum() / R.sum() (uniform if R is all zero)."""
     r = np.asarray(r, dtype=np.float64)
-    per_code = 1.0 - scipy.stats.entropy(r.T + 1e-11, base=r.shape[1])
+    if r.shape[1] == 1:  # one factor: every latent is trivially about it
+        per_code = np.ones(r.shape[0])
+    else:
+        per_code = 1.0 - scipy.stats.entropy(r.T + 1e-11, base=r.shape[1])
     weights = r if r.sum() > 0 else np.ones_like(r)
     rho = weights.sum(axis=1) / weights.sum()
-    return float(np.sum(per_code * rho))
+    return float(np.sum(per_code * rho)) if r.sum() > 0 else 0.0
 
 
 def completeness(r: np.ndarray) -> float:
     """sum_k w_k (1 - H_D(R[:, k])), w_k = R[:, k].sum() / R.sum() (uniform if R is all zero)."""
     r = np.asarray(r, dtype=np.float64)
-    per_factor = 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[0])
+    if r.shape[0] == 1:
+        per_factor = np.ones(r.shape[1])
+    else:
+        per_factor = 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[0])
     weights = r if r.sum() > 0 else np.ones_like(r)
     w = weights.sum(axis=0) / weights.sum()
-    return float(np.sum(per_factor * w))
+    return float(np.sum(per_factor * w)) if r.sum() > 0 else 0.0
 
 
-def dci(train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int = 1) -> dict[str, float]:
-    train_codes, train_factors = check_arrays(train_codes, train_factors, "train")
-    test_codes, test_factors = check_arrays(test_codes, test_factors, "test")
-    r, train_acc, test_acc = importance_matrix(train_codes, train_factors, test_codes, test_factors, seed, n_jobs)
+def dci_from_importance(r: np.ndarray, train_acc, test_acc, prefix: str = "dci") -> dict[str, float]:
     return {
-        "dci": disentanglement(r),
-        "dci_completeness": completeness(r),
-        "dci_informativeness_train": float(np.mean(train_acc)),
-        "dci_informativeness_test": float(np.mean(test_acc)),
+        prefix: disentanglement(r),
+        f"{prefix}_completeness": completeness(r),
+        f"{prefix}_informativeness_train": float(np.mean(train_acc)),
+        f"{prefix}_informativeness_test": float(np.mean(test_acc)),
     }
+
+
+def dci(train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1) -> dict[str, float]:
+    train_codes, train_factors, test_codes, test_factors = check_pair(
+        train_codes, train_factors, test_codes, test_factors, "dci")
+    r, train_acc, test_acc = importance_matrix(train_codes, train_factors, test_codes, test_factors, seed, n_jobs)
+    return dci_from_importance(r, train_acc, test_acc)
 
 
 @register("dci")
 class DCI(Metric):
     num_train = 10_000
     num_test = 5_000
-    params = {"n_jobs": 1}
+    params = {"n_jobs": -1}
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        if test_codes is None:
-            from bench.errors import BenchError
-
-            raise BenchError("dci needs a test set: pass test_codes and test_factors (or num_test > 0)")
+        train_codes, train_factors, test_codes, test_factors = check_pair(
+            train_codes, train_factors, test_codes, test_factors, "dci")
         return dci(train_codes, train_factors, test_codes, test_factors,
                    seed=estimator_seed(random_state), n_jobs=self.kwargs["n_jobs"])

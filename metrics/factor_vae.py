@@ -1,0 +1,85 @@
+"""FactorVAE score (Kim & Mnih 2018), as disentanglement_lib computes it.
+
+Global variances from 10,000 random observations; latents with std >= 0.05 are active. A vote:
+pick factor k, draw 64 factor vectors, give them all the first one's value of k, and vote
+(argmin over active latents of variance / global variance, k). The majority-vote classifier of
+the training votes is scored on the evaluation votes. `factor_vae_num_active_dims` is the real
+count of active latents (the reference reports the mask length there).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bench.errors import BenchError
+from metrics.base import Encode, Metric
+from metrics.intervention import encode_batches
+from metrics.registry import register
+
+
+def draw_votes_factors(dataset, num_votes: int, batch_size: int, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, list[np.ndarray]]:
+    labels = np.empty(num_votes, dtype=np.int64)
+    batches = []
+    for i in range(num_votes):
+        k = int(rng.integers(dataset.num_factors))
+        factors = dataset.sample_factors(batch_size, rng)
+        factors[:, k] = factors[0, k]
+        labels[i] = k
+        batches.append(factors)
+    return labels, batches
+
+
+def vote_table(labels: np.ndarray, argmins: np.ndarray, num_factors: int, num_latents: int) -> np.ndarray:
+    votes = np.zeros((num_factors, num_latents), dtype=np.int64)
+    np.add.at(votes, (labels, argmins), 1)
+    return votes
+
+
+def majority_accuracy(train_votes: np.ndarray, eval_votes: np.ndarray) -> tuple[float, float]:
+    """Each latent is classified as its majority training factor (ties: lowest index)."""
+    classifier = np.argmax(train_votes, axis=0)
+    cols = np.arange(train_votes.shape[1])
+    return (float(train_votes[classifier, cols].sum() / train_votes.sum()),
+            float(eval_votes[classifier, cols].sum() / eval_votes.sum()))
+
+
+@register("factor_vae")
+class FactorVAE(Metric):
+    num_train = 10_000
+    num_test = 5_000
+    batch_size = 64
+    needs_dataset = True
+    params = {"num_variance_estimate": 10_000, "prune_threshold": 0.05}
+
+    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
+        raise BenchError("factor_vae chooses which factor to fix, so it needs a dataset and an encoder: "
+                         "use metrics.evaluate('factor_vae', dataset, encode)")
+
+    def _argmins(self, dataset, encode, batches, global_var, active) -> np.ndarray:
+        out = [np.argmin(np.var(codes, axis=0, ddof=1)[active] / global_var[active])
+               for codes in encode_batches(dataset, encode, batches)]
+        return np.asarray(out, dtype=np.int64)
+
+    def evaluate(self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
+                 ) -> dict[str, float]:
+        if self.num_test < 1 or self.batch_size < 2:
+            raise BenchError("factor_vae needs num_test >= 1 and batch_size >= 2")
+        num_var = int(self.kwargs["num_variance_estimate"])
+        if num_var < 2:
+            raise BenchError("factor_vae: num_variance_estimate must be >= 2")
+        factors = dataset.sample_factors(num_var, rng)
+        chunks = [factors[i:i + self.batch_size] for i in range(0, num_var, self.batch_size)]
+        codes = np.concatenate(list(encode_batches(dataset, encode, chunks)))
+        global_var = np.var(codes, axis=0, ddof=1)
+        active = np.sqrt(global_var) >= float(self.kwargs["prune_threshold"])
+        num_active = int(active.sum())
+        if num_active == 0:
+            return {"factor_vae": 0.0, "factor_vae_train_accuracy": 0.0, "factor_vae_num_active_dims": 0}
+        k = dataset.num_factors
+        train_y, train_batches = draw_votes_factors(dataset, self.num_train, self.batch_size, rng)
+        eval_y, eval_batches = draw_votes_factors(dataset, self.num_test, self.batch_size, rng)
+        train_votes = vote_table(train_y, self._argmins(dataset, encode, train_batches, global_var, active), k, num_active)
+        eval_votes = vote_table(eval_y, self._argmins(dataset, encode, eval_batches, global_var, active), k, num_active)
+        train_acc, eval_acc = majority_accuracy(train_votes, eval_votes)
+        return {"factor_vae": eval_acc, "factor_vae_train_accuracy": train_acc,
+                "factor_vae_num_active_dims": num_active}
