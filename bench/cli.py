@@ -189,8 +189,8 @@ def _report(run_dir: Path, runs, profile: dict, skip_figures: bool) -> None:
     if runs.empty:
         print("no complete cells yet: nothing to tabulate")
         return
-    text = report.write_leaderboard(runs, run_dir, profile["primary_metric"])
-    print("\n" + text)
+    report.write_leaderboard(runs, run_dir, profile["primary_metric"])
+    print("\n" + report.console_summary(runs, profile["primary_metric"]))
     print(f"tables: {run_dir / 'runs.csv'}, {run_dir / 'leaderboard.md'}")
     if not skip_figures:
         html = report.build_report([run_dir], run_dir / "report", profile["primary_metric"])

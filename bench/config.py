@@ -1,4 +1,5 @@
-"""Profiles: YAML files naming the grid and its budgets. A user's own YAML may `extends:` a named one.
+"""Profiles: YAML files naming the grid and its budgets. A user's own YAML may `extends:` a named
+one (or another file); each key it gives replaces the parent's value whole.
 
 Every key is validated before any work starts; an unknown key or a wrong type is a one-line error.
 """
@@ -71,11 +72,7 @@ def _resolve(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
             parent = str(path.parent / parent)  # a relative path is relative to the extending file
         base = _resolve(parent, seen + (key,))
         merged = {k: v for k, v in base.items() if k != "name"}
-        for k, v in data.items():
-            if k in ("metrics", "method_steps") and isinstance(v, dict) and isinstance(base.get(k), dict):
-                merged[k] = {**base[k], **v}
-            else:
-                merged[k] = v
+        merged.update(data)  # a key given here replaces the parent's whole value (metrics included)
         data = merged
     data.setdefault("name", path.stem)
     return data

@@ -125,3 +125,17 @@ def test_a_method_registered_outside_the_package_runs_through_the_runner(tmp_pat
         assert "scaledkl" in (run_dir / "leaderboard.csv").read_text()
     finally:
         methods.REGISTRY._entries.pop("scaledkl", None)
+
+
+def test_shapes3d_runs_next_to_dsprites(tmp_path, tiny_profile, capsys):
+    run_dir = tmp_path / "run"
+    code, out, err = _run(["--methods", "vae", "--datasets", "dsprites,shapes3d", "--profile", str(tiny_profile),
+                           "--results", str(run_dir), "--device", "cpu", "--source", "procedural", "--steps", "2",
+                           "--no-report"], capsys)
+    assert code == 0, err
+    runs = pd.read_csv(run_dir / "runs.csv")
+    assert set(runs["dataset"]) == {"dsprites", "shapes3d"}
+    shapes = runs[runs.dataset == "shapes3d"]
+    assert json.loads(shapes["config"].iloc[0])["observation_shape"] == [3, 64, 64]
+    board = (run_dir / "leaderboard.md").read_text()
+    assert "## dsprites" in board and "## shapes3d" in board

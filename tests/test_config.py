@@ -20,7 +20,8 @@ def test_user_profile_extends_and_merges(tmp_path):
     p = load_profile(str(path))
     quick = load_profile("quick")
     assert p["steps"] == 7 and p["batch_size"] == quick["batch_size"]
-    assert p["metrics"]["mig"] == {"num_train": 50} and p["metrics"]["dci"] == quick["metrics"]["dci"]
+    assert p["metrics"] == {"mig": {"num_train": 50}}  # a given key replaces the parent's value whole
+    assert p["method_steps"] == quick["method_steps"]
     assert p["name"] == "mine"
 
 

@@ -6,7 +6,7 @@ add pictures of models and training curves when present.
     build_report([Path("results/quick")], Path("results/quick/report"))
 """
 from bench.report.cli import build_report, main
-from bench.report.leaderboard import write_leaderboard
+from bench.report.leaderboard import console_summary, write_leaderboard
 from bench.report.runs import load_runs
 
-__all__ = ["build_report", "load_runs", "main", "write_leaderboard"]
+__all__ = ["build_report", "console_summary", "load_runs", "main", "write_leaderboard"]

@@ -114,7 +114,7 @@ def _seeds(part: pd.DataFrame, setting: tuple, metric: str) -> np.ndarray:
 def _describe(setting: tuple, values: np.ndarray) -> tuple[str, str]:
     method, hparams, _ = setting
     std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-    return f"{method} ({short_hparams(hparams)})", fmt_cell(float(values.mean()), std, len(values))
+    return f"{method} ({short_hparams(hparams, method)})", fmt_cell(float(values.mean()), std, len(values))
 
 
 def claim_rows(runs: pd.DataFrame, primary_metric: str) -> tuple[list[dict], list[dict], list[str]]:

@@ -149,7 +149,7 @@ def wide_rows(view: pd.DataFrame, metrics: list[str]) -> tuple[list[str], list[l
         by_metric = group.set_index("metric")
         rank = group["rank"].iloc[0]
         row = [(DASH if pd.isna(rank) else str(int(rank)), False), (method, False),
-               (short_hparams(hparams), False)]
+               (short_hparams(hparams, method), False)]
         if show_steps:
             row.append((str(steps), False))
         for m in metrics:
@@ -184,6 +184,20 @@ def render_markdown(boards: list[Board], primary_metric: str) -> str:
         out += ["### Every setting", "", _md_table(*wide_rows(board.settings, board.metrics)), ""]
         out += [f"### Best setting per method (chosen by `{board.rank_metric}`)", "",
                 _md_table(*wide_rows(board.best, board.metrics)), ""]
+    return "\n".join(out)
+
+
+def console_summary(runs: pd.DataFrame, primary_metric: str) -> str:
+    """The best setting per method and dataset on the headline metrics only (one column per
+    registered metric), short enough for a terminal; leaderboard.md has everything."""
+    import metrics as metric_registry
+
+    headline = set(metric_registry.list_metrics())
+    out = []
+    for board in make_boards(runs, primary_metric):
+        shown = [m for m in board.metrics if m in headline]
+        out += [f"{board.title}: best setting per method, ranked by {board.rank_metric}", "",
+                _md_table(*wide_rows(board.best, shown)), ""]
     return "\n".join(out)
 
 

@@ -186,7 +186,7 @@ def model_pictures(runs: pd.DataFrame, boards: list[Board], out: Path, all_model
         except Exception as exc:  # one broken cell must not stop the report
             notes.append(f"pictures of {row['cell_id']} skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             continue
-        label = (f"{row['dataset']} {row['method']} ({short_hparams(row['hparams'])}) seed {row['seed']}, "
+        label = (f"{row['dataset']} {row['method']} ({short_hparams(row['hparams'], row['method'])}) seed {row['seed']}, "
                  f"{data_note}, cell {row['cell_id']}")
         figures += draw_model(method, x, out, str(row["cell_id"]), label, device)
     return figures, notes

@@ -203,7 +203,7 @@ def training_curves(runs: pd.DataFrame, boards: list[Board], out: Path, colours:
             logs = [(seed, _read_log(rd, cid)) for cid, rd, seed in cells.itertuples(index=False)]
             logs = [(seed, log) for seed, log in logs if log is not None]
             if not logs:
-                notes.append(f"{board.title}: no train_log.csv for {method} ({short_hparams(hparams)}); "
+                notes.append(f"{board.title}: no train_log.csv for {method} ({short_hparams(hparams, method)}); "
                              f"no training curves")
                 continue
             losses = sorted({c for _, log in logs for c in log.columns} - {"step", "elapsed_seconds"},
@@ -231,7 +231,7 @@ def training_curves(runs: pd.DataFrame, boards: list[Board], out: Path, colours:
                 ax.set_visible(False)
             if len(logs) <= 6:
                 axes[0].legend(fontsize=7)
-            title = f"{board.title}: training curves of {method} ({short_hparams(hparams)}), {len(logs)} seed(s)"
+            title = f"{board.title}: training curves of {method} ({short_hparams(hparams, method)}), {len(logs)} seed(s)"
             fig.suptitle(title, fontsize=10)
             fig.tight_layout()
             name = slug("curves", board.dataset, board.data_source, method)

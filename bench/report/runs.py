@@ -126,12 +126,28 @@ def parse_hparams(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def short_hparams(text: str) -> str:
-    """`{"beta": 4.0, "lr": 0.0001}` -> `beta=4, lr=0.0001` for tables and legends."""
+def short_hparams(text: str, method: str | None = None) -> str:
+    """`{"beta": 4.0, "lr": 0.0001}` -> `beta=4, lr=0.0001` for tables and legends.
+
+    Given a registered method, only what tells its settings apart is shown: the parameters of its
+    reference grid, and any parameter that differs from the method's default."""
     hp = parse_hparams(text)
     if not hp:
         return "default" if text in ("{}", "") else str(text)
-    return ", ".join(f"{k}={_short_value(v)}" for k, v in sorted(hp.items()))
+    shown = hp
+    if method is not None:
+        import methods
+
+        try:
+            cls = methods.get(method)
+        except Exception:  # a method of a plugin that is not loaded here: show everything
+            cls = None
+        if cls is not None:
+            shown = {k: v for k, v in hp.items()
+                     if k in cls.reference_grid or k not in cls.defaults or v != cls.defaults[k]}
+            if not shown:
+                return "default"
+    return ", ".join(f"{k}={_short_value(v)}" for k, v in sorted(shown.items()))
 
 
 def _short_value(v: Any) -> str:
