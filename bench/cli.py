@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
                    help="import a module that registers your own methods/metrics/datasets (repeatable)")
     p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
+    p.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast; helps on recent GPUs, not on CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks (falls back with a warning)")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for weights and batches")
     p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
     return p
 
@@ -105,6 +108,8 @@ def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]
         raise BenchError(f"unknown --backend {args.backend!r}; choose one of {', '.join(BACKENDS)}")
     if args.backend == "dask" and not args.scheduler:
         raise BenchError("--backend dask needs --scheduler ADDRESS (or use --backend dask-local)")
+    if args.precision not in ("fp32", "bf16"):
+        raise BenchError(f"unknown --precision {args.precision!r}; choose fp32 or bf16")
     if args.source not in ("auto", "official", "procedural"):
         raise BenchError(f"unknown --source {args.source!r}; choose auto, official or procedural")
     for name in profile["metrics"]:
@@ -123,11 +128,12 @@ def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]
     loaded = {name: datasets.create(name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify,
                                     device=device) for name in dataset_names}
     cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets, args.grid,
-                   {n: len(d) for n, d in loaded.items()})
+                   {n: len(d) for n, d in loaded.items()}, args.precision)
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)
     settings = RunSettings(run_dir=run_dir, profile=profile, device=str(device), data_dir=args.data_dir,
-                           verify=not args.no_verify, torch_threads=threads, plugins=tuple(args.plugin))
+                           verify=not args.no_verify, torch_threads=threads, plugins=tuple(args.plugin),
+                           compile=args.compile, channels_last=args.channels_last)
     return profile, cells, settings, {"datasets": loaded, "n_parallel": n_parallel, "devices": devices,
                                       "backend": args.backend, "scheduler": args.scheduler}
 

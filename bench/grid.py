@@ -27,6 +27,7 @@ class Cell:
     steps: int
     batch_size: int
     init: str
+    precision: str = "fp32"  # bf16 training gives other numbers, so it is part of the cell's identity
 
     @property
     def hparams(self) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid:
 
 def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: dict[str, str], seeds: int,
            steps_override: int | None, sets: dict[str, dict[str, list[str]]], grid: str,
-           dataset_sizes: dict[str, int] | None = None) -> list[Cell]:
+           dataset_sizes: dict[str, int] | None = None, precision: str = "fp32") -> list[Cell]:
     cells = []
     for dataset, source in dataset_sources.items():
         for method in method_names:
@@ -115,5 +116,5 @@ def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: di
             for hp in hparam_settings(method, sets.get(method), grid, size):
                 for seed in range(seeds):
                     cells.append(Cell(dataset, source, method, json.dumps(hp, sort_keys=True), seed, steps,
-                                      int(profile["batch_size"]), str(profile["init"])))
+                                      int(profile["batch_size"]), str(profile["init"]), precision))
     return cells

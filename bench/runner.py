@@ -54,6 +54,8 @@ class RunSettings:
     torch_threads: int | None = None
     stale_lock_seconds: float = STALE_SECONDS
     plugins: tuple[str, ...] = ()
+    compile: bool = False
+    channels_last: bool = False
 
 
 @dataclass
@@ -115,6 +117,7 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
                   "metrics": settings.profile["metrics"], "log_every": settings.profile["log_every"],
                   "checkpoint_every": settings.profile["checkpoint_every"], "device": str(device),
                   "torch_threads": torch.get_num_threads(),
+                  "compile": settings.compile, "channels_last": settings.channels_last,
                   "observation_shape": list(dataset.observation_shape), **dataset.describe()}
         write_json(out_dir / CONFIG, config)
         seeds = RunSeeds.from_seed(cell.seed)
@@ -122,7 +125,9 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
                                 init=cell.init, **cell.hparams).to(device)
         result = train(method, dataset, steps=cell.steps, batch_size=cell.batch_size, seed=cell.seed,
                        device=device, cell_dir=out_dir, log_every=settings.profile["log_every"],
-                       checkpoint_every=settings.profile["checkpoint_every"], progress=progress)
+                       checkpoint_every=settings.profile["checkpoint_every"], progress=progress,
+                       precision=cell.precision, compile=settings.compile,
+                       channels_last=settings.channels_last)
         t0 = time.perf_counter()
         scores = metrics.evaluate_many(settings.profile["metrics"], dataset, method.encode, seed=cell.seed)
         eval_seconds = time.perf_counter() - t0

@@ -236,7 +236,12 @@ def train(
     if channels_last:
         set_channels_last(method, True)
     if compile:
-        compiled = compile_networks(method)
+        try:
+            compiled = compile_networks(method)
+        except Exception as exc:  # e.g. torch.compile unsupported on this Python/platform
+            warnings.warn(f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: {exc}); "
+                          f"training without compile", RuntimeWarning, stacklevel=2)
+            uncompile_networks(networks(method))
     t0 = time.perf_counter()
     try:
         if log_path is not None:

@@ -74,6 +74,7 @@ def test_same_command_gives_identical_scores(tmp_path, tiny_profile, capsys):
     (["--methods", "betavae", "--set", "betavae.gamma=1"], "its parameters: latent_dim"),
     (["--methods", "betavae", "--set", "betavae.beta=abc"], "not a valid float"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--precision", "fp16"], "choose fp32 or bf16"),
 ])
 def test_bad_input_is_one_line_before_any_training(tmp_path, args, fragment, capsys):
     run_dir = tmp_path / "run"
@@ -139,3 +140,13 @@ def test_shapes3d_runs_next_to_dsprites(tmp_path, tiny_profile, capsys):
     assert json.loads(shapes["config"].iloc[0])["observation_shape"] == [3, 64, 64]
     board = (run_dir / "leaderboard.md").read_text()
     assert "## dsprites" in board and "## shapes3d" in board
+
+
+def test_speed_options_reach_the_trainer_and_the_cell_config(tmp_path, tiny_profile, capsys):
+    run_dir = tmp_path / "run"
+    code, out, err = _run(["--methods", "vae", "--profile", str(tiny_profile), "--results", str(run_dir),
+                           "--device", "cpu", "--source", "procedural", "--steps", "2", "--precision", "bf16",
+                           "--channels-last", "--no-report"], capsys)
+    assert code == 0, err
+    config = json.loads(next(run_dir.glob("cells/*/config.json")).read_text())
+    assert config["precision"] == "bf16" and config["channels_last"] is True and config["compile"] is False

@@ -28,8 +28,9 @@ def test_cell_id_is_stable_and_tracks_training_config():
     b = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0]
     c = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, 999, {}, "none")[0]
     d = expand(profile, ["betavae"], {"dsprites": "official"}, 1, None, {}, "none")[0]
+    e = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none", precision="bf16")[0]
     assert a.cell_id == b.cell_id
-    assert len({a.cell_id, c.cell_id, d.cell_id}) == 3
+    assert len({a.cell_id, c.cell_id, d.cell_id, e.cell_id}) == 4
 
 
 def test_method_steps_override_per_method():

@@ -133,7 +133,8 @@ def measure_method(method_name: str, dataset_name: str, args, device: torch.devi
     return {
         "ours_steps_s": 1 / t_ours, "ours_img_s": rows / t_ours,
         "minimal_steps_s": 1 / t_min, "minimal_img_s": rows / t_min,
-        "ratio": t_min / t_ours, "batch_share": t_batch / t_min,
+        "ratio": statistics.median(m / o for m, o in zip(minimal, ours)),  # paired per repeat: robust to drift
+        "batch_share": t_batch / t_min,
         "batch_ms": 1e3 * t_batch, "step_ms_ours": 1e3 * t_ours, "step_ms_minimal": 1e3 * t_min,
         "ours_runs_steps_s": [1 / t for t in ours], "minimal_runs_steps_s": [1 / t for t in minimal],
         "peak_mem_mb": peak, "peak_mem_kind": kind, "data_source": ds.source,
@@ -316,12 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"# bench.perf train on {figures['device']} ({figures['device_name']}), torch {torch.__version__}, "
           f"{figures['threads']} threads, load {figures['loadavg_start'][0]:.2f}, options {opts}")
-    print(f"{'dataset/method':24s} {'ours st/s':>10s} {'min st/s':>10s} {'ratio':>6s} {'ours img/s':>11s} "
-          f"{'batch%':>7s} {'peak MB':>9s}")
     if args.plain_steps > 0:
         return _plain(args, device, opts, figures)
     if args.options_ab:
         return _options_ab(args, device, figures)
+    print(f"{'dataset/method':24s} {'ours st/s':>10s} {'min st/s':>10s} {'ratio':>6s} {'ours img/s':>11s} "
+          f"{'batch%':>7s} {'peak MB':>9s}")
     for dataset_name in args.datasets:
         for method_name in args.methods:
             key = f"{dataset_name}/{method_name}"
@@ -400,10 +401,12 @@ AB_VARIANTS = {
 
 
 def _options_ab(args, device: torch.device, figures: dict) -> int:
-    """Each speed option against the default in interleaved rounds (so load drifts hit all alike);
-    median steps/s per variant and its ratio to the default."""
+    """Each speed option against the default in interleaved rounds, the order rotated every round
+    (so load drifts on a shared machine hit all alike); reports median steps/s per variant and the
+    median of the per-round (paired) ratios to the default, the more robust figure."""
     figures["ab"] = {}
     base_threads = torch.get_num_threads()
+    names = list(AB_VARIANTS)
     for dataset_name in args.datasets:
         for method_name in args.methods:
             ds, method = _build(method_name, dataset_name, args.source, device)
@@ -411,7 +414,9 @@ def _options_ab(args, device: torch.device, figures: dict) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 for rnd in range(args.repeats + 1):  # round 0 warms up (and compiles)
-                    for name, variant in AB_VARIANTS.items():
+                    for i in range(len(names)):
+                        name = names[(i + rnd) % len(names)]
+                        variant = AB_VARIANTS[name]
                         opts = {k: v for k, v in variant.items() if k != "threads"}
                         torch.set_num_threads(variant.get("threads", base_threads))
                         seconds = _time_ours(method, ds, args.steps, args.batch, device, opts)
@@ -420,7 +425,8 @@ def _options_ab(args, device: torch.device, figures: dict) -> int:
                             times[name].append(seconds / args.steps)
             fell_back = any("torch.compile failed" in str(w.message) for w in caught)
             rates = {name: 1 / statistics.median(t) for name, t in times.items()}
-            row = {name: {"steps_s": r, "vs_default": r / rates["default"]} for name, r in rates.items()}
+            row = {name: {"steps_s": r, "vs_default": statistics.median(
+                d / t for d, t in zip(times["default"], times[name]))} for name, r in rates.items()}
             row["compile"]["fell_back"] = fell_back
             figures["ab"][f"{dataset_name}/{method_name}"] = row
             print(f"{dataset_name}/{method_name}: " + ", ".join(
