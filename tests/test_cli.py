@@ -28,7 +28,7 @@ def test_two_methods_three_seeds_write_tidy_tables_and_rerun_skips(tmp_path, tin
     runs = pd.read_csv(run_dir / "runs.csv")
     assert runs["cell_id"].nunique() == 6
     assert set(runs["method"]) == {"vae", "betavae"} and sorted(set(runs["seed"])) == [0, 1, 2]
-    assert {"mig", "dci", "dci_completeness", "dci_informativeness_test"} <= set(runs["metric"])
+    assert set(runs["metric"]) == {"mig", "sap"}
     for col in ("dataset", "data_source", "hparams", "steps", "value", "train_seconds", "eval_seconds", "device",
                 "git_commit", "torch_version", "numpy_version", "sklearn_version", "config"):
         assert runs[col].notna().all(), col
@@ -50,13 +50,17 @@ def test_two_methods_three_seeds_write_tidy_tables_and_rerun_skips(tmp_path, tin
     assert after.equals(pd.read_csv(pd.io.common.StringIO(before)))
 
 
-def test_same_command_gives_identical_scores(tmp_path, tiny_profile, capsys):
-    base = ["--methods", "betavae", "--seeds", "1", "--profile", str(tiny_profile), "--device", "cpu",
+def test_same_command_gives_identical_scores_with_dci(tmp_path, tiny_profile, capsys):
+    profile = tmp_path / "with_dci.yaml"
+    profile.write_text(f"extends: {tiny_profile}\nprimary_metric: dci\n"
+                       "metrics:\n  mig: {num_train: 200}\n  dci: {num_train: 120, num_test: 60}\n")
+    base = ["--methods", "betavae", "--seeds", "1", "--profile", str(profile), "--device", "cpu",
             "--source", "procedural", "--no-report"]
     assert _run(base + ["--results", str(tmp_path / "a")], capsys)[0] == 0
     assert _run(base + ["--results", str(tmp_path / "b")], capsys)[0] == 0
     a = pd.read_csv(tmp_path / "a" / "runs.csv").set_index("metric")["value"]
     b = pd.read_csv(tmp_path / "b" / "runs.csv").set_index("metric")["value"]
+    assert {"dci", "dci_completeness", "dci_informativeness_test", "mig"} <= set(a.index)
     pd.testing.assert_series_equal(a, b)
 
 
