@@ -14,7 +14,6 @@ from typing import Any, Iterable
 
 import methods
 from bench.errors import BenchError
-from methods.base import Method
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Cell:
     def cell_id(self) -> str:
         digest = hashlib.sha1(json.dumps(self.training_config(), sort_keys=True).encode()).hexdigest()[:8]
         parts = [self.dataset, self.method]
-        slug = hparams_slug(self.hparams)
+        slug = hparams_slug(self.method, self.hparams)
         if slug:
             parts.append(slug)
         parts.append(f"s{self.seed}")
@@ -51,13 +50,14 @@ class Cell:
         return "-".join(parts)
 
 
-def hparams_slug(hparams: dict[str, Any]) -> str:
-    """The method's own hyperparameters, plus shared ones changed from their defaults."""
+def hparams_slug(method: str, hparams: dict[str, Any]) -> str:
+    """What tells a method's settings apart: its reference-grid parameters, and any parameter that
+    differs from the method's default (the full set is in config.json and the hash)."""
+    cls = methods.get(method)
     shown = []
     for k in sorted(hparams):
-        own = k not in Method.hparams
-        if own or hparams[k] != Method.hparams[k]:
-            v = hparams[k]
+        v = hparams[k]
+        if k in cls.reference_grid or k not in cls.defaults or v != cls.defaults[k]:
             shown.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
     return "_".join(shown)
 

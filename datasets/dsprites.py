@@ -15,7 +15,7 @@ import torch
 
 from bench.errors import BenchError
 from datasets.base import GroundTruthDataset
-from datasets.files import RemoteFile, find_file, verify_file
+from datasets.files import RemoteFile, choose_source, verify_file
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -241,16 +241,5 @@ def make_dsprites(
     device: str | torch.device = "cpu",
 ) -> GroundTruthDataset:
     """The official file when present (source="auto" or "official"), else the procedural stand-in."""
-    if source not in ("auto", "official", "procedural"):
-        raise BenchError(f"unknown source {source!r}; choose auto, official or procedural")
-    if source == "procedural":
-        return DSpritesProcedural(device=device)
-    path = find_file(REMOTE.filename, data_dir)
-    if path is None:
-        if source == "official":
-            raise BenchError(
-                f"{REMOTE.filename} not found in --data-dir, $DISENTBENCH_DATA or the cache; "
-                f"run `python -m datasets download dsprites` or use --source procedural"
-            )
-        return DSpritesProcedural(device=device)
-    return DSpritesOfficial(path, verify=verify, device=device)
+    return choose_source(REMOTE, source, data_dir, lambda path: DSpritesOfficial(path, verify=verify, device=device),
+                         lambda: DSpritesProcedural(device=device))

@@ -53,6 +53,22 @@ def find_file(filename: str, data_dir: str | os.PathLike | None = None) -> Path 
     return None
 
 
+def choose_source(remote: RemoteFile, source: str, data_dir, official, procedural):
+    """The dataset for `source`: "procedural" -> procedural(); "official" -> official(path) or a
+    one-line error when the file is missing; "auto" -> the official file when found, else procedural()."""
+    if source not in ("auto", "official", "procedural"):
+        raise BenchError(f"unknown source {source!r}; choose auto, official or procedural")
+    path = None if source == "procedural" else find_file(remote.filename, data_dir)
+    if path is not None:
+        return official(path)
+    if source == "official":
+        raise BenchError(
+            f"{remote.filename} not found in --data-dir, $DISENTBENCH_DATA or the cache; "
+            f"run `python -m datasets download {remote.dataset}` or use --source procedural"
+        )
+    return procedural()
+
+
 def file_digest(path: str | os.PathLike, algorithm: str, chunk: int = 1 << 22) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:

@@ -15,7 +15,7 @@ import torch
 from bench.errors import BenchError
 from datasets._shapes3d_render import NUM_LAYERS, Scene, compose, render_layers
 from datasets.base import GroundTruthDataset
-from datasets.files import RemoteFile, find_file, verify_file
+from datasets.files import RemoteFile, choose_source, verify_file
 
 log = logging.getLogger(__name__)
 
@@ -283,16 +283,5 @@ def make_shapes3d(
     device: str | torch.device = "cpu",
 ) -> GroundTruthDataset:
     """The official file when present (source="auto" or "official"), else the procedural stand-in."""
-    if source not in ("auto", "official", "procedural"):
-        raise BenchError(f"unknown source {source!r}; choose auto, official or procedural")
-    if source == "procedural":
-        return Shapes3DProcedural(device=device)
-    path = find_file(REMOTE.filename, data_dir)
-    if path is None:
-        if source == "official":
-            raise BenchError(
-                f"{REMOTE.filename} not found in --data-dir, $DISENTBENCH_DATA or the cache; "
-                f"run `python -m datasets download shapes3d` or use --source procedural"
-            )
-        return Shapes3DProcedural(device=device)
-    return Shapes3DOfficial(path, verify=verify, device=device)
+    return choose_source(REMOTE, source, data_dir, lambda path: Shapes3DOfficial(path, verify=verify, device=device),
+                         lambda: Shapes3DProcedural(device=device))

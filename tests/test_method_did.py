@@ -11,12 +11,7 @@ from bench.errors import BenchError
 from methods.did import gradient_penalty, pairwise_difference_loss, supcon_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _SquareCritic(nn.Module):

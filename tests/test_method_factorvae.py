@@ -9,12 +9,7 @@ import methods
 from methods.factorvae import permute_dims
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _correlated(n: int, rho: float, seed: int) -> torch.Tensor:

@@ -11,12 +11,7 @@ from bench.errors import BenchError
 VAES = ["vae", "betavae", "factorvae", "betatcvae", "annealedvae", "dipvae1", "dipvae2"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(name: str, steps: int, batch: int, **hp) -> tuple[methods.Method, list[dict[str, float]], torch.Tensor]:
