@@ -27,6 +27,9 @@ class Cell:
     batch_size: int
     init: str
     precision: str = "fp32"  # bf16 training gives other numbers, so it is part of the cell's identity
+    #: readable hyperparameters for the id (hparams_slug, computed where the method is registered);
+    #: worker processes rebuild the id without importing the user's plugins
+    slug: str = ""
 
     @property
     def hparams(self) -> dict[str, Any]:
@@ -34,7 +37,7 @@ class Cell:
 
     def training_config(self) -> dict[str, Any]:
         cfg = asdict(self)
-        del cfg["hparams_json"]
+        del cfg["hparams_json"], cfg["slug"]
         cfg["hparams"] = self.hparams
         return cfg
 
@@ -42,9 +45,8 @@ class Cell:
     def cell_id(self) -> str:
         digest = hashlib.sha1(json.dumps(self.training_config(), sort_keys=True).encode()).hexdigest()[:8]
         parts = [self.dataset, self.method]
-        slug = hparams_slug(self.method, self.hparams)
-        if slug:
-            parts.append(slug)
+        if self.slug:
+            parts.append(self.slug)
         parts.append(f"s{self.seed}")
         parts.append(digest)
         return "-".join(parts)
@@ -116,5 +118,6 @@ def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: di
             for hp in hparam_settings(method, sets.get(method), grid, size):
                 for seed in range(seeds):
                     cells.append(Cell(dataset, source, method, json.dumps(hp, sort_keys=True), seed, steps,
-                                      int(profile["batch_size"]), str(profile["init"]), precision))
+                                      int(profile["batch_size"]), str(profile["init"]), precision,
+                                      hparams_slug(method, hp)))
     return cells
