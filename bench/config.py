@@ -5,7 +5,6 @@ Every key is validated before any work starts; an unknown key or a wrong type is
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 

@@ -5,6 +5,7 @@ fastest). Subclasses provide only `observations(factors)`; everything else follo
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -81,3 +82,23 @@ class GroundTruthDataset:
     def describe(self) -> dict:
         """Provenance of the data for result rows."""
         return {"dataset": self.name, "data_source": self.source}
+
+
+class OfficialFileDataset(GroundTruthDataset):
+    """Base of the loaders of official files: the path, the grid (tests pass reduced sizes) and the
+    checksum verification on first use, recorded in the results."""
+
+    source = "official"
+
+    def __init__(self, path, remote, verify: bool, factor_sizes: Sequence[int], device):
+        from datasets.files import verify_file
+
+        super().__init__(device)
+        self.path = Path(path)
+        self.factor_sizes = tuple(int(s) for s in factor_sizes)
+        self.verified = bool(verify)
+        if verify:
+            verify_file(self.path, remote)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "data_file": str(self.path), "verified": self.verified}

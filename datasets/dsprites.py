@@ -8,14 +8,13 @@ import functools
 import math
 import os
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench.errors import BenchError
-from datasets.base import GroundTruthDataset
-from datasets.files import RemoteFile, choose_source, verify_file
+from datasets.base import GroundTruthDataset, OfficialFileDataset
+from datasets.files import RemoteFile, choose_source
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -66,14 +65,13 @@ def _open_npy_member(zf: zipfile.ZipFile, member: str):
     return f, shape, fortran, dtype
 
 
-class DSpritesOfficial(_DSpritesBase):
+class DSpritesOfficial(OfficialFileDataset, _DSpritesBase):
     """The official npz, held bit-packed in memory (about 380 MB for the full set, not 3 GB).
 
     The file is streamed in chunks, so loading never holds the unpacked 3 GB array. `metadata`
     (a pickle) is never read.
     """
 
-    source = "official"
 
     def __init__(
         self,
@@ -83,12 +81,7 @@ class DSpritesOfficial(_DSpritesBase):
         factor_sizes: tuple[int, ...] = FACTOR_SIZES,
         chunk_rows: int = 16384,
     ):
-        super().__init__(device)
-        self.path = Path(path)
-        self.factor_sizes = tuple(int(s) for s in factor_sizes)
-        self.verified = bool(verify)
-        if verify:
-            verify_file(self.path, REMOTE)
+        super().__init__(path, REMOTE, verify, factor_sizes, device)
         try:
             packed = self._load(chunk_rows)
         except BenchError:
@@ -147,9 +140,6 @@ class DSpritesOfficial(_DSpritesBase):
         shifts = torch.arange(7, -1, -1, device=self.device, dtype=torch.uint8)
         bits = (rows.unsqueeze(-1) >> shifts) & 1  # packbits is big-endian: first pixel is the MSB
         return bits.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE).to(torch.float32)
-
-    def describe(self) -> dict:
-        return {**super().describe(), "data_file": str(self.path), "verified": self.verified}
 
 
 # --------------------------------------------------------------------------------------------

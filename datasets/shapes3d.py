@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench.errors import BenchError
 from datasets._shapes3d_render import NUM_LAYERS, Scene, compose, render_layers
-from datasets.base import GroundTruthDataset
-from datasets.files import RemoteFile, choose_source, verify_file
+from datasets.base import GroundTruthDataset, OfficialFileDataset
+from datasets.files import RemoteFile, choose_source
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +102,11 @@ def _memory_limit(limit: int | None) -> int:
     return DEFAULT_MEMORY_LIMIT
 
 
-class Shapes3DOfficial(_Shapes3DBase):
+class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
     """The official 3dshapes.h5: images held in memory as uint8 when they fit under
     `memory_limit` bytes (5.9 GB for the full set), otherwise read from the file per batch.
     """
 
-    source = "official"
 
     def __init__(
         self,
@@ -119,14 +117,9 @@ class Shapes3DOfficial(_Shapes3DBase):
         memory_limit: int | None = None,
         chunk_rows: int = 8192,
     ):
-        super().__init__(device)
+        super().__init__(path, REMOTE, verify, factor_sizes, device)
         import h5py  # imported here: only the official file needs it
 
-        self.path = Path(path)
-        self.factor_sizes = tuple(int(s) for s in factor_sizes)
-        self.verified = bool(verify)
-        if verify:
-            verify_file(self.path, REMOTE)
         n = int(np.prod(self.factor_sizes))
         try:
             self._h5 = h5py.File(self.path, "r")
@@ -194,9 +187,6 @@ class Shapes3DOfficial(_Shapes3DBase):
                 raise BenchError(f"{self.path}: cannot read images ({exc}); the file is corrupt") from None
             rows = torch.from_numpy(block[inverse]).to(self.device)
         return rows.permute(0, 3, 1, 2).to(torch.float32) / 255.0
-
-    def describe(self) -> dict:
-        return {**super().describe(), "data_file": str(self.path), "verified": self.verified}
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 procedural renderer against real frames (shared/data/dsprites_reference_frames.npz)."""
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
