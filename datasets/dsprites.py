@@ -191,15 +191,29 @@ class DSpritesProcedural(_DSpritesBase):
         self._heart_by_device: dict[str, torch.Tensor] = {}
 
     def _heart(self) -> torch.Tensor:
+        """The occupancy grid with a one-cell empty border, flattened: clamping an index into the
+        border stands for "outside the grid"."""
         key = str(self.device)
         if key not in self._heart_by_device:
-            self._heart_by_device[key] = torch.from_numpy(heart_occupancy()).to(self.device)
+            padded = np.pad(heart_occupancy(), 1, constant_values=False)
+            self._heart_by_device[key] = torch.from_numpy(padded).reshape(-1).to(self.device)
         return self._heart_by_device[key]
 
     def observations(self, factors: np.ndarray) -> torch.Tensor:
         f = torch.from_numpy(self._check_factors(factors)).to(self.device)
         n = f.shape[0]
-        shape = f[:, 0].view(n, 1, 1)
+        img = torch.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.float32, device=self.device)
+        # Each shape's test runs only on the images of that shape.
+        for shape, inside in enumerate((self._square, self._ellipse, self._heart_mask)):
+            rows = (f[:, 0] == shape).nonzero().squeeze(1)
+            if rows.numel():
+                u, v = self._sprite_coordinates(f.index_select(0, rows))
+                img[rows] = inside(u, v).to(torch.float32)
+        return img.unsqueeze(1)
+
+    def _sprite_coordinates(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every pixel centre in each sprite's own frame (unrotated, unscaled): (n, 64, 64) each."""
+        n = f.shape[0]
         scale = (0.5 + 0.1 * f[:, 1].to(torch.float32)).view(n, 1, 1)
         # Index 39 is the same angle as 0 (2*pi); fold it so both give the identical picture.
         theta = (2 * math.pi / 39.0) * (f[:, 2] % 39).to(torch.float32).view(n, 1, 1)
@@ -210,18 +224,22 @@ class DSpritesProcedural(_DSpritesBase):
         dy = centres.view(1, -1, 1) - cy  # rows
         cos, sin = torch.cos(theta), torch.sin(theta)
         # Undo a counter-clockwise (on screen, y down) rotation by theta, then undo the scale.
-        u = (dx * cos - dy * sin) / scale
-        v = (dx * sin + dy * cos) / scale
-        square = (u.abs() <= 9.6) & (v.abs() <= 9.6)
-        ellipse = (u / 12.8) ** 2 + (v / 7.2) ** 2 <= 1.0
+        return (dx * cos - dy * sin) / scale, (dx * sin + dy * cos) / scale
+
+    @staticmethod
+    def _square(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return (u.abs() <= 9.6) & (v.abs() <= 9.6)
+
+    @staticmethod
+    def _ellipse(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return (u / 12.8) ** 2 + (v / 7.2) ** 2 <= 1.0
+
+    def _heart_mask(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         grid = self._heart()
-        cells = grid.shape[0]
-        iu = torch.floor((u + HEART_GRID_HALF) / HEART_GRID_STEP).long()
-        iv = torch.floor((v + HEART_GRID_HALF) / HEART_GRID_STEP).long()
-        inside_grid = (iu >= 0) & (iu < cells) & (iv >= 0) & (iv < cells)
-        heart = grid[iv.clamp(0, cells - 1), iu.clamp(0, cells - 1)] & inside_grid
-        img = torch.where(shape == 0, square, torch.where(shape == 1, ellipse, heart))
-        return img.to(torch.float32).unsqueeze(1)
+        side = heart_occupancy().shape[0] + 2
+        iu = (torch.floor((u + HEART_GRID_HALF) / HEART_GRID_STEP).long() + 1).clamp_(0, side - 1)
+        iv = (torch.floor((v + HEART_GRID_HALF) / HEART_GRID_STEP).long() + 1).clamp_(0, side - 1)
+        return grid[iv * side + iu]
 
 
 def make_dsprites(
