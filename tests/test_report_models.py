@@ -115,3 +115,39 @@ def test_report_draws_a_real_checkpoint(tmp_path):
     for name in ("traversal_dsprites-vae-s0.png", "recon_dsprites-vae-s0.png"):
         image = imread(run / "report" / "figures" / name)
         assert image[..., :3].var() > 0
+
+
+def _two_checkpointed_cells(run):
+    from bench import checkpoint
+    import methods
+
+    rows = []
+    for seed in (0, 1):
+        cell = f"dsprites-vae-s{seed}"
+        cell_dir = run / "cells" / cell
+        cell_dir.mkdir(parents=True)
+        model = methods.create("vae", observation_shape=(1, 64, 64), seed=seed, latent_dim=2)
+        checkpoint.save_checkpoint(cell_dir / "checkpoint.pt", {
+            "step": 0, "elapsed_seconds": 0.0, "method_name": "vae", "hparams": dict(model.hp),
+            "observation_shape": [1, 64, 64], "init": "reference", "init_seed": seed,
+            "method_state": model.checkpoint_state()})
+        (cell_dir / "config.json").write_text(json.dumps({"dataset": "dsprites", "data_source": "procedural"}))
+        rows.append({"cell_id": cell, "dataset": "dsprites", "data_source": "procedural", "method": "vae",
+                     "hparams": '{"latent_dim": 2, "lr": 0.0001}', "seed": seed, "steps": 0,
+                     "metric": "mig", "value": 0.1 * (seed + 1)})
+    pd.DataFrame(rows).to_csv(run / "runs.csv", index=False)
+
+
+def test_every_model_is_drawn_by_default_up_to_the_limit(tmp_path, monkeypatch):
+    from bench.report import cli as report_cli
+
+    run = tmp_path / "run"
+    _two_checkpointed_cells(run)
+    traversals = lambda out: sorted(p.name for p in (out / "figures").glob("traversal_*.png"))  # noqa: E731
+    build_report([run], tmp_path / "default", "mig")
+    assert traversals(tmp_path / "default") == ["traversal_dsprites-vae-s0.png", "traversal_dsprites-vae-s1.png"]
+    build_report([run], tmp_path / "one", "mig", all_models=False)
+    assert len(traversals(tmp_path / "one")) == 1
+    monkeypatch.setattr(report_cli, "AUTO_ALL_MODELS", 1)
+    page = build_report([run], tmp_path / "many", "mig").read_text(encoding="utf-8")
+    assert len(traversals(tmp_path / "many")) == 1 and "one representative model per method" in page

@@ -18,10 +18,16 @@ REPORT_HTML = "report.html"
 FIGURES = "figures"
 
 
+AUTO_ALL_MODELS = 24  # up to this many models, every one gets its traversal and reconstructions
+
+
 def build_report(run_dirs: list[Path], out_dir: Path, primary_metric: str | None = None,
-                 all_models: bool = False, models: bool = True) -> Path:
+                 all_models: bool | None = None, models: bool = True) -> Path:
     """Write leaderboard.md/csv, claims.md, figures/*.png and report.html into out_dir; return the
-    path of report.html. Only runs.csv is required; missing logs and checkpoints are noted."""
+    path of report.html. Only runs.csv is required; missing logs and checkpoints are noted.
+
+    all_models: True draws every trained model, False one representative model per method and
+    dataset, None (default) every model when there are at most AUTO_ALL_MODELS, else representatives."""
     run_dirs = [Path(d) for d in run_dirs]
     out_dir = Path(out_dir)
     runs = load_runs(run_dirs)
@@ -41,6 +47,12 @@ def build_report(run_dirs: list[Path], out_dir: Path, primary_metric: str | None
         figures += files
         notes += why
     if models:
+        if all_models is None:
+            n_models = runs["cell_id"].nunique()
+            all_models = n_models <= AUTO_ALL_MODELS
+            if not all_models:
+                notes.append(f"{n_models} trained models: pictures drawn for one representative model per method "
+                             f"and dataset (report --all-models draws every one)")
         files, why = model_pictures(runs, boards, fig_dir, all_models=all_models)
         figures += files
         notes += why
@@ -63,8 +75,10 @@ def parser() -> argparse.ArgumentParser:
                    help="output folder (default: DIR/report for one DIR, ./report-merged for several)")
     p.add_argument("--primary-metric", default=None,
                    help="metric that ranks the leaderboard (default: run.json's, else dci)")
-    p.add_argument("--all-models", action="store_true",
-                   help="draw traversals of every checkpoint, not one representative model per method")
+    p.add_argument("--all-models", action="store_true", default=None,
+                   help=f"draw traversals of every checkpoint (the default up to {AUTO_ALL_MODELS} models)")
+    p.add_argument("--representative-models", dest="all_models", action="store_false", default=None,
+                   help="draw one representative model per method and dataset (the default above that)")
     p.add_argument("--no-models", action="store_true", help="skip the pictures of trained models")
     return p
 
