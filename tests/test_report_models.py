@@ -87,9 +87,6 @@ def _images(page: str) -> list[str]:
 
 
 def test_report_draws_a_real_checkpoint(tmp_path):
-    checkpoint = pytest.importorskip("bench.checkpoint")
-    import methods
-
     run = tmp_path / "run"
     rows = []
     for seed in (0, 1):
@@ -100,12 +97,7 @@ def test_report_draws_a_real_checkpoint(tmp_path):
                      "hparams": '{"latent_dim": 3, "lr": 0.0001}', "seed": seed, "steps": 0,
                      "metric": "mig", "value": 0.1 * (seed + 1)})
         if seed == 0:  # the other cell has no checkpoint: skipped with a note
-            model = methods.create("vae", observation_shape=(1, 64, 64), seed=seed, latent_dim=3)
-            checkpoint.save_checkpoint(cell_dir / "checkpoint.pt", {
-                "step": 0, "elapsed_seconds": 0.0, "method_name": "vae", "hparams": dict(model.hp),
-                "observation_shape": [1, 64, 64], "init": "reference", "init_seed": seed,
-                "method_state": model.checkpoint_state()})
-            (cell_dir / "config.json").write_text(json.dumps({"dataset": "dsprites", "data_source": "procedural"}))
+            _save_vae_cell(cell_dir, seed, latent_dim=3)
     pd.DataFrame(rows).to_csv(run / "runs.csv", index=False)
     page = build_report([run], run / "report", "mig", all_models=True).read_text(encoding="utf-8")
     alts = _images(page)
@@ -117,21 +109,26 @@ def test_report_draws_a_real_checkpoint(tmp_path):
         assert image[..., :3].var() > 0
 
 
-def _two_checkpointed_cells(run):
+def _save_vae_cell(cell_dir, seed: int, latent_dim: int) -> None:
+    """An untrained VAE's checkpoint and config, as the runner writes them."""
     from bench import checkpoint
     import methods
 
+    model = methods.create("vae", observation_shape=(1, 64, 64), seed=seed, latent_dim=latent_dim)
+    checkpoint.save_checkpoint(cell_dir / "checkpoint.pt", {
+        "step": 0, "elapsed_seconds": 0.0, "method_name": "vae", "hparams": dict(model.hp),
+        "observation_shape": [1, 64, 64], "init": "reference", "init_seed": seed,
+        "method_state": model.checkpoint_state()})
+    (cell_dir / "config.json").write_text(json.dumps({"dataset": "dsprites", "data_source": "procedural"}))
+
+
+def _two_checkpointed_cells(run):
     rows = []
     for seed in (0, 1):
         cell = f"dsprites-vae-s{seed}"
         cell_dir = run / "cells" / cell
         cell_dir.mkdir(parents=True)
-        model = methods.create("vae", observation_shape=(1, 64, 64), seed=seed, latent_dim=2)
-        checkpoint.save_checkpoint(cell_dir / "checkpoint.pt", {
-            "step": 0, "elapsed_seconds": 0.0, "method_name": "vae", "hparams": dict(model.hp),
-            "observation_shape": [1, 64, 64], "init": "reference", "init_seed": seed,
-            "method_state": model.checkpoint_state()})
-        (cell_dir / "config.json").write_text(json.dumps({"dataset": "dsprites", "data_source": "procedural"}))
+        _save_vae_cell(cell_dir, seed, latent_dim=2)
         rows.append({"cell_id": cell, "dataset": "dsprites", "data_source": "procedural", "method": "vae",
                      "hparams": '{"latent_dim": 2, "lr": 0.0001}', "seed": seed, "steps": 0,
                      "metric": "mig", "value": 0.1 * (seed + 1)})
