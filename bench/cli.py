@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import datasets
 import methods
 import metrics
@@ -26,7 +24,8 @@ from bench.errors import BenchError
 from bench.grid import Cell, expand, parse_sets
 from bench.execution import BACKENDS, run_parallel, run_sequential
 from bench.plugins import load_plugins
-from bench.runner import RunSettings, check_writable, failed_cell_ids, is_complete, write_failures, write_runs_csv
+from bench.runner import (SCORES, RunSettings, cell_dir, check_writable, failed_cell_ids, is_complete,
+                          write_failures, write_runs_csv)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,8 +143,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     profile, cells, settings, extra = plan(args)
     run_dir = settings.run_dir
-    done = [c for c in cells if is_complete(run_dir, c)]
-    todo = [c for c in cells if not is_complete(run_dir, c)]
+    complete = {c.cell_id for c in cells if is_complete(run_dir, c)}
+    done = [c for c in cells if c.cell_id in complete]
+    todo = [c for c in cells if c.cell_id not in complete]
     if args.retry_failed:
         failed = failed_cell_ids(run_dir)
         todo = [c for c in todo if c.cell_id in failed]
@@ -161,13 +161,10 @@ def run(args: argparse.Namespace) -> int:
         if extra["backend"] != "local" or (extra["n_parallel"] > 1 and len(todo) > 1):
             outcomes = run_parallel(todo, settings, extra["n_parallel"], extra["devices"], bar,
                                     extra["backend"], extra["scheduler"])
-        else:
-            if settings.torch_threads:
-                torch.set_num_threads(settings.torch_threads)
+        else:  # run_cell applies settings.torch_threads itself
             outcomes = run_sequential(todo, settings, extra["datasets"], bar)
     failures = [(c, o) for c, o in outcomes if o.status == "failed"]
-    records = [json.loads((run_dir / "cells" / c.cell_id / "scores.json").read_text())
-               for c in cells if is_complete(run_dir, c)]
+    records = [json.loads((cell_dir(run_dir, c) / SCORES).read_text()) for c in cells if is_complete(run_dir, c)]
     runs = write_runs_csv(run_dir, records, profile["name"])
     failures_path = write_failures(run_dir, failures)
     write_json(run_dir / "run.json", {
