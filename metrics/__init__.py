@@ -59,12 +59,13 @@ def evaluate_many(configs: Mapping[str, Mapping[str, Any]], dataset, encode: Enc
 def versions() -> dict[str, str]:
     """Versions of the libraries whose estimators make the numbers (store them with every result:
     the reference pins none, and e.g. scikit-learn's defaults have changed between releases)."""
+    import numba
     import scipy
     import sklearn
     import torch
 
     return {"numpy": np.__version__, "scikit_learn": sklearn.__version__, "scipy": scipy.__version__,
-            "torch": torch.__version__}
+            "torch": torch.__version__, "numba": numba.__version__}
 
 
 from metrics import (  # noqa: E402,F401  (each module registers its metric)

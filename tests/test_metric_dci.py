@@ -1,11 +1,13 @@
-"""DCI: the importance-matrix cases of the spec, sanity answers, and the fast fit equals the
-plain scikit-learn GradientBoostingClassifier bit for bit."""
+"""DCI: the importance-matrix cases of the spec, sanity answers, and both fast estimators (the
+numba re-implementation and the stage-parallel scikit-learn fit) equal the plain scikit-learn
+GradientBoostingClassifier: bit for bit on continuous codes, to rounding where codes repeat."""
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
 import metrics
 from bench.errors import BenchError
+from metrics import gbt
 from metrics.dci import completeness, dci, disentanglement, importance_matrix
 
 N_TRAIN, N_TEST = 240, 120
@@ -54,8 +56,8 @@ def test_stage_parallel_fit_is_bit_identical_to_sklearn(perfect):
     rng = np.random.default_rng(5)
     x = np.hstack([x, rng.normal(size=(len(x), 1))])  # a noise latent so importances are not trivial
     xt = np.hstack([xt, rng.normal(size=(len(xt), 1))])
-    r1, tr1, te1 = importance_matrix(x, f, xt, ft, seed=7, n_jobs=1)
-    r2, tr2, te2 = importance_matrix(x, f, xt, ft, seed=7, n_jobs=2)
+    r1, tr1, te1 = importance_matrix(x, f, xt, ft, seed=7, n_jobs=1, backend="sklearn")
+    r2, tr2, te2 = importance_matrix(x, f, xt, ft, seed=7, n_jobs=2, backend="sklearn")
     np.testing.assert_array_equal(r1, r2)
     np.testing.assert_array_equal(tr1, tr2)
     np.testing.assert_array_equal(te1, te2)
@@ -87,3 +89,104 @@ def test_needs_a_test_set_and_fixed_seed_repeats():
         metrics.score_arrays("dci", x, f)
     a = metrics.score_arrays("dci", x, f, x, f, seed=1, n_jobs=1)
     assert a == metrics.score_arrays("dci", x, f, x, f, seed=1, n_jobs=1)
+
+
+def _sklearn_reference(x, y, xt, seed, n_estimators=100):
+    model = GradientBoostingClassifier(random_state=seed, n_estimators=n_estimators).fit(x, y)
+    return model.feature_importances_, model.predict(x), model.predict(xt)
+
+
+def _codes(seed, n, sizes=(3, 5, 2), noise=0.4, extra=2):
+    rng = np.random.default_rng(seed)
+    factors = rng.integers(0, np.array(sizes), (n, len(sizes)))
+    x = factors + noise * rng.normal(size=factors.shape)
+    return np.hstack([x, rng.normal(size=(n, extra))]), factors
+
+
+@pytest.mark.parametrize("factor", [0, 1, 2])  # 3 classes, 5 classes, binary
+def test_numba_gbt_equals_sklearn_bit_for_bit_on_continuous_codes(factor):
+    (x, f), (xt, _) = _codes(10, 300), _codes(11, 150)
+    imp, p_train, p_test = gbt.fit_predict(x, f[:, factor], xt, seed=4)
+    ref_imp, ref_train, ref_test = _sklearn_reference(x, f[:, factor], xt, seed=4)
+    np.testing.assert_array_equal(imp, ref_imp)
+    np.testing.assert_array_equal(p_train, ref_train)
+    np.testing.assert_array_equal(p_test, ref_test)
+
+
+def test_numba_gbt_breaks_exact_ties_as_sklearn_does():
+    """Duplicated latents tie exactly at every node; scikit-learn's random feature order decides
+    which one splits, so equal importances need its xorshift draws and constant bookkeeping."""
+    (x, f), (xt, _) = _codes(12, 300), _codes(13, 150)
+    cols = [0, 1, 1, 3, 0, 4]
+    for seed in (0, 1, 2):
+        imp, p_train, _ = gbt.fit_predict(x[:, cols], f[:, 1], xt[:, cols], seed=seed)
+        ref_imp, ref_train, _ = _sklearn_reference(x[:, cols], f[:, 1], xt[:, cols], seed=seed)
+        np.testing.assert_array_equal(imp, ref_imp)
+        np.testing.assert_array_equal(p_train, ref_train)
+    assert imp[1] > 0 and imp[2] > 0  # both copies are used: the tie-breaking is exercised
+
+
+def test_numba_gbt_equals_sklearn_bit_for_bit_on_repeated_values():
+    """Discrete codes, rounded codes and a dead latent: equal values leave scikit-learn's unstable
+    sort free to reorder samples, which changes how its sums round; that order is replayed too."""
+    (x, f), (xt, ft) = _codes(14, 300), _codes(15, 150)
+    rows = np.random.default_rng(16).integers(0, 120, 300)  # points drawn again, as from a finite grid
+    mixed = np.hstack([x[rows], np.round(x[:, :1], 1)])  # duplicated rows and a rounded latent
+    cases = [(f.astype(float), ft.astype(float), f[:, 1]), (np.round(x, 1), np.round(xt, 1), f[:, 1]),
+             (np.hstack([x, np.zeros((300, 1))]), np.hstack([xt, np.zeros((150, 1))]), f[:, 1]),
+             (x[rows], xt, f[rows, 1]), (mixed, np.hstack([xt, xt[:, :1]]), f[rows, 1])]
+    for (codes, test_codes, labels), seed in zip(cases, (5, 2, 2, 3, 3)):
+        imp, p_train, p_test = gbt.fit_predict(codes, labels, test_codes, seed=seed)
+        ref_imp, ref_train, ref_test = _sklearn_reference(codes, labels, test_codes, seed=seed)
+        np.testing.assert_array_equal(imp, ref_imp)
+        np.testing.assert_array_equal(p_train, ref_train)
+        np.testing.assert_array_equal(p_test, ref_test)
+
+
+def test_dci_backends_agree_and_unknown_backend_is_a_clear_error(perfect):
+    x, f, xt, ft, scores = perfect
+    assert dci(x, f, xt, ft, seed=0, backend="sklearn") == scores
+    with pytest.raises(BenchError, match="choose one of: numba, sklearn"):
+        dci(x, f, xt, ft, backend="xgboost")
+
+
+def test_pairwise_sum_is_numpys_sum():
+    rng = np.random.default_rng(0)
+    for n in [1, 7, 8, 9, 127, 128, 129, 300, 1000, 4097]:
+        a = rng.normal(size=n) * rng.exponential(size=n)
+        assert gbt._pairwise_sum(a, 0, n) == np.sum(a)
+
+
+def test_introsort_replays_sklearns_unstable_sort():
+    from sklearn.utils._sorting import _py_simultaneous_sort
+
+    rng = np.random.default_rng(1)
+    for n in [2, 15, 16, 17, 100, 1000, 5000]:
+        for levels in [1, 3, 50, None]:  # many repeats ... none
+            values = (rng.integers(0, levels, n) if levels else rng.normal(size=n)).astype(np.float32)
+            ref_values, ref_idx = values.copy(), np.arange(n, dtype=np.intp)
+            _py_simultaneous_sort(ref_values, ref_idx, n, use_three_way_partition=True)
+            ours_values, ours_idx = values.copy(), np.arange(n, dtype=np.int32)
+            every = np.unique(values)  # follow every part: the whole sort
+            gbt._introsort3_ties(ours_values, ours_idx, 0, n, every, len(every))
+            np.testing.assert_array_equal(ours_idx, ref_idx)
+            np.testing.assert_array_equal(ours_values, ref_values)
+
+
+def test_pruned_introsort_orders_repeated_values_as_the_full_sort():
+    from sklearn.utils._sorting import _py_simultaneous_sort
+
+    rng = np.random.default_rng(2)
+    for n in [20, 300, 5000]:
+        values = rng.normal(size=n).astype(np.float32)
+        values[rng.integers(0, n, 12)] = values[rng.integers(0, n, 12)]  # a few repeated values
+        ref_values, ref_idx = values.copy(), np.arange(n, dtype=np.intp)
+        _py_simultaneous_sort(ref_values, ref_idx, n, use_three_way_partition=True)
+        uniq, counts = np.unique(values, return_counts=True)
+        ties = uniq[counts > 1].astype(np.float32)
+        assert len(ties) > 0
+        ours_values, ours_idx = values.copy(), np.arange(n, dtype=np.int32)
+        gbt._introsort3_ties(ours_values, ours_idx, 0, n, ties, len(ties))
+        for t in ties:
+            span = np.flatnonzero(ref_values == t)
+            np.testing.assert_array_equal(ours_idx[span], ref_idx[span])
