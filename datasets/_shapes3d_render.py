@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from numba import njit
 
 SKY_RGB = (153 / 255.0, 226 / 255.0, 249 / 255.0)
 SKY, FLOOR, WALL, OBJECT = 0, 1, 2, 3
@@ -259,3 +261,41 @@ def compose(layers: torch.Tensor, floor_hue: torch.Tensor, wall_hue: torch.Tenso
         rgb = hsv_to_rgb(hue.to(torch.float32)).view(-1, 3, 1, 1)
         img = img + layers[:, k : k + 1] * torch.clamp(layers[:, k + 3 : k + 4] * rgb, max=1.0)
     return torch.round(img.clamp(0, 1) * 255) / 255
+
+
+@njit(cache=True, nogil=True)
+def _compose_gather(cache, key, rgb, sky, out):
+    """compose(cache[key], ...) in one pass over the pixels, float32 operation for operation as
+    the torch version (so the images are bit for bit the same), without materialising the
+    gathered layers: cache (G, 7, P), key (n,), rgb (n, 3 surfaces, 3 channels), sky (3,) ->
+    out (n, 3, P)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    levels = np.float32(255.0)
+    for i in range(key.shape[0]):
+        layer = cache[key[i]]
+        for c in range(3):
+            r1 = rgb[i, 0, c]
+            r2 = rgb[i, 1, c]
+            r3 = rgb[i, 2, c]
+            sk = sky[c]
+            for p in range(layer.shape[1]):
+                img = layer[0, p] * sk
+                img = img + layer[1, p] * min(layer[4, p] * r1, one)
+                img = img + layer[2, p] * min(layer[5, p] * r2, one)
+                img = img + layer[3, p] * min(layer[6, p] * r3, one)
+                img = min(max(img, zero), one)
+                out[i, c, p] = np.rint(img * levels) / levels
+
+
+def compose_cached_cpu(cache: torch.Tensor, key: torch.Tensor, floor_hue: torch.Tensor, wall_hue: torch.Tensor,
+                       object_hue: torch.Tensor) -> torch.Tensor:
+    """`compose(cache[key], hues...)` on the CPU from a float32 layer cache (G, 7, H, W): the same
+    images, ~5x faster (one pass, no gathered copy; see `python -m bench.perf data`)."""
+    n, size = key.shape[0], cache.shape[-1]
+    rgb = torch.stack([hsv_to_rgb(h.to(torch.float32)) for h in (floor_hue, wall_hue, object_hue)], 1)
+    sky = torch.tensor(SKY_RGB, dtype=torch.float32)
+    out = torch.empty((n, 3, cache.shape[-2], size), dtype=torch.float32)
+    _compose_gather(cache.reshape(cache.shape[0], NUM_LAYERS, -1).numpy(), key.numpy(), rgb.numpy(), sky.numpy(),
+                    out.view(n, 3, -1).numpy())
+    return out

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
-from datasets._shapes3d_render import NUM_LAYERS, Scene, compose, render_layers
+from datasets._shapes3d_render import NUM_LAYERS, Scene, compose, compose_cached_cpu, render_layers
 from datasets.base import GroundTruthDataset, OfficialFileDataset
 from datasets.files import RemoteFile, choose_source
 
@@ -217,13 +217,18 @@ class Shapes3DProcedural(_Shapes3DBase):
         super().__init__(device)
         self.scene = scene
         self.cache = bool(cache)
-        self._layers: torch.Tensor | None = None  # (480, 7, 64, 64) float16, filled lazily
+        # (480, 7, 64, 64), filled lazily; values are float16-rounded on every device, held as
+        # float16 on accelerators and as float32 on the CPU (where the one-pass composer reads them)
+        self._layers: torch.Tensor | None = None
         self._ready: torch.Tensor | None = None  # (480,) bool
+
+    def _cache_dtype(self) -> torch.dtype:
+        return torch.float32 if self.device.type == "cpu" else torch.float16
 
     def to(self, device):
         super().to(device)
         if self._layers is not None:
-            self._layers = self._layers.to(self.device)
+            self._layers = self._layers.to(self.device, self._cache_dtype())
             self._ready = self._ready.to(self.device)
         return self
 
@@ -238,16 +243,22 @@ class Shapes3DProcedural(_Shapes3DBase):
         f = torch.from_numpy(self._check_factors(factors)).to(self.device)
         if not self.cache:
             return self._cast(f, max_batch)
+        key = self._cached_keys(f, max_batch)
+        return self._layers[key]
+
+    def _cached_keys(self, f: torch.Tensor, max_batch: int = 32) -> torch.Tensor:
+        """Cache rows of the factors' geometries, ray-casting those not cached yet."""
         key = (f[:, 3] * 4 + f[:, 4]) * 15 + f[:, 5]
         if self._layers is None:
-            self._layers = torch.zeros((8 * 4 * 15, NUM_LAYERS, 64, 64), dtype=torch.float16, device=self.device)
+            self._layers = torch.zeros((8 * 4 * 15, NUM_LAYERS, 64, 64), dtype=self._cache_dtype(), device=self.device)
             self._ready = torch.zeros(8 * 4 * 15, dtype=torch.bool, device=self.device)
         missing = torch.unique(key[~self._ready[key]])
         if missing.numel():
             first = torch.stack([(key == k).nonzero()[0, 0] for k in missing])
-            self._layers[missing] = self._cast(f[first], max_batch).to(torch.float16)
+            cast = self._cast(f[first], max_batch).to(torch.float16)  # the cache's precision everywhere
+            self._layers[missing] = cast.to(self._layers.dtype)
             self._ready[missing] = True
-        return self._layers[key]
+        return key
 
     def _cast(self, f: torch.Tensor, max_batch: int) -> torch.Tensor:
         """Ray-cast in batches of one shape each (the caster then intersects only that primitive)."""
@@ -263,6 +274,9 @@ class Shapes3DProcedural(_Shapes3DBase):
     def observations(self, factors: np.ndarray) -> torch.Tensor:
         f = self._check_factors(factors)
         hues = torch.from_numpy(f[:, :3]).to(self.device).to(torch.float32) / 10.0
+        if self.cache and self.device.type == "cpu":  # one pass, bit for bit what compose gives
+            key = self._cached_keys(torch.from_numpy(f))
+            return compose_cached_cpu(self._layers, key, hues[:, 0], hues[:, 1], hues[:, 2])
         return compose(self.layers(f), hues[:, 0], hues[:, 1], hues[:, 2])
 
 

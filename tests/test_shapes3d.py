@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from bench.errors import BenchError
 from datasets import create
@@ -122,3 +123,15 @@ def test_procedural_batch_is_deterministic_and_cache_free_render_agrees():
     assert cached.shape == (6, 3, 64, 64) and 0 <= cached.min() and cached.max() <= 1
     # the cache stores float16 layers: at most one grey level apart after rounding
     assert (cached - direct).abs().max() <= 1.01 / 255
+
+
+def test_one_pass_cpu_composer_equals_torch_compose_bit_for_bit():
+    from datasets._shapes3d_render import compose
+
+    ds = Shapes3DProcedural()
+    f = ds.sample_factors(40, np.random.default_rng(4))
+    f[:10, :3] = np.arange(10)[:, None]  # every hue of every surface
+    fast = ds.observations(f)  # the numba one-pass composer (CPU, cached)
+    hues = torch.from_numpy(f[:, :3]).to(torch.float32) / 10.0
+    reference = compose(ds.layers(f).to(torch.float16), hues[:, 0], hues[:, 1], hues[:, 2])
+    assert torch.equal(fast, reference)
