@@ -24,6 +24,7 @@ from bench.errors import BenchError
 from bench.grid import Cell, expand, parse_sets
 from bench.execution import BACKENDS, run_parallel, run_sequential
 from bench.plugins import load_plugins
+from bench.training import COMPILE_MODES
 from bench.runner import (SCORES, RunSettings, cell_dir, check_writable, failed_cell_ids, is_complete,
                           write_failures, write_runs_csv)
 
@@ -61,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import a module that registers your own methods/metrics/datasets (repeatable)")
     p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
     p.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast; helps on recent GPUs, not on CPU)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the networks (falls back with a warning)")
+    p.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
+                   help="torch.compile the networks (falls back with a warning); MODE: " + ", ".join(COMPILE_MODES)
+                   + " (reduce-overhead records CUDA graphs on a GPU)")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for weights and batches")
     p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
     return p

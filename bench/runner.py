@@ -54,7 +54,7 @@ class RunSettings:
     torch_threads: int | None = None
     stale_lock_seconds: float = STALE_SECONDS
     plugins: tuple[str, ...] = ()
-    compile: bool = False
+    compile: bool | str = False  # True/False or a torch.compile mode (bench.training.COMPILE_MODES)
     channels_last: bool = False
 
 

@@ -98,6 +98,26 @@ def networks(method: Method) -> list[torch.nn.Module]:
     return [m for m in method.children() if any(True for _ in m.parameters())]
 
 
+#: torch.compile modes; "reduce-overhead" records CUDA graphs of the compiled networks on CUDA
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_mode(compile: bool | str | None) -> str | None:
+    """None (no compile) or one of COMPILE_MODES; True means "default"."""
+    if compile is None or compile is False:
+        return None
+    mode = "default" if compile is True else str(compile)
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode {mode!r} is unknown; choose one of: {', '.join(COMPILE_MODES)}")
+    return mode
+
+
+def compile_options(compile: bool | str | None) -> dict:
+    """torch.compile keyword arguments for a `compile` setting (no `mode` for the default)."""
+    mode = compile_mode(compile)
+    return {} if mode in (None, "default") else {"mode": mode}
+
+
 def compile_networks(method: Method, **options) -> list[torch.nn.Module]:
     """torch.compile each network's forward in place (state_dict keys unchanged, so checkpoints
     stay loadable); returns the compiled modules for `uncompile_networks`. Compilation is lazy:
@@ -176,14 +196,14 @@ def train(
     checkpoint_every: int = 0,
     progress: ProgressFn | None = None,
     precision: str = "fp32",
-    compile: bool = False,
+    compile: bool | str = False,
     channels_last: bool = False,
     prefetch_steps: int | None = None,
 ) -> TrainResult:
     """Train `method` for `steps` steps (resuming from cell_dir's checkpoint if there is one).
 
-    precision: "fp32" or "bf16" (autocast); compile: torch.compile the networks (falls back with a
-    warning); channels_last: NHWC weights and batches; prefetch_steps: steps rendered per
+    precision: "fp32" or "bf16" (autocast); compile: torch.compile the networks, True or a mode of
+    COMPILE_MODES ("reduce-overhead" adds CUDA graphs on CUDA; falls back with a warning); channels_last: NHWC weights and batches; prefetch_steps: steps rendered per
     `observations` call (None: 1 on CPU, auto on CUDA). Results do not depend on prefetch_steps.
     """
     step_context = autocast_context(device, precision)  # validates precision first
@@ -235,9 +255,9 @@ def train(
     compiled: list[torch.nn.Module] = []
     if channels_last:
         set_channels_last(method, True)
-    if compile:
+    if compile_mode(compile):
         try:
-            compiled = compile_networks(method)
+            compiled = compile_networks(method, **compile_options(compile))
         except Exception as exc:  # e.g. torch.compile unsupported on this Python/platform
             warnings.warn(f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: {exc}); "
                           f"training without compile", RuntimeWarning, stacklevel=2)

@@ -575,95 +575,105 @@ def _neg_gradient(raw, y_enc, g):
             g[k, i] = -(pk - (1.0 if y_enc[i] == k else 0.0))
 
 
-@njit(cache=True, nogil=True)
-def _boost(x_t, vals0, order0, tied, dup, x_eval_t, y_enc, num_classes, init_raw, seeds, n_stages, learning_rate,
-           max_depth):
-    """All stages of one classifier. Returns per-tree importances (S*T, F), whether each tree has
-    more than one node, and the raw predictions on the training codes (T, N) and on x_eval_t."""
-    num_f, n = vals0.shape
-    m = x_eval_t.shape[1]
-    t_count = init_raw.shape[0]
-    raw = np.empty((t_count, n))
-    raw_eval = np.empty((t_count, m))
-    for k in range(t_count):
-        raw[k, :] = init_raw[k]
-        raw_eval[k, :] = init_raw[k]
-    g = np.empty((t_count, n))
+def _workspace(n: int, num_f: int, max_depth: int) -> tuple:
+    """Scratch arrays of one tree builder (one per worker thread), with its memo of sort replays."""
     levels = max(max_depth - 1, 1)
-    lvl_val = np.empty((levels, num_f, n), dtype=np.float32)
-    lvl_idx = np.empty((levels, num_f, n), dtype=np.int32)
-    members = np.empty((max_depth + 1, n), dtype=np.int32)
-    mark = np.empty(n, dtype=np.uint8)
-    cur = np.empty(n, dtype=np.int32)
-    cur_vals = np.empty(n, dtype=np.float32)
-    tie_vals = np.empty(n, np.float32)
-    tie_start = np.empty(n, np.int64)
-    tie_end = np.empty(n, np.int64)
-    tie_buf = np.empty(n, np.int32)
-    memo_keys = np.zeros((1 << 15, 3), np.uint64)
-    memo_span = np.zeros(1 << 15, np.int64)
-    pool = np.empty(1 << 21, np.int32)
-    pool_top = np.zeros(2, np.int64)  # pool entries used, table entries used
-    leaf_of = np.empty(n, dtype=np.int32)
     cap = 2 ** (max_depth + 1)
-    node_feat = np.empty(cap, np.int64)
-    node_thr = np.empty(cap, np.float64)
-    node_left = np.empty(cap, np.int64)
-    node_right = np.empty(cap, np.int64)
-    leaf_cnt = np.empty(cap, np.int64)
-    leaf_pos = np.empty(cap, np.int64)
-    buf_num = np.empty(n)
-    buf_hess = np.empty(n)
-    value = np.empty(cap)
-    importances = np.zeros((n_stages * t_count, num_f))
-    relevant = np.zeros(n_stages * t_count, dtype=np.bool_)
+    return (np.empty((levels, num_f, n), np.float32), np.empty((levels, num_f, n), np.int32),
+            np.empty((max_depth + 1, n), np.int32), np.empty(n, np.uint8), np.empty(n, np.int32),
+            np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty(n, np.int32), np.zeros((1 << 15, 3), np.uint64), np.zeros(1 << 15, np.int64),
+            np.empty(1 << 21, np.int32), np.zeros(2, np.int64), np.empty(n, np.int32),
+            np.empty(cap, np.int64), np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.int64),
+            np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(n), np.empty(n), np.empty(cap))
+
+
+@njit(cache=True, nogil=True)
+def _stage_trees(ks, stage, x_t, vals0, order0, tied, dup, x_eval_t, y_enc, num_classes, seeds, learning_rate,
+                 max_depth, g, raw, raw_eval, importances, relevant, ws):
+    """Grow the trees of classes `ks` of one boosting stage on the stage's negative gradient g, set
+    their leaf values and add them to the raw predictions (rows k of raw/raw_eval only, so
+    disjoint sets of classes can run in parallel threads with their own workspaces)."""
+    (lvl_val, lvl_idx, members, mark, cur, cur_vals, tie_vals, tie_start, tie_end, tie_buf, memo_keys, memo_span,
+     pool, pool_top, leaf_of, node_feat, node_thr, node_left, node_right, leaf_cnt, leaf_pos, buf_num, buf_hess,
+     value) = ws
+    n = x_t.shape[1]
+    m = x_eval_t.shape[1]
+    t_count = raw.shape[0]
     factor = (num_classes - 1) / num_classes
+    for k in ks:
+        tree = stage * t_count + k
+        gk = g[k]
+        n_nodes = _grow_tree(x_t, vals0, order0, tied, dup, gk, seeds[tree], max_depth, lvl_val, lvl_idx, members,
+                             cur, cur_vals, mark, leaf_of, node_feat, node_thr, node_left, node_right,
+                             importances[tree], tie_vals, tie_start, tie_end, tie_buf, memo_keys, memo_span, pool,
+                             pool_top)
+        relevant[tree] = n_nodes > 1
+        # _update_terminal_regions: one Newton step per leaf, np.mean over its samples in index order
+        leaf_cnt[:n_nodes] = 0
+        for i in range(n):
+            leaf_cnt[leaf_of[i]] += 1
+        acc = 0
+        for leaf in range(n_nodes):
+            leaf_pos[leaf] = acc
+            acc += leaf_cnt[leaf]
+        for i in range(n):
+            leaf = leaf_of[i]
+            yk = np.float64(y_enc[i] == k) if t_count > 1 else np.float64(y_enc[i])
+            prob = yk - gk[i]
+            buf_num[leaf_pos[leaf]] = gk[i]
+            buf_hess[leaf_pos[leaf]] = prob * (1 - prob)
+            leaf_pos[leaf] += 1
+        acc = 0
+        for leaf in range(n_nodes):
+            c = leaf_cnt[leaf]
+            if c == 0:
+                value[leaf] = 0.0
+                continue
+            num = _pairwise_sum(buf_num, acc, c) / c
+            if t_count > 1:
+                num *= factor
+            den = _pairwise_sum(buf_hess, acc, c) / c
+            value[leaf] = 0.0 if abs(den) < 1e-150 else num / den
+            acc += c
+        for i in range(n):
+            raw[k, i] += learning_rate * value[leaf_of[i]]
+        for i in range(m):
+            node = 0
+            while node_left[node] != -1:
+                if x_eval_t[node_feat[node], i] <= node_thr[node]:
+                    node = node_left[node]
+                else:
+                    node = node_right[node]
+            raw_eval[k, i] += learning_rate * value[node]
+
+
+def _boost(data: "PresortedCodes", tied, dup, x_eval_t, y_enc, num_classes, init_raw, seeds, n_stages,
+           learning_rate, max_depth, pool=None, workers: int = 1):
+    """All stages of one classifier; each stage's class-trees split over `workers` threads of `pool`
+    (class k always on worker k % workers, so a worker's replay memo sees its classes' recurring
+    trees). Returns per-tree importances (S*T, F), whether each tree has more than one node, and the
+    raw predictions on the training codes (T, N) and on x_eval_t."""
+    t_count = init_raw.shape[0]
+    n, m = data.num_samples, x_eval_t.shape[1]
+    raw = np.repeat(init_raw[:, None], n, axis=1)
+    raw_eval = np.repeat(init_raw[:, None], m, axis=1)
+    g = np.empty((t_count, n))
+    importances = np.zeros((n_stages * t_count, data.num_features))
+    relevant = np.zeros(n_stages * t_count, dtype=np.bool_)
+    workers = max(1, min(workers if pool is not None else 1, t_count))
+    groups = [np.arange(w, t_count, workers) for w in range(workers)]
+    spaces = [_workspace(n, data.num_features, max_depth) for _ in range(workers)]
+    args = (data.codes_t, data.values, data.order, tied, dup, x_eval_t, y_enc, num_classes, seeds, learning_rate,
+            max_depth, g, raw, raw_eval, importances, relevant)
     for stage in range(n_stages):
         _neg_gradient(raw, y_enc, g)
-        for k in range(t_count):
-            tree = stage * t_count + k
-            gk = g[k]
-            n_nodes = _grow_tree(x_t, vals0, order0, tied, dup, gk, seeds[tree], max_depth, lvl_val, lvl_idx, members,
-                                 cur, cur_vals, mark, leaf_of, node_feat, node_thr, node_left, node_right,
-                                 importances[tree], tie_vals, tie_start, tie_end, tie_buf, memo_keys, memo_span, pool, pool_top)
-            relevant[tree] = n_nodes > 1
-            # _update_terminal_regions: one Newton step per leaf, np.mean over its samples in index order
-            leaf_cnt[:n_nodes] = 0
-            for i in range(n):
-                leaf_cnt[leaf_of[i]] += 1
-            acc = 0
-            for leaf in range(n_nodes):
-                leaf_pos[leaf] = acc
-                acc += leaf_cnt[leaf]
-            for i in range(n):
-                leaf = leaf_of[i]
-                yk = np.float64(y_enc[i] == k) if t_count > 1 else np.float64(y_enc[i])
-                prob = yk - gk[i]
-                buf_num[leaf_pos[leaf]] = gk[i]
-                buf_hess[leaf_pos[leaf]] = prob * (1 - prob)
-                leaf_pos[leaf] += 1
-            acc = 0
-            for leaf in range(n_nodes):
-                c = leaf_cnt[leaf]
-                if c == 0:
-                    value[leaf] = 0.0
-                    continue
-                num = _pairwise_sum(buf_num, acc, c) / c
-                if t_count > 1:
-                    num *= factor
-                den = _pairwise_sum(buf_hess, acc, c) / c
-                value[leaf] = 0.0 if abs(den) < 1e-150 else num / den
-                acc += c
-            for i in range(n):
-                raw[k, i] += learning_rate * value[leaf_of[i]]
-            for i in range(m):
-                node = 0
-                while node_left[node] != -1:
-                    if x_eval_t[node_feat[node], i] <= node_thr[node]:
-                        node = node_left[node]
-                    else:
-                        node = node_right[node]
-                raw_eval[k, i] += learning_rate * value[node]
+        if workers == 1:
+            _stage_trees(groups[0], stage, *args, spaces[0])
+        else:
+            futures = [pool.submit(_stage_trees, ks, stage, *args, ws) for ks, ws in zip(groups, spaces)]
+            for future in futures:
+                future.result()
     return importances, relevant, raw, raw_eval
 
 
@@ -706,8 +716,9 @@ def _init_raw(y: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def fit_predict(codes: PresortedCodes | np.ndarray, labels, eval_codes, seed: int, n_estimators: int = 100,
-                learning_rate: float = 0.1, max_depth: int = 3):
-    """Fit like GradientBoostingClassifier(random_state=seed) on (codes, labels).
+                learning_rate: float = 0.1, max_depth: int = 3, pool=None, workers: int = 1):
+    """Fit like GradientBoostingClassifier(random_state=seed) on (codes, labels); the class-trees of
+    each stage run on `workers` threads of the executor `pool` (the result does not depend on it).
 
     Returns (feature_importances_, predicted labels of the training codes, of `eval_codes`).
     """
@@ -725,9 +736,8 @@ def fit_predict(codes: PresortedCodes | np.ndarray, labels, eval_codes, seed: in
     seeds = np.random.RandomState(seed).randint(0, RAND_R_MAX, size=n_estimators * t_count).astype(np.int64)
     x_eval_t = np.ascontiguousarray(np.asarray(eval_codes, dtype=np.float32).T)
     tied, dup = data.repeats(y_enc)
-    imps, relevant, raw, raw_eval = _boost(data.codes_t, data.values, data.order, tied, dup, x_eval_t,
-                                           y_enc.astype(np.int64), num_classes,
-                                           init, seeds, n_estimators, float(learning_rate), max_depth)
+    imps, relevant, raw, raw_eval = _boost(data, tied, dup, x_eval_t, y_enc.astype(np.int64), num_classes, init,
+                                           seeds, n_estimators, float(learning_rate), max_depth, pool, workers)
     if relevant.any():
         avg = np.mean(imps[relevant], axis=0, dtype=np.float64)
         importance = avg / np.sum(avg)
@@ -738,3 +748,12 @@ def fit_predict(codes: PresortedCodes | np.ndarray, labels, eval_codes, seed: in
         return classes[(r[0] >= 0).astype(int)] if t_count == 1 else classes[np.argmax(r, axis=0)]
 
     return importance, decide(raw), decide(raw_eval)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) every kernel on a tiny problem, so that timing
+    a real fit does not include the one-time compilation."""
+    rng = np.random.default_rng(0)
+    codes = np.round(rng.normal(size=(40, 2)), 1)
+    for num_classes in (2, 3):
+        fit_predict(codes, np.arange(40) % num_classes, codes[:5], seed=0, n_estimators=2)

@@ -146,6 +146,7 @@ def test_numba_gbt_equals_sklearn_bit_for_bit_on_repeated_values():
 def test_dci_backends_agree_and_unknown_backend_is_a_clear_error(perfect):
     x, f, xt, ft, scores = perfect
     assert dci(x, f, xt, ft, seed=0, backend="sklearn") == scores
+    assert dci(x, f, xt, ft, seed=0, n_jobs=2) == scores  # each stage's class-trees on two threads
     with pytest.raises(BenchError, match="choose one of: numba, sklearn"):
         dci(x, f, xt, ft, backend="xgboost")
 

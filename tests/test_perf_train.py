@@ -178,3 +178,18 @@ def test_auto_prefetch_is_off_on_cpu_and_bounded_on_cuda():
 
 def test_gpu_check_script_parses():
     subprocess.run(["bash", "-n", str(REPO / "bench" / "perf" / "gpu_check.sh")], check=True)
+
+
+def test_compile_modes_reach_torch_compile_and_unknown_ones_are_refused(monkeypatch):
+    seen = []
+
+    def recording_compile(fn, **options):
+        seen.append(options)
+        return fn
+
+    monkeypatch.setattr(training.torch, "compile", recording_compile)
+    _run("vae", steps=1, compile="reduce-overhead")  # CUDA graphs on a GPU
+    _run("vae", steps=1, compile=True)
+    assert seen[0] == {"mode": "reduce-overhead"} and seen[-1] == {}
+    with pytest.raises(ValueError, match="choose one of: default, reduce-overhead"):
+        _run("vae", steps=1, compile="turbo")

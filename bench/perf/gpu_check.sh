@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-GPU training performance check (issue 8). Needs only this repository and the installed torch
-# (no network). About 8 minutes on one H200; every section has its own time limit, so the script
+# (no network). About 10 minutes on one H200; every section has its own time limit, so the script
 # always ends and prints what it measured. Usage, from the repository root:
 #   bash bench/perf/gpu_check.sh              # on a CUDA machine
 #   DEVICE=cpu LONG_STEPS=2 STEPS=1 REPEATS=1 KS=1 BATCH=4 bash bench/perf/gpu_check.sh   # CPU smoke run
@@ -47,4 +47,6 @@ section "compare fp32 + concurrency" 140 --methods paper --steps "${STEPS}" --re
 section "compare bf16" 60 --methods paper --datasets dsprites --steps "${STEPS}" --repeats "${REPEATS}" --precision bf16 --concurrency ""
 # 4. bf16 + torch.compile (+ channels_last), fewer methods: compilation dominates short runs
 section "compare bf16 + compile + channels_last" 120 --methods "${COMPILE_METHODS}" --datasets dsprites --steps "${STEPS}" --repeats "${REPEATS}" --precision bf16 --compile --channels-last --concurrency ""
+# 5. CUDA graphs: torch.compile(mode="reduce-overhead") records the compiled networks' kernels
+section "compare fp32 + compile reduce-overhead (CUDA graphs)" 110 --methods betavae,factorvae --datasets dsprites --steps "${STEPS}" --repeats "${REPEATS}" --compile reduce-overhead --concurrency ""
 echo "=== done in ${SECONDS} s ==="

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.training import COMPILE_MODES
 
 
 def _sync(device: torch.device) -> None:
@@ -62,7 +63,8 @@ def _time_ours(method, ds, steps: int, batch: int, device, opts: dict) -> float:
 
 def _time_minimal(method, ds, steps: int, batch: int, device, opts: dict) -> float:
     """The hand-written loop; compile/channels_last/autocast applied exactly as a user would."""
-    from bench.training import autocast_context, compile_networks, set_channels_last, uncompile_networks
+    from bench.training import (autocast_context, compile_mode, compile_networks, compile_options,
+                                set_channels_last, uncompile_networks)
 
     rows = method.batches_per_step * batch
     rng = np.random.default_rng(1)
@@ -73,8 +75,8 @@ def _time_minimal(method, ds, steps: int, batch: int, device, opts: dict) -> flo
     nets = []
     if cl:
         set_channels_last(method, True)
-    if opts.get("compile"):
-        nets = compile_networks(method)
+    if compile_mode(opts.get("compile")):
+        nets = compile_networks(method, **compile_options(opts.get("compile")))
     try:
         _sync(device)
         t0 = time.perf_counter()
@@ -265,7 +267,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
+                   help="torch.compile (MODE: " + ", ".join(COMPILE_MODES) + "; reduce-overhead = CUDA graphs)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--prefetch-steps", type=int, default=None, help="trainer prefetch (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

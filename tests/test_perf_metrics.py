@@ -1,0 +1,15 @@
+"""`python -m bench.perf metrics` at tiny sizes: it runs and its last line is the JSON summary
+(no timed assertions)."""
+import json
+
+from bench.perf import metrics as perf_metrics
+
+
+def test_metrics_benchmark_prints_json_summary(capsys):
+    assert perf_metrics.main(["--metrics", "mig,dci", "--scale", "0.01", "--n-jobs", "1"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(last)
+    assert set(summary["metrics"]) == {"mig", "dci"}
+    assert summary["metrics"]["dci"]["sizes"]["num_train"] == 100
+    assert summary["jit_seconds"] >= 0 and summary["total_seconds"] >= 0
+    assert "numba" in summary["versions"]
