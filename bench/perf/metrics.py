@@ -14,6 +14,9 @@ random linear projection (4096 pixels -> 10 latents, seeded); rendering is ~1 ms
 one CPU core and these two scores need 1.9M and 1.0M images at the reference sizes, so
 `--image-scale` shrinks their sizes in that mode. Metric time excludes rendering and encoding.
 
+`--check-dci` also scores DCI with scikit-learn's own GradientBoostingClassifier (backend
+"sklearn", a few minutes) on the same codes and says whether every DCI number is identical.
+
 The last line printed is one JSON object with the figures.
 """
 from __future__ import annotations
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every sample size (1 = reference sizes)")
     parser.add_argument("--images", action="store_true", help="BetaVAE/FactorVAE on procedural dSprites images")
+    parser.add_argument("--check-dci", action="store_true",
+                        help="also score DCI with scikit-learn itself (backend=sklearn, minutes) and compare")
     parser.add_argument("--image-scale", type=float, default=0.02, help="sizes of the image runs (with --images)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     compile_start = time.perf_counter()
     gbt.warm_up()  # numba compiles DCI's kernels once per installation (then loads them from its cache)
     jit_seconds = time.perf_counter() - compile_start
+    check: dict | None = None
     clock = _Clock()
     start = time.perf_counter()
     table = representation_table(args.seed)
@@ -145,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
                       "score": _headline(name, scores), "sizes": overrides}
         print(f"{name:14s} {wall - data:8.2f} s   (data+encode {data:6.2f} s)   {name} = {rows[name]['score']:.4f}",
               flush=True)
+        if name == "dci" and args.check_dci:
+            reference = metrics.create(name, **overrides, backend="sklearn")
+            begin = time.perf_counter()
+            ref_scores = reference.evaluate(ds, enc, np.random.default_rng(args.seed), codes_cache=cache)
+            check = {"sklearn_seconds": round(time.perf_counter() - begin, 3),
+                     "identical": all(ref_scores[k] == scores[k] for k in scores if k.startswith("dci"))}
+            print(f"{'':14s} scikit-learn's own GradientBoostingClassifier on the same codes: "
+                  f"{check['sklearn_seconds']:.2f} s, identical scores: {check['identical']}", flush=True)
     total = sum(r["seconds"] for r in rows.values())
     print(f"{'total':14s} {total:8.2f} s   (before it: {jit_seconds:.2f} s compiling or loading DCI's numba kernels)",
           flush=True)
@@ -155,5 +169,5 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"bench": "metrics", "total_seconds": round(total, 3), "setup_seconds": round(setup_seconds, 3),
                       "jit_seconds": round(jit_seconds, 3),
                       "cpus": cpus, "n_jobs": args.n_jobs, "scale": args.scale, "images": args.images,
-                      "metrics": rows, "versions": metrics.versions()}))
+                      "metrics": rows, "dci_vs_sklearn": check, "versions": metrics.versions()}))
     return 0
