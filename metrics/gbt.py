@@ -197,6 +197,35 @@ def _memo_find(memo_keys, k1, k2):
     return slot
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _update_sum_left(g, order, sum_left, pos, new_pos, end, s_tot):
+    """RegressionCriterion.update: move order[pos:new_pos] to the left sum, adding forward, or, when
+    that is longer than the rest, restarting from the node total and subtracting from the end."""
+    if (new_pos - pos) <= (end - new_pos):
+        for q in range(pos, new_pos):
+            sum_left += g[order[q]]
+        return sum_left
+    sum_left = s_tot
+    for q in range(end - 1, new_pos - 1, -1):
+        sum_left -= g[order[q]]
+    return sum_left
+
+
+@njit(cache=True, nogil=True)
+def _load_samples(out, src, node_order, idx, cur, start, end):
+    """Write the splitter's samples array for [start, end) into `out`: the node's own order
+    (src -2), feature src's sorted list (src >= 0, a sort without repeats has one result) or the
+    replayed order held in `cur` (src -1)."""
+    if src == -2:
+        row = node_order
+    elif src >= 0:
+        row = idx[src]
+    else:
+        row = cur
+    for q in range(start, end):
+        out[q] = row[q]
+
+
 @njit(cache=True, nogil=True)
 def _grow_tree(x_t, vals0, order0, tied, dup, g, seed, max_depth, lvl_val, lvl_idx, members, cur, cur_vals, mark,
                leaf_of, node_feat, node_thr, node_left, node_right, importance, tie_vals, tie_start, tie_end,
@@ -330,12 +359,7 @@ def _grow_tree(x_t, vals0, order0, tied, dup, g, seed, max_depth, lvl_val, lvl_i
                             for q in range(n_span):
                                 tie_buf[q] = pool[off + q]
                         else:
-                            if cur_src == -2:
-                                for q in range(start, end):
-                                    cur[q] = members[depth, q]
-                            elif cur_src >= 0:
-                                for q in range(start, end):
-                                    cur[q] = idx[cur_src, q]
+                            _load_samples(cur, cur_src, members[depth], idx, cur, start, end)
                             for q in range(start, end):
                                 cur_vals[q] = x_t[feat, cur[q]]
                             _introsort3_ties(cur_vals, cur, start, n, tie_vals, n_ties)
@@ -388,13 +412,7 @@ def _grow_tree(x_t, vals0, order0, tied, dup, g, seed, max_depth, lvl_val, lvl_i
                     if sv[p] <= sv[p - 1] + thr32:
                         p += 1
                         continue
-                    if (p - pos) <= (end - p):
-                        for q in range(pos, p):
-                            sum_left += g[si[q]]
-                    else:
-                        sum_left = s_tot
-                        for q in range(end - 1, p - 1, -1):
-                            sum_left -= g[si[q]]
+                    sum_left = _update_sum_left(g, si, sum_left, pos, p, end, s_tot)
                     pos = p
                     sum_right = s_tot - sum_left
                     proxy = sum_left * sum_left / (p - start) + sum_right * sum_right / (end - p)
@@ -417,15 +435,7 @@ def _grow_tree(x_t, vals0, order0, tied, dup, g, seed, max_depth, lvl_val, lvl_i
                 mark[s] = 1 if x_t[best_f, s] <= best_thr else 0
             # partition_samples_final on the samples array as the last sort left it
             child = members[depth + 1]
-            if cur_src == -2:
-                for q in range(start, end):
-                    child[q] = members[depth, q]
-            elif cur_src >= 0:
-                for q in range(start, end):
-                    child[q] = idx[cur_src, q]
-            else:
-                for q in range(start, end):
-                    child[q] = cur[q]
+            _load_samples(child, cur_src, members[depth], idx, cur, start, end)
             lo = start
             hi = end
             while lo < hi:
@@ -437,14 +447,7 @@ def _grow_tree(x_t, vals0, order0, tied, dup, g, seed, max_depth, lvl_val, lvl_i
                     child[lo] = child[hi]
                     child[hi] = tmp32
             # criterion.reset(); update(best_p); children_impurity(); impurity_improvement()
-            if n_left <= n_right:
-                sum_left = 0.0
-                for q in range(start, best_p):
-                    sum_left += g[child[q]]
-            else:
-                sum_left = s_tot
-                for q in range(end - 1, best_p - 1, -1):
-                    sum_left -= g[child[q]]
+            sum_left = _update_sum_left(g, child, 0.0, start, best_p, end, s_tot)
             sq_left = 0.0
             for q in range(start, best_p):
                 v = g[child[q]]
