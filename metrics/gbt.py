@@ -41,12 +41,30 @@ continuous, discrete, rounded, duplicated and dead-latent codes, binary and mult
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numba import njit
 from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
 from sklearn.dummy import DummyClassifier
 
 RAND_R_MAX = 2147483647
+#: the scikit-learn release whose trees this module replicates (and the tests compare against)
+REPLICATES_SKLEARN = "1.9"
+_version_warned = False
+
+
+def _warn_if_other_sklearn() -> None:
+    """Other scikit-learn releases may grow other trees (before 1.9 the boosting trees used the
+    friedman_mse criterion by default): say so once, and how to get that release's own numbers."""
+    global _version_warned
+    import sklearn
+
+    if not _version_warned and not sklearn.__version__.startswith(REPLICATES_SKLEARN + "."):
+        _version_warned = True
+        warnings.warn(f"metrics.gbt replicates scikit-learn {REPLICATES_SKLEARN}'s gradient boosting; installed "
+                      f"scikit-learn {sklearn.__version__} may build other trees: use dci backend='sklearn' for its "
+                      f"own numbers", RuntimeWarning, stacklevel=3)
 
 
 @njit(cache=True, nogil=True)
@@ -725,6 +743,7 @@ def fit_predict(codes: PresortedCodes | np.ndarray, labels, eval_codes, seed: in
 
     Returns (feature_importances_, predicted labels of the training codes, of `eval_codes`).
     """
+    _warn_if_other_sklearn()
     data = codes if isinstance(codes, PresortedCodes) else PresortedCodes(codes)
     labels = np.asarray(labels).reshape(-1)
     if len(labels) != data.num_samples:

@@ -1,6 +1,8 @@
 """DCI: the importance-matrix cases of the spec, sanity answers, and both fast estimators (the
 numba re-implementation and the stage-parallel scikit-learn fit) equal the plain scikit-learn
-GradientBoostingClassifier: bit for bit on continuous codes, to rounding where codes repeat."""
+GradientBoostingClassifier bit for bit, on continuous codes and where codes repeat."""
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
@@ -191,3 +193,16 @@ def test_pruned_introsort_orders_repeated_values_as_the_full_sort():
         for t in ties:
             span = np.flatnonzero(ref_values == t)
             np.testing.assert_array_equal(ours_idx[span], ref_idx[span])
+
+
+def test_other_scikit_learn_release_is_warned_about_once(monkeypatch):
+    import sklearn
+
+    monkeypatch.setattr(sklearn, "__version__", "1.5.2")
+    monkeypatch.setattr(gbt, "_version_warned", False)
+    x, f = _codes(17, 60)
+    with pytest.warns(RuntimeWarning, match="backend='sklearn'"):
+        gbt.fit_predict(x, f[:, 0], x, seed=0, n_estimators=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gbt.fit_predict(x, f[:, 0], x, seed=0, n_estimators=2)  # once is enough
