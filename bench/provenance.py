@@ -25,6 +25,7 @@ def git_commit() -> str:
 
 
 def versions() -> dict[str, str]:
+    import numba
     import numpy
     import sklearn
     import torch
@@ -33,6 +34,7 @@ def versions() -> dict[str, str]:
         "torch_version": torch.__version__,
         "numpy_version": numpy.__version__,
         "sklearn_version": sklearn.__version__,
+        "numba_version": numba.__version__,  # DCI's exact tree builder (metrics/gbt.py)
         "python_version": platform.python_version(),
     }
 

@@ -38,7 +38,7 @@ RUNS = "runs.csv"
 RUN_COLUMNS = [
     "cell_id", "profile", "dataset", "data_source", "data_verified", "method", "hparams", "seed", "steps",
     "metric", "value", "train_seconds", "eval_seconds", "device", "git_commit", "torch_version",
-    "numpy_version", "sklearn_version", "python_version", "config",
+    "numpy_version", "sklearn_version", "numba_version", "python_version", "config",
 ]
 
 
@@ -163,7 +163,7 @@ def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:
         "eval_seconds": round(record["eval_seconds"], 3), "device": record["device"],
         "git_commit": record["git_commit"], "torch_version": record["torch_version"],
         "numpy_version": record["numpy_version"], "sklearn_version": record["sklearn_version"],
-        "python_version": record.get("python_version", ""),
+        "numba_version": record.get("numba_version", ""), "python_version": record.get("python_version", ""),
         "config": json.dumps(cfg, sort_keys=True),
     }
     return [{**common, "metric": k, "value": v} for k, v in sorted(record["scores"].items())]

@@ -30,7 +30,7 @@ def test_two_methods_three_seeds_write_tidy_tables_and_rerun_skips(tmp_path, tin
     assert set(runs["method"]) == {"vae", "betavae"} and sorted(set(runs["seed"])) == [0, 1, 2]
     assert set(runs["metric"]) == {"mig", "sap"}
     for col in ("dataset", "data_source", "hparams", "steps", "value", "train_seconds", "eval_seconds", "device",
-                "git_commit", "torch_version", "numpy_version", "sklearn_version", "config"):
+                "git_commit", "torch_version", "numpy_version", "sklearn_version", "numba_version", "config"):
         assert runs[col].notna().all(), col
     assert (runs["data_source"] == "procedural").all() and (runs["steps"] == 6).all()
     assert json.loads(runs.loc[runs.method == "betavae", "hparams"].iloc[0])["beta"] == 4.0
