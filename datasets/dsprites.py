@@ -200,13 +200,20 @@ class DSpritesProcedural(_DSpritesBase):
         return self._heart_by_device[key]
 
     def observations(self, factors: np.ndarray) -> torch.Tensor:
-        f = torch.from_numpy(self._check_factors(factors)).to(self.device)
+        factors = self._check_factors(factors)
+        f = torch.from_numpy(factors).to(self.device)
         n = f.shape[0]
         img = torch.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.float32, device=self.device)
-        # Each shape's test runs only on the images of that shape.
+        # Each shape's test runs only on the images of that shape. The rows of each shape are found
+        # on the host (one copy of an index array) so that a batch never waits for the device.
+        by_shape = np.argsort(factors[:, 0], kind="stable")
+        counts = np.bincount(factors[:, 0], minlength=3)
+        rows_all = torch.from_numpy(by_shape).to(self.device)
+        start = 0
         for shape, inside in enumerate((self._square, self._ellipse, self._heart_mask)):
-            rows = (f[:, 0] == shape).nonzero().squeeze(1)
-            if rows.numel():
+            rows = rows_all[start : start + counts[shape]]
+            start += counts[shape]
+            if counts[shape]:
                 u, v = self._sprite_coordinates(f.index_select(0, rows))
                 img[rows] = inside(u, v).to(torch.float32)
         return img.unsqueeze(1)

@@ -220,7 +220,7 @@ class Shapes3DProcedural(_Shapes3DBase):
         # (480, 7, 64, 64), filled lazily; values are float16-rounded on every device, held as
         # float16 on accelerators and as float32 on the CPU (where the one-pass composer reads them)
         self._layers: torch.Tensor | None = None
-        self._ready: torch.Tensor | None = None  # (480,) bool
+        self._ready: np.ndarray | None = None  # (480,) bool, on the host
 
     def _cache_dtype(self) -> torch.dtype:
         return torch.float32 if self.device.type == "cpu" else torch.float16
@@ -229,7 +229,6 @@ class Shapes3DProcedural(_Shapes3DBase):
         super().to(device)
         if self._layers is not None:
             self._layers = self._layers.to(self.device, self._cache_dtype())
-            self._ready = self._ready.to(self.device)
         return self
 
     @staticmethod
@@ -240,25 +239,29 @@ class Shapes3DProcedural(_Shapes3DBase):
 
     def layers(self, factors: np.ndarray, max_batch: int = 32) -> torch.Tensor:
         """Per-pixel layers (n, 7, 64, 64) of the factors' geometries (ray-cast or cached)."""
-        f = torch.from_numpy(self._check_factors(factors)).to(self.device)
+        factors = self._check_factors(factors)
         if not self.cache:
-            return self._cast(f, max_batch)
-        key = self._cached_keys(f, max_batch)
+            return self._cast(torch.from_numpy(factors).to(self.device), max_batch)
+        key = self._cached_keys(factors, max_batch)
         return self._layers[key]
 
-    def _cached_keys(self, f: torch.Tensor, max_batch: int = 32) -> torch.Tensor:
-        """Cache rows of the factors' geometries, ray-casting those not cached yet."""
-        key = (f[:, 3] * 4 + f[:, 4]) * 15 + f[:, 5]
+    def _cached_keys(self, factors: np.ndarray, max_batch: int = 32) -> torch.Tensor:
+        """Cache rows of the factors' geometries (on the device), ray-casting those not cached yet.
+
+        Which rows are cached is tracked on the host, from the host's factors, so a batch costs one
+        host-to-device copy of its keys and never waits for the device."""
+        key = (factors[:, 3] * 4 + factors[:, 4]) * 15 + factors[:, 5]
         if self._layers is None:
             self._layers = torch.zeros((8 * 4 * 15, NUM_LAYERS, 64, 64), dtype=self._cache_dtype(), device=self.device)
-            self._ready = torch.zeros(8 * 4 * 15, dtype=torch.bool, device=self.device)
-        missing = torch.unique(key[~self._ready[key]])
-        if missing.numel():
-            first = torch.stack([(key == k).nonzero()[0, 0] for k in missing])
-            cast = self._cast(f[first], max_batch).to(torch.float16)  # the cache's precision everywhere
-            self._layers[missing] = cast.to(self._layers.dtype)
+            self._ready = np.zeros(8 * 4 * 15, dtype=bool)
+        missing, first = np.unique(key[~self._ready[key]], return_index=True)
+        if len(missing):
+            first = np.flatnonzero(~self._ready[key])[first]  # a row of each missing geometry
+            f = torch.from_numpy(factors[first]).to(self.device)
+            cast = self._cast(f, max_batch).to(torch.float16)  # the cache's precision everywhere
+            self._layers[torch.from_numpy(missing).to(self.device)] = cast.to(self._layers.dtype)
             self._ready[missing] = True
-        return key
+        return torch.from_numpy(key).to(self.device)
 
     def _cast(self, f: torch.Tensor, max_batch: int) -> torch.Tensor:
         """Ray-cast in batches of one shape each (the caster then intersects only that primitive)."""
@@ -275,7 +278,7 @@ class Shapes3DProcedural(_Shapes3DBase):
         f = self._check_factors(factors)
         hues = torch.from_numpy(f[:, :3]).to(self.device).to(torch.float32) / 10.0
         if self.cache and self.device.type == "cpu":  # one pass, bit for bit what compose gives
-            key = self._cached_keys(torch.from_numpy(f))
+            key = self._cached_keys(f)
             return compose_cached_cpu(self._layers, key, hues[:, 0], hues[:, 1], hues[:, 2])
         return compose(self.layers(f), hues[:, 0], hues[:, 1], hues[:, 2])
 

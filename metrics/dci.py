@@ -196,6 +196,11 @@ class DCI(Metric):
     num_test = 5_000
     params = {"n_jobs": -1, "backend": "numba"}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.kwargs["backend"] not in BACKENDS:  # refuse before any model is trained
+            raise BenchError(f"dci backend {self.kwargs['backend']!r} is unknown; choose one of: {', '.join(BACKENDS)}")
+
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
         train_codes, train_factors, test_codes, test_factors = check_pair(
             train_codes, train_factors, test_codes, test_factors, "dci")

@@ -151,6 +151,8 @@ def test_dci_backends_agree_and_unknown_backend_is_a_clear_error(perfect):
     assert dci(x, f, xt, ft, seed=0, n_jobs=2) == scores  # each stage's class-trees on two threads
     with pytest.raises(BenchError, match="choose one of: numba, sklearn"):
         dci(x, f, xt, ft, backend="xgboost")
+    with pytest.raises(BenchError, match="choose one of: numba, sklearn"):
+        metrics.create("dci", backend="xgboost")  # at construction, before any training
 
 
 def test_pairwise_sum_is_numpys_sum():
