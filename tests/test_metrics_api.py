@@ -62,3 +62,23 @@ def test_user_errors_are_one_line_bench_errors():
         with pytest.raises(BenchError) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_codes_do_not_depend_on_how_observations_are_chunked():
+    """A real convolution rounds differently per batch size; codes are encoded in fixed batches
+    aligned from the first point, so the render chunking does not change a single bit."""
+    import datasets
+    import methods
+    from metrics.base import ENCODE_BATCH_CPU, encode_images
+
+    ds = datasets.create("dsprites", source="procedural")
+    model = methods.create("vae", observation_shape=ds.observation_shape, seed=0)
+    runs = [gather_codes(ds, model.encode, 600, np.random.default_rng(5), batch_size=16, render_batch=chunk)
+            for chunk in (4096, 16, 100)]
+    for codes, factors in runs[1:]:
+        np.testing.assert_array_equal(codes, runs[0][0])
+        np.testing.assert_array_equal(factors, runs[0][1])
+    images = ds.observations(runs[0][1])
+    with torch.no_grad():
+        by_hand = torch.cat([model.encode(images[i:i + ENCODE_BATCH_CPU]) for i in range(0, 600, ENCODE_BATCH_CPU)])
+    np.testing.assert_array_equal(encode_images(model.encode, images), by_hand.numpy().astype(np.float64))
