@@ -130,14 +130,13 @@ def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed
 
     def fit(k: int, pool: ThreadPoolExecutor | None):
         return _fit_factor(train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed, pool,
-                           backend, presorted)
+                           backend, presorted, jobs)
 
     if jobs == 1:
         results = [fit(k, None) for k in range(num_factors)]
     elif backend == "numba":  # factor after factor, each stage's class-trees split over the threads
         with ThreadPoolExecutor(jobs) as pool:
-            results = [_fit_factor(train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed, pool,
-                                   backend, presorted, jobs) for k in range(num_factors)]
+            results = [fit(k, pool) for k in range(num_factors)]
     else:
         # Factors run concurrently (largest first); scikit-learn's stage trees share one pool.
         order = sorted(range(num_factors), key=lambda k: -len(np.unique(train_factors[:, k])))

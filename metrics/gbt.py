@@ -709,7 +709,6 @@ class PresortedCodes:
         self.order = np.ascontiguousarray(order, dtype=np.int32)
         self.values = np.ascontiguousarray(np.take_along_axis(x32.T, order, axis=1))
         self.codes_t = np.ascontiguousarray(x32.T)
-        self._x32 = x32
         self.num_samples, self.num_features = x32.shape
 
     def repeats(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -717,7 +716,7 @@ class PresortedCodes:
         feature f has equal values on samples that differ in dup. Samples with equal dup are
         interchangeable in every sum of every tree, so only ties between different ones need
         scikit-learn's sort replayed (duplicated rows, as sampling a finite grid gives, do not)."""
-        keys = np.concatenate([self._x32.view(np.uint32), labels.reshape(-1, 1).astype(np.uint32)], axis=1)
+        keys = np.concatenate([self.codes_t.view(np.uint32), labels.reshape(1, -1).astype(np.uint32)]).T
         _, dup = np.unique(keys, axis=0, return_inverse=True)
         dup = np.ascontiguousarray(dup.reshape(-1), dtype=np.int32)
         same_value = self.values[:, 1:] == self.values[:, :-1]
