@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-import methods
-from bench.atomic import atomic_path
+from disentbench import methods
+from disentbench.bench.atomic import atomic_path
 
 FORMAT = 1
 CHECKPOINT = "checkpoint.pt"

@@ -13,19 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import datasets
-import methods
-import metrics
-from bench import provenance
-from bench.atomic import write_json
-from bench.config import list_profiles, load_profile
-from bench.devices import CHOICES as DEVICE_CHOICES, resolve_device
-from bench.errors import BenchError
-from bench.grid import Cell, expand, parse_sets
-from bench.execution import BACKENDS, run_parallel, run_sequential
-from bench.plugins import load_plugins
-from bench.training import COMPILE_MODES
-from bench.runner import (SCORES, RunSettings, cell_dir, check_writable, failed_cell_ids, is_complete,
+from disentbench import datasets
+from disentbench import methods
+from disentbench import metrics
+from disentbench.bench import provenance
+from disentbench.bench.atomic import write_json
+from disentbench.bench.config import list_profiles, load_profile
+from disentbench.bench.devices import CHOICES as DEVICE_CHOICES, resolve_device
+from disentbench.bench.errors import BenchError
+from disentbench.bench.grid import Cell, expand, parse_sets
+from disentbench.bench.execution import BACKENDS, run_parallel, run_sequential
+from disentbench.bench.plugins import load_plugins
+from disentbench.bench.training import COMPILE_MODES
+from disentbench.bench.runner import (SCORES, RunSettings, cell_dir, check_writable, failed_cell_ids, is_complete,
                           write_failures, write_runs_csv)
 
 
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(run_dir: Path, runs, profile: dict, skip_figures: bool) -> None:
-    from bench import report
+    from disentbench.bench import report
 
     if runs.empty:
         print("no complete cells yet: nothing to tabulate")
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "report":
-            from bench import report
+            from disentbench.bench import report
 
             return int(report.main(argv[1:]) or 0)
         return run(build_parser().parse_args(argv))

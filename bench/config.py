@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 

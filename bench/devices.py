@@ -5,7 +5,7 @@ import re
 
 import torch
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 CHOICES = "auto, cpu, cuda, cuda:N, mps"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable
 
-from bench.errors import BenchError
-from bench.grid import Cell
-from bench.runner import CellOutcome, RunSettings, run_cell
+from disentbench.bench.errors import BenchError
+from disentbench.bench.grid import Cell
+from disentbench.bench.runner import CellOutcome, RunSettings, run_cell
 
 BACKENDS = ("local", "dask", "dask-local")
 
@@ -45,7 +45,7 @@ def run_parallel(todo: list[Cell], settings: RunSettings, n_jobs: int, devices: 
                  backend: str = "local", scheduler: str | None = None) -> list[tuple[Cell, CellOutcome]]:
     from joblib import Parallel, delayed, parallel_config
 
-    from bench.worker import run_cell_isolated
+    from disentbench.bench.worker import run_cell_isolated
 
     by_id = {c.cell_id: c for c in todo}
     calls = [delayed(run_cell_isolated)(cell, s) for cell, s in _tasks(todo, settings, devices)]

@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
-import methods
-from bench.errors import BenchError
+from disentbench import methods
+from disentbench.bench.errors import BenchError
 
 
 @dataclass(frozen=True)

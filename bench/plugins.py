@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 
 def load_plugin(spec: str) -> None:

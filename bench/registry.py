@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 T = TypeVar("T")
 

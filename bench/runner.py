@@ -21,15 +21,15 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 
-import datasets
-import methods
-import metrics
-from bench import provenance
-from bench.atomic import atomic_path, write_json
-from bench.errors import BenchError
-from bench.grid import Cell
-from bench.locks import STALE_SECONDS, CellLock
-from bench.training import TrainingDiverged, RunSeeds, train
+from disentbench import datasets
+from disentbench import methods
+from disentbench import metrics
+from disentbench.bench import provenance
+from disentbench.bench.atomic import atomic_path, write_json
+from disentbench.bench.errors import BenchError
+from disentbench.bench.grid import Cell
+from disentbench.bench.locks import STALE_SECONDS, CellLock
+from disentbench.bench.training import TrainingDiverged, RunSeeds, train
 
 SCORES = "scores.json"
 CONFIG = "config.json"

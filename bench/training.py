@@ -25,10 +25,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bench.checkpoint import CHECKPOINT, load_latest, save_checkpoint
-from bench.errors import BenchError
-from datasets.base import GroundTruthDataset
-from methods.base import Method
+from disentbench.bench.checkpoint import CHECKPOINT, load_latest, save_checkpoint
+from disentbench.bench.errors import BenchError
+from disentbench.datasets.base import GroundTruthDataset
+from disentbench.methods.base import Method
 
 LOG_FILE = "train_log.csv"
 ProgressFn = Callable[[int, dict[str, float]], None]

@@ -1,4 +1,4 @@
-"""Run one cell in its own process: `python -m bench.worker TASK.json OUTCOME.json`.
+"""Run one cell in its own process: `python -m disentbench.bench.worker TASK.json OUTCOME.json`.
 
 Parallel and distributed runs execute every cell this way, so a cell whose process dies (killed,
 out of memory) fails alone, and its pool worker lives on to retry it once.
@@ -13,10 +13,10 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.atomic import write_json
-from bench.grid import Cell
-from bench.provenance import REPO_ROOT
-from bench.runner import CellOutcome, RunSettings, cell_dir, run_cell
+from disentbench.bench.atomic import write_json
+from disentbench.bench.grid import Cell
+from disentbench.bench.provenance import REPO_ROOT
+from disentbench.bench.runner import CellOutcome, RunSettings, cell_dir, run_cell
 
 
 def _settings_to_json(settings: RunSettings) -> dict:
@@ -42,7 +42,7 @@ def run_cell_isolated(cell: Cell, settings: RunSettings, retries: int = 1) -> Ce
     for attempt in range(retries + 1):
         outcome_path = out_dir / f"outcome-{attempt}.json"
         with open(out_dir / "worker.log", "a") as log:
-            proc = subprocess.run([sys.executable, "-m", "bench.worker", str(task), str(outcome_path)],
+            proc = subprocess.run([sys.executable, "-m", "disentbench.bench.worker", str(task), str(outcome_path)],
                                   stdout=log, stderr=subprocess.STDOUT, env=env)
         if proc.returncode == 0 and outcome_path.exists():
             data = json.loads(outcome_path.read_text())
@@ -60,7 +60,7 @@ def run_cell_isolated(cell: Cell, settings: RunSettings, retries: int = 1) -> Ce
 def main(argv: list[str]) -> int:
     task = json.loads(Path(argv[0]).read_text())
     settings = _settings_from_json(task["settings"])
-    from bench.plugins import load_plugins
+    from disentbench.bench.plugins import load_plugins
 
     load_plugins(settings.plugins)
     outcome = run_cell(Cell(**task["cell"]), settings)

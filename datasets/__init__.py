@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.registry import Registry
-from datasets.base import GroundTruthDataset
+from disentbench.bench.registry import Registry
+from disentbench.datasets.base import GroundTruthDataset
 
 _REGISTRY: Registry = Registry("dataset")
 register = _REGISTRY.register
@@ -22,11 +22,11 @@ def list_datasets() -> list[str]:
     return _REGISTRY.names()
 
 
-from datasets import dsprites as _dsprites  # noqa: E402  (registers below)
+from disentbench.datasets import dsprites as _dsprites  # noqa: E402  (registers below)
 
 register("dsprites")(_dsprites.make_dsprites)
 
-from datasets import shapes3d as _shapes3d  # noqa: E402
+from disentbench.datasets import shapes3d as _shapes3d  # noqa: E402
 
 register("shapes3d")(_shapes3d.make_shapes3d)
 

@@ -1,4 +1,4 @@
-"""`python -m datasets download NAME` and `python -m datasets render NAME --out FILE`.
+"""`python -m disentbench.datasets download NAME` and `python -m disentbench.datasets render NAME --out FILE`.
 
 `render` writes the procedural grid in the official file format (dSprites npz, 3DShapes h5), so the
 stand-in can be used exactly like the official file (load it with verification off: its checksum
@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 DATASETS = ("dsprites", "shapes3d")
 
 
 def _remote(name: str):
     if name == "dsprites":
-        from datasets.dsprites import REMOTE
+        from disentbench.datasets.dsprites import REMOTE
     else:
-        from datasets.shapes3d import REMOTE
+        from disentbench.datasets.shapes3d import REMOTE
     return REMOTE
 
 
@@ -55,7 +55,7 @@ def _write_npy_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...], dt
 
 
 def render_dsprites(out: Path, sizes: tuple[int, ...], device: str, batch: int = 4096) -> int:
-    from datasets.dsprites import DSpritesProcedural, factor_values
+    from disentbench.datasets.dsprites import DSpritesProcedural, factor_values
 
     grid = _grid(sizes)
     n = len(grid)
@@ -80,7 +80,7 @@ def render_dsprites(out: Path, sizes: tuple[int, ...], device: str, batch: int =
 def render_shapes3d(out: Path, sizes: tuple[int, ...], device: str, batch: int = 1024) -> int:
     import h5py
 
-    from datasets.shapes3d import Shapes3DProcedural, factor_values
+    from disentbench.datasets.shapes3d import Shapes3DProcedural, factor_values
 
     grid = _grid(sizes)
     n = len(grid)
@@ -95,7 +95,7 @@ def render_shapes3d(out: Path, sizes: tuple[int, ...], device: str, batch: int =
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from datasets.files import download
+    from disentbench.datasets.files import download
 
     path = download(_remote(args.dataset), args.data_dir)
     print(f"{args.dataset}: {path} (checksum verified)")
@@ -104,9 +104,9 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     if args.dataset == "dsprites":
-        from datasets.dsprites import FACTOR_SIZES
+        from disentbench.datasets.dsprites import FACTOR_SIZES
     else:
-        from datasets.shapes3d import FACTOR_SIZES
+        from disentbench.datasets.shapes3d import FACTOR_SIZES
     sizes = _parse_sizes(args.sizes, FACTOR_SIZES)
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -126,7 +126,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m datasets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m disentbench.datasets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="fetch an official file and verify its checksum")
     d.add_argument("dataset", choices=DATASETS)

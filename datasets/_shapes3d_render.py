@@ -291,7 +291,7 @@ def _compose_gather(cache, key, rgb, sky, out):
 def compose_cached_cpu(cache: torch.Tensor, key: torch.Tensor, floor_hue: torch.Tensor, wall_hue: torch.Tensor,
                        object_hue: torch.Tensor) -> torch.Tensor:
     """`compose(cache[key], hues...)` on the CPU from a float32 layer cache (G, 7, H, W): the same
-    images, ~5x faster (one pass, no gathered copy; see `python -m bench.perf data`)."""
+    images, ~5x faster (one pass, no gathered copy; see `python -m disentbench.bench.perf data`)."""
     n, size = key.shape[0], cache.shape[-1]
     rgb = torch.stack([hsv_to_rgb(h.to(torch.float32)) for h in (floor_hue, wall_hue, object_hue)], 1)
     sky = torch.tensor(SKY_RGB, dtype=torch.float32)

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 
 class GroundTruthDataset:
@@ -91,7 +91,7 @@ class OfficialFileDataset(GroundTruthDataset):
     source = "official"
 
     def __init__(self, path, remote, verify: bool, factor_sizes: Sequence[int], device):
-        from datasets.files import verify_file
+        from disentbench.datasets.files import verify_file
 
         super().__init__(device)
         self.path = Path(path)

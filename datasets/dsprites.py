@@ -12,9 +12,9 @@ import zipfile
 import numpy as np
 import torch
 
-from bench.errors import BenchError
-from datasets.base import GroundTruthDataset, OfficialFileDataset
-from datasets.files import RemoteFile, choose_source
+from disentbench.bench.errors import BenchError
+from disentbench.datasets.base import GroundTruthDataset, OfficialFileDataset
+from disentbench.datasets.files import RemoteFile, choose_source
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -89,7 +89,7 @@ class DSpritesOfficial(OfficialFileDataset, _DSpritesBase):
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
             raise BenchError(
                 f"{self.path}: corrupt or truncated dSprites file ({type(exc).__name__}: {exc}); "
-                f"delete it and run `python -m datasets download dsprites`"
+                f"delete it and run `python -m disentbench.datasets download dsprites`"
             ) from None
         self._packed_cpu = torch.from_numpy(packed)
         self._packed = self._packed_cpu.to(self.device)
@@ -102,7 +102,7 @@ class DSpritesOfficial(OfficialFileDataset, _DSpritesBase):
             if missing:
                 raise BenchError(
                     f"{self.path}: not a dSprites npz (missing {', '.join(sorted(missing))}); "
-                    f"get the official file with `python -m datasets download dsprites`"
+                    f"get the official file with `python -m disentbench.datasets download dsprites`"
                 )
             f, shape, fortran, dtype = _open_npy_member(zf, "latents_classes.npy")
             with f:

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def choose_source(remote: RemoteFile, source: str, data_dir, official, procedura
     if source == "official":
         raise BenchError(
             f"{remote.filename} not found in --data-dir, $DISENTBENCH_DATA or the cache; "
-            f"run `python -m datasets download {remote.dataset}` or use --source procedural"
+            f"run `python -m disentbench.datasets download {remote.dataset}` or use --source procedural"
         )
     return procedural()
 
@@ -97,7 +97,7 @@ def verify_file(path: str | os.PathLike, remote: RemoteFile) -> None:
         raise BenchError(
             f"{path}: {remote.algorithm} checksum mismatch (got {got}, expected {remote.digest}); "
             f"the file is corrupt or not the official one: delete it and run "
-            f"`python -m datasets download {remote.dataset}` or fetch it from {remote.url} "
+            f"`python -m disentbench.datasets download {remote.dataset}` or fetch it from {remote.url} "
             f"(or pass --no-verify for a re-packed file)"
         )
     try:

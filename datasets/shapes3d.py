@@ -11,10 +11,10 @@ import os
 import numpy as np
 import torch
 
-from bench.errors import BenchError
-from datasets._shapes3d_render import NUM_LAYERS, Scene, compose, compose_cached_cpu, render_layers
-from datasets.base import GroundTruthDataset, OfficialFileDataset
-from datasets.files import RemoteFile, choose_source
+from disentbench.bench.errors import BenchError
+from disentbench.datasets._shapes3d_render import NUM_LAYERS, Scene, compose, compose_cached_cpu, render_layers
+from disentbench.datasets.base import GroundTruthDataset, OfficialFileDataset
+from disentbench.datasets.files import RemoteFile, choose_source
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
             if not {"images", "labels"} <= keys:
                 raise BenchError(
                     f"{self.path}: not a 3DShapes h5 (keys {sorted(keys)}, need images and labels); "
-                    f"get the official file with `python -m datasets download shapes3d`"
+                    f"get the official file with `python -m disentbench.datasets download shapes3d`"
                 )
             images, labels = self._h5["images"], self._h5["labels"]
             if tuple(images.shape) != (n, *IMAGE_SHAPE) or images.dtype != np.uint8:
@@ -157,7 +157,7 @@ class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
             self._close()
             raise BenchError(
                 f"{self.path}: corrupt or truncated 3DShapes file ({type(exc).__name__}: {exc}); "
-                f"delete it and run `python -m datasets download shapes3d`"
+                f"delete it and run `python -m disentbench.datasets download shapes3d`"
             ) from None
 
     def _close(self) -> None:

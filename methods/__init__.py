@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from methods.base import Method
-from methods.registry import REGISTRY, register
+from disentbench.methods.base import Method
+from disentbench.methods.registry import REGISTRY, register
 
 
 def create(name: str, **kwargs: Any) -> Method:
@@ -19,7 +19,7 @@ def list_methods() -> list[str]:
     return REGISTRY.names()
 
 
-from methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)
-from methods import annealedvae, betatcvae, did, dipvae, factorvae  # noqa: E402,F401  (register the rest)
+from disentbench.methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)
+from disentbench.methods import annealedvae, betatcvae, did, dipvae, factorvae  # noqa: E402,F401  (register the rest)
 
 __all__ = ["Method", "create", "get", "list_methods", "register"]

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from methods.backbone import INIT_SCHEMES, initialise
+from disentbench.bench.errors import BenchError
+from disentbench.methods.backbone import INIT_SCHEMES, initialise
 
 
 def _coerce(value: Any, default: Any, name: str, method: str, choices: tuple | None) -> Any:

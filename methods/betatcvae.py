@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from bench.errors import BenchError
-from methods.registry import register
-from methods.vae import VAE, gaussian_log_density
+from disentbench.bench.errors import BenchError
+from disentbench.methods.registry import register
+from disentbench.methods.vae import VAE, gaussian_log_density
 
 #: size of the dSprites factor grid, the benchmark's default dataset (N in the estimators)
 DSPRITES_SIZE = 737280

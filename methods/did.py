@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from methods.backbone import TRUNK_FEATURES, ConvDecoder, EncoderTrunk
-from methods.base import Method
-from methods.registry import register
+from disentbench.bench.errors import BenchError
+from disentbench.methods.backbone import TRUNK_FEATURES, ConvDecoder, EncoderTrunk
+from disentbench.methods.base import Method
+from disentbench.methods.registry import register
 
 
 def gradient_penalty(

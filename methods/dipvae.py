@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from bench.errors import BenchError
-from methods.registry import register
-from methods.vae import VAE
+from disentbench.bench.errors import BenchError
+from disentbench.methods.registry import register
+from disentbench.methods.vae import VAE
 
 
 def covariance(x: torch.Tensor) -> torch.Tensor:

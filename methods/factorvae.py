@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from methods.registry import register
-from methods.vae import VAE
+from disentbench.bench.errors import BenchError
+from disentbench.methods.registry import register
+from disentbench.methods.vae import VAE
 
 
 def permute_dims(z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """The method registry (kept apart from __init__ so method modules can import it)."""
-from bench.registry import Registry
+from disentbench.bench.registry import Registry
 
 REGISTRY: Registry = Registry("method")
 register = REGISTRY.register

@@ -6,9 +6,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from methods.backbone import ConvDecoder, GaussianEncoder
-from methods.base import Method
-from methods.registry import register
+from disentbench.methods.backbone import ConvDecoder, GaussianEncoder
+from disentbench.methods.base import Method
+from disentbench.methods.registry import register
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -12,9 +12,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from bench.errors import BenchError
-from metrics.base import Encode, Metric, gather_codes
-from metrics.registry import REGISTRY, register
+from disentbench.bench.errors import BenchError
+from disentbench.metrics.base import Encode, Metric, gather_codes
+from disentbench.metrics.registry import REGISTRY, register
 
 
 def create(name: str, **params: Any) -> Metric:
@@ -68,7 +68,7 @@ def versions() -> dict[str, str]:
             "torch": torch.__version__, "numba": numba.__version__}
 
 
-from metrics import (  # noqa: E402,F401  (each module registers its metric)
+from disentbench.metrics import (  # noqa: E402,F401  (each module registers its metric)
     beta_vae as _beta_vae,
     dci as _dci,
     dci_hist as _dci_hist,

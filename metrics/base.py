@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 Encode = Callable[[torch.Tensor], torch.Tensor]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from bench.errors import BenchError
-from metrics.base import Encode, Metric, estimator_seed
-from metrics.intervention import encode_batches
-from metrics.registry import register
-from metrics.utils import quiet_estimators
+from disentbench.bench.errors import BenchError
+from disentbench.metrics.base import Encode, Metric, estimator_seed
+from disentbench.metrics.intervention import encode_batches
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import quiet_estimators
 
 
 def draw_pairs(dataset, num_points: int, batch_size: int, rng: np.random.Generator

@@ -28,11 +28,11 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.ensemble import _gb as _sk_gb
 from sklearn.tree import DecisionTreeRegressor
 
-from bench.errors import BenchError
-from metrics import gbt
-from metrics.base import Metric, estimator_seed
-from metrics.registry import register
-from metrics.utils import check_pair, quiet_estimators, resolve_jobs
+from disentbench.bench.errors import BenchError
+from disentbench.metrics import gbt
+from disentbench.metrics.base import Metric, estimator_seed
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import check_pair, quiet_estimators, resolve_jobs
 
 #: sklearn/tree/_utils.pxd: each tree's splitter draws randint(0, RAND_R_MAX) from its RandomState
 _RAND_R_MAX = 2147483647

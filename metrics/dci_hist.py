@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from metrics.base import Metric, estimator_seed
-from metrics.dci import dci_from_importance
-from metrics.registry import register
-from metrics.utils import check_pair, quiet_estimators, resolve_jobs
+from disentbench.metrics.base import Metric, estimator_seed
+from disentbench.metrics.dci import dci_from_importance
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import check_pair, quiet_estimators, resolve_jobs
 
 
 def _gain_importance(model: HistGradientBoostingClassifier, num_features: int) -> np.ndarray:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.errors import BenchError
-from metrics.base import Encode, Metric
-from metrics.intervention import encode_batches
-from metrics.registry import register
+from disentbench.bench.errors import BenchError
+from disentbench.metrics.base import Encode, Metric
+from disentbench.metrics.intervention import encode_batches
+from disentbench.metrics.registry import register
 
 
 def draw_votes_factors(dataset, num_votes: int, batch_size: int, rng: np.random.Generator

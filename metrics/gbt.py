@@ -7,7 +7,7 @@ feature again in every node of every tree (~28 ms a tree on this machine), which
 suites shrink DCI's sample sizes. The codes never change during boosting, so this module sorts
 each feature once and grows every tree by *stable partitions* of the presorted lists (O(F N) per
 tree level instead of O(F N log N)), compiled with numba (~5 ms a tree at 10,000 x 10, against
-~28 ms in scikit-learn; `python -m bench.perf metrics` measures it).
+~28 ms in scikit-learn; `python -m disentbench.bench.perf metrics` measures it).
 
 What it replicates, read from scikit-learn 1.9 (sklearn/tree/_splitter.pyx, _partitioner.pyx,
 _criterion.pyx, _tree.pyx, _utils.pyx; sklearn/ensemble/_gb.py; sklearn/_loss/_loss.pyx.tp):

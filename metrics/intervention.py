@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from metrics.base import Encode, encode_images
+from disentbench.metrics.base import Encode, encode_images
 
 
 def encode_batches(dataset, encode: Encode, batches: Iterable[np.ndarray], chunk_images: int = 4096,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.base import Metric
-from metrics.registry import register
-from metrics.utils import check_arrays, histogram_discretize
+from disentbench.metrics.base import Metric
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import check_arrays, histogram_discretize
 
 
 def irs_matrix(factors: np.ndarray, latents: np.ndarray, diff_quantile: float = 0.99) -> tuple[np.ndarray, np.ndarray]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.base import Metric
-from metrics.registry import register
-from metrics.utils import check_arrays, discrete_entropy, discrete_mutual_info, histogram_discretize
+from disentbench.metrics.base import Metric
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import check_arrays, discrete_entropy, discrete_mutual_info, histogram_discretize
 
 
 def mutual_information_gap(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict[str, float]:

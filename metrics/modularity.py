@@ -14,9 +14,9 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from metrics.base import Metric, estimator_seed
-from metrics.registry import register
-from metrics.utils import (check_arrays, check_pair, discrete_mutual_info, histogram_discretize,
+from disentbench.metrics.base import Metric, estimator_seed
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import (check_arrays, check_pair, discrete_mutual_info, histogram_discretize,
                            quiet_estimators, resolve_jobs)
 
 

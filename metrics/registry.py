@@ -1,5 +1,5 @@
 """The metric registry (kept apart from __init__ so metric modules can import it)."""
-from bench.registry import Registry
+from disentbench.bench.registry import Registry
 
 REGISTRY: Registry = Registry("metric")
 register = REGISTRY.register

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from metrics.base import Metric, estimator_seed
-from metrics.registry import register
-from metrics.utils import check_pair, quiet_estimators, resolve_jobs
+from disentbench.metrics.base import Metric, estimator_seed
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import check_pair, quiet_estimators, resolve_jobs
 
 
 def single_latent_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,

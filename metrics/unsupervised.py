@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from metrics.base import Metric
-from metrics.registry import register
-from metrics.utils import discrete_mutual_info, histogram_discretize
+from disentbench.metrics.base import Metric
+from disentbench.metrics.registry import register
+from disentbench.metrics.utils import discrete_mutual_info, histogram_discretize
 
 
 def gaussian_total_correlation(cov: np.ndarray) -> float:
@@ -42,7 +42,7 @@ def mean_pairwise_mi(codes: np.ndarray, num_bins: int = 20) -> float:
 
 
 def unsupervised_scores(codes: np.ndarray, num_bins: int = 20) -> dict[str, float]:
-    from bench.errors import BenchError
+    from disentbench.bench.errors import BenchError
 
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2 or codes.shape[0] < 2 or not np.isfinite(codes).all():

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 
 def histogram_discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-import methods
-from bench.cli import main
-from methods.vae import VAE
+from disentbench import methods
+from disentbench.bench.cli import main
+from disentbench.methods.vae import VAE
 from tests.conftest import REPO
 
 

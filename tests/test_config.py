@@ -1,7 +1,7 @@
 import pytest
 
-from bench.config import list_profiles, load_profile
-from bench.errors import BenchError
+from disentbench.bench.config import list_profiles, load_profile
+from disentbench.bench.errors import BenchError
 
 
 def test_bundled_profiles_load():

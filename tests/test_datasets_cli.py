@@ -1,4 +1,4 @@
-"""`python -m datasets download|render`: offline failure is one line; rendered files load with the
+"""`python -m disentbench.datasets download|render`: offline failure is one line; rendered files load with the
 official loaders and hold exactly the procedural images."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from datasets.__main__ import main
-from datasets.dsprites import DSpritesOfficial, DSpritesProcedural
-from datasets.shapes3d import Shapes3DOfficial, Shapes3DProcedural
+from disentbench.datasets.__main__ import main
+from disentbench.datasets.dsprites import DSpritesOfficial, DSpritesProcedural
+from disentbench.datasets.shapes3d import Shapes3DOfficial, Shapes3DProcedural
 
 
 def test_download_offline_fails_with_one_line(tmp_path, monkeypatch, capsys):
@@ -27,7 +27,7 @@ def test_download_offline_fails_with_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_unknown_dataset_is_a_usage_error():
-    proc = subprocess.run([sys.executable, "-m", "datasets", "render", "mnist", "--out", "x"],
+    proc = subprocess.run([sys.executable, "-m", "disentbench.datasets", "render", "mnist", "--out", "x"],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "invalid choice" in proc.stderr
 

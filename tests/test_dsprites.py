@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.errors import BenchError
-from datasets.dsprites import REMOTE, DSpritesOfficial, DSpritesProcedural, make_dsprites
+from disentbench.bench.errors import BenchError
+from disentbench.datasets.dsprites import REMOTE, DSpritesOfficial, DSpritesProcedural, make_dsprites
 
 SIZES = (3, 2, 4, 3, 3)  # reduced grid: shape, scale, orientation, posX, posY
 N = int(np.prod(SIZES))
@@ -170,7 +170,7 @@ def test_auto_falls_back_to_procedural_and_official_needs_the_file(isolated):
 
 
 def test_search_order_data_dir_then_env_then_cache(isolated, monkeypatch):
-    from datasets.files import find_file
+    from disentbench.datasets.files import find_file
 
     name = REMOTE.filename
     cache = isolated / "cache" / "disentbench"

@@ -1,8 +1,8 @@
 import pytest
 
-from bench.config import load_profile
-from bench.errors import BenchError
-from bench.grid import expand, hparam_settings, parse_sets
+from disentbench.bench.config import load_profile
+from disentbench.bench.errors import BenchError
+from disentbench.bench.grid import expand, hparam_settings, parse_sets
 
 
 def test_set_sweeps_make_one_cell_per_value_and_seed():

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-import methods
-from methods.annealedvae import capacity
+from disentbench import methods
+from disentbench.methods.annealedvae import capacity
 
 
 @pytest.mark.parametrize("step, expected", [(0, 0.0), (1, 25 / 100000), (40000, 10.0), (100000, 25.0), (250000, 25.0)])

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-import methods
-from methods.betatcvae import total_correlation
+from disentbench import methods
+from disentbench.methods.betatcvae import total_correlation
 
 
 def _log_normal(x: float, mean: float, logvar: float) -> float:

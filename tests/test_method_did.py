@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-import methods
-from bench.errors import BenchError
-from methods.did import gradient_penalty, pairwise_difference_loss, supcon_loss
+from disentbench import methods
+from disentbench.bench.errors import BenchError
+from disentbench.methods.did import gradient_penalty, pairwise_difference_loss, supcon_loss
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -3,9 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-import methods
-
-
+from disentbench import methods
 def _numpy_penalty(cov: np.ndarray, l_od: float, l_d: float) -> float:
     off = cov - np.diag(np.diag(cov))
     return l_od * float((off**2).sum()) + l_d * float(((np.diag(cov) - 1) ** 2).sum())

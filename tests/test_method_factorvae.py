@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-import methods
-from methods.factorvae import permute_dims
+from disentbench import methods
+from disentbench.methods.factorvae import permute_dims
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

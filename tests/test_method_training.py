@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-import datasets
-import methods
-from bench.errors import BenchError
+from disentbench import datasets
+from disentbench import methods
+from disentbench.bench.errors import BenchError
 
 VAES = ["vae", "betavae", "factorvae", "betatcvae", "annealedvae", "dipvae1", "dipvae2"]
 

@@ -3,10 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-import datasets
-import methods
-
-
+from disentbench import datasets
+from disentbench import methods
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-import metrics
-from bench.errors import BenchError
-from datasets.base import GroundTruthDataset
-from metrics.beta_vae import draw_pairs, pair_features
+from disentbench import metrics
+from disentbench.bench.errors import BenchError
+from disentbench.datasets.base import GroundTruthDataset
+from disentbench.metrics.beta_vae import draw_pairs, pair_features
 
 
 class Tiny(GroundTruthDataset):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
-import metrics
-from bench.errors import BenchError
-from metrics import gbt
-from metrics.dci import completeness, dci, disentanglement, importance_matrix
+from disentbench import metrics
+from disentbench.bench.errors import BenchError
+from disentbench.metrics import gbt
+from disentbench.metrics.dci import completeness, dci, disentanglement, importance_matrix
 
 N_TRAIN, N_TEST = 240, 120
 

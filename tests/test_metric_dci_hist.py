@@ -1,7 +1,7 @@
 """dci_hist: the approximate DCI is registered apart and behaves like DCI on clear cases."""
 import numpy as np
-import metrics
-from metrics.dci_hist import dci_hist
+from disentbench import metrics
+from disentbench.metrics.dci_hist import dci_hist
 
 
 def test_registered_apart_from_dci():

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-import metrics
-from bench.errors import BenchError
-from datasets.base import GroundTruthDataset
-from metrics.factor_vae import majority_accuracy, vote_table
-from metrics.intervention import encode_batches
+from disentbench import metrics
+from disentbench.bench.errors import BenchError
+from disentbench.datasets.base import GroundTruthDataset
+from disentbench.metrics.factor_vae import majority_accuracy, vote_table
+from disentbench.metrics.intervention import encode_batches
 
 
 class Tiny(GroundTruthDataset):

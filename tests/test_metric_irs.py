@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import metrics
-from metrics.irs import irs
-from metrics.utils import histogram_discretize
+from disentbench import metrics
+from disentbench.metrics.irs import irs
+from disentbench.metrics.utils import histogram_discretize
 
 
 def brute_force_irs(codes, factors, q=0.99):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import mutual_info_score
 
-import metrics
-from metrics.mig import mutual_information_gap
-from metrics.utils import discrete_entropy, discrete_mutual_info, histogram_discretize, mutual_info
+from disentbench import metrics
+from disentbench.metrics.mig import mutual_information_gap
+from disentbench.metrics.utils import discrete_entropy, discrete_mutual_info, histogram_discretize, mutual_info
 
 
 def full_grid(sizes, repeats=1):

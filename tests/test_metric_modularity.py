@@ -7,8 +7,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import label_binarize
 
-import metrics
-from metrics.modularity import explicitness, modularity, modularity_from_mi
+from disentbench import metrics
+from disentbench.metrics.modularity import explicitness, modularity, modularity_from_mi
 
 
 def grid(sizes, repeats):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from sklearn.svm import LinearSVC
 
-import metrics
-from metrics.sap import sap, score_matrix, top_two_gap
+from disentbench import metrics
+from disentbench.metrics.sap import sap, score_matrix, top_two_gap
 
 
 def binary_data(seed, n, k=3, noise=0.05):

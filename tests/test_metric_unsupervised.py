@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import mutual_info_score
 
-import metrics
-from metrics.unsupervised import gaussian_total_correlation, gaussian_wasserstein_correlation
-from metrics.utils import histogram_discretize
+from disentbench import metrics
+from disentbench.metrics.unsupervised import gaussian_total_correlation, gaussian_wasserstein_correlation
+from disentbench.metrics.utils import histogram_discretize
 
 
 def test_closed_forms():

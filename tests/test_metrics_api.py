@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-import metrics
-from bench.errors import BenchError
-from datasets.base import GroundTruthDataset
-from metrics.base import gather_codes
+from disentbench import metrics
+from disentbench.bench.errors import BenchError
+from disentbench.datasets.base import GroundTruthDataset
+from disentbench.metrics.base import gather_codes
 
 
 class Tiny(GroundTruthDataset):
@@ -67,9 +67,9 @@ def test_user_errors_are_one_line_bench_errors():
 def test_codes_do_not_depend_on_how_observations_are_chunked():
     """A real convolution rounds differently per batch size; codes are encoded in fixed batches
     aligned from the first point, so the render chunking does not change a single bit."""
-    import datasets
-    import methods
-    from metrics.base import ENCODE_BATCH_CPU, encode_images
+    from disentbench import datasets
+    from disentbench import methods
+    from disentbench.metrics.base import ENCODE_BATCH_CPU, encode_images
 
     ds = datasets.create("dsprites", source="procedural")
     model = methods.create("vae", observation_shape=ds.observation_shape, seed=0)

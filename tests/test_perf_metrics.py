@@ -1,8 +1,8 @@
-"""`python -m bench.perf metrics` at tiny sizes: it runs and its last line is the JSON summary
+"""`python -m disentbench.bench.perf metrics` at tiny sizes: it runs and its last line is the JSON summary
 (no timed assertions)."""
 import json
 
-from bench.perf import metrics as perf_metrics
+from disentbench.bench.perf import metrics as perf_metrics
 
 
 def test_metrics_benchmark_prints_json_summary(capsys):

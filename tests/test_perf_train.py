@@ -7,12 +7,12 @@ import warnings
 import pytest
 import torch
 
-import datasets
-import methods
-from bench import training
-from bench.errors import BenchError
-from bench.perf import train as perf_train
-from bench.training import RunSeeds, train
+from disentbench import datasets
+from disentbench import methods
+from disentbench.bench import training
+from disentbench.bench.errors import BenchError
+from disentbench.bench.perf import train as perf_train
+from disentbench.bench.training import RunSeeds, train
 from tests.conftest import REPO
 
 CPU = torch.device("cpu")

@@ -1,10 +1,10 @@
 import pytest
 
-import datasets
-import methods
-import metrics
-from bench.errors import BenchError
-from bench.registry import Registry
+from disentbench import datasets
+from disentbench import methods
+from disentbench import metrics
+from disentbench.bench.errors import BenchError
+from disentbench.bench.registry import Registry
 
 
 def test_register_create_list():

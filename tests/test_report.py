@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from bench.errors import BenchError
-from bench.report import build_report, load_runs, main, write_leaderboard
-from bench.report.claims import claim_rows, compare, min_two_sided_p
+from disentbench.bench.errors import BenchError
+from disentbench.bench.report import build_report, load_runs, main, write_leaderboard
+from disentbench.bench.report.claims import claim_rows, compare, min_two_sided_p
 
 # method -> {hparams: {metric: centre}}; noise is small, so orderings are known by construction
 CENTRES = {

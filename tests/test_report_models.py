@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 from matplotlib.image import imread
 
-from bench.report import build_report
-from bench.report.models import STEPS, draw_model, traversal_codes, traversal_images
+from disentbench.bench.report import build_report
+from disentbench.bench.report.models import STEPS, draw_model, traversal_codes, traversal_images
 
 
 def test_sigma_traversal_sweeps_each_latent_over_two_std_around_the_mean():
@@ -110,9 +110,8 @@ def test_report_draws_a_real_checkpoint(tmp_path):
 
 def _save_vae_cell(cell_dir, seed: int, latent_dim: int) -> None:
     """An untrained VAE's checkpoint and config, as the runner writes them."""
-    from bench import checkpoint
-    import methods
-
+    from disentbench.bench import checkpoint
+    from disentbench import methods
     model = methods.create("vae", observation_shape=(1, 64, 64), seed=seed, latent_dim=latent_dim)
     checkpoint.save_checkpoint(cell_dir / "checkpoint.pt", {
         "step": 0, "elapsed_seconds": 0.0, "method_name": "vae", "hparams": dict(model.hp),
@@ -135,7 +134,7 @@ def _two_checkpointed_cells(run):
 
 
 def test_every_model_is_drawn_by_default_up_to_the_limit(tmp_path, monkeypatch):
-    from bench.report import cli as report_cli
+    from disentbench.bench.report import cli as report_cli
 
     run = tmp_path / "run"
     _two_checkpointed_cells(run)

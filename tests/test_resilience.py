@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.checkpoint import load_latest, read_checkpoint
-from bench.cli import main
-from bench.locks import CellLock
+from disentbench.bench.checkpoint import load_latest, read_checkpoint
+from disentbench.bench.cli import main
+from disentbench.bench.locks import CellLock
 from tests.conftest import REPO
 
 PLUGIN = str(REPO / "tests" / "plugins" / "faulty_methods.py")
@@ -148,9 +148,9 @@ def test_cell_locks(tmp_path):
 
 
 def test_a_cell_locked_by_a_live_runner_is_not_run_twice(tmp_path, tiny_profile, capsys):
-    from bench.config import load_profile
-    from bench.grid import expand
-    from bench.runner import RunSettings, cell_dir, run_cell
+    from disentbench.bench.config import load_profile
+    from disentbench.bench.grid import expand
+    from disentbench.bench.runner import RunSettings, cell_dir, run_cell
 
     profile = load_profile(str(tiny_profile))
     cell = expand(profile, ["vae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import BenchError
-from datasets import create
-from datasets.shapes3d import (
+from disentbench.bench.errors import BenchError
+from disentbench.datasets import create
+from disentbench.datasets.shapes3d import (
     REMOTE, Shapes3DOfficial, Shapes3DProcedural, factor_values, labels_to_classes, make_shapes3d,
 )
 
@@ -126,7 +126,7 @@ def test_procedural_batch_is_deterministic_and_cache_free_render_agrees():
 
 
 def test_one_pass_cpu_composer_equals_torch_compose_bit_for_bit():
-    from datasets._shapes3d_render import compose
+    from disentbench.datasets._shapes3d_render import compose
 
     ds = Shapes3DProcedural()
     f = ds.sample_factors(40, np.random.default_rng(4))

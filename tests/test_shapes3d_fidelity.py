@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.shapes3d import Shapes3DProcedural
+from disentbench.datasets.shapes3d import Shapes3DProcedural
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "shapes3d_reference_frames.npz"
 if not REFERENCE.is_file():

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-import datasets
-import methods
-from bench.checkpoint import CHECKPOINT, PREVIOUS, load_latest, load_method
-from bench.training import RunSeeds, TrainingDiverged, train
+from disentbench import datasets
+from disentbench import methods
+from disentbench.bench.checkpoint import CHECKPOINT, PREVIOUS, load_latest, load_method
+from disentbench.bench.training import RunSeeds, TrainingDiverged, train
 
 
 def _fresh(seed=0):

@@ -1,4 +1,4 @@
-"""`python -m bench.perf data`: images/s of the data sources next to the VAE training step they feed.
+"""`python -m disentbench.bench.perf data`: images/s of the data sources next to the VAE training step they feed.
 
 Prints procedural dSprites, procedural shapes3d (cold ray-casting and with the geometry cache
 warm), official-style lookups (from in-memory arrays of the official layout), and a betavae
@@ -28,7 +28,7 @@ def _rate(fn: Callable[[int], object], batch: int, seconds: float, min_reps: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.perf data")
+    parser = argparse.ArgumentParser(prog="python -m disentbench.bench.perf data")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is 2 cores)")
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-batches", type=int, default=2, help="batches ray-cast without the cache")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    import methods
-    from datasets.dsprites import DSpritesOfficial, DSpritesProcedural
-    from datasets.shapes3d import Shapes3DOfficial, Shapes3DProcedural, factor_values
+    from disentbench import methods
+    from disentbench.datasets.dsprites import DSpritesOfficial, DSpritesProcedural
+    from disentbench.datasets.shapes3d import Shapes3DOfficial, Shapes3DProcedural, factor_values
 
     b, rng = args.batch, np.random.default_rng(0)
     figures: dict[str, float] = {"batch": b, "threads": args.threads}

@@ -23,7 +23,7 @@ section() {  # section NAME LIMIT_SECONDS ARGS...
     shift 2
     echo "=== ${name} (limit ${limit}s) ==="
     local start=$SECONDS
-    timeout --kill-after=10 "${limit}" "${PY}" -m bench.perf train --device "${DEVICE}" --batch "${BATCH}" "$@"
+    timeout --kill-after=10 "${limit}" "${PY}" -m disentbench.bench.perf train --device "${DEVICE}" --batch "${BATCH}" "$@"
     local rc=$?
     echo "=== ${name}: exit ${rc}, $((SECONDS - start)) s ==="
 }

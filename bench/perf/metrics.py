@@ -1,4 +1,4 @@
-"""Time every registered metric at the reference sizes: `python -m bench.perf metrics`.
+"""Time every registered metric at the reference sizes: `python -m disentbench.bench.perf metrics`.
 
 The representation is fixed and synthetic, so only the metrics are timed: every point of
 dSprites' factor grid (3, 6, 40, 32, 32) gets 10 latents from one seeded generator, drawn once:
@@ -30,8 +30,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-import metrics
-from datasets.base import GroundTruthDataset
+from disentbench import metrics
+from disentbench.datasets.base import GroundTruthDataset
 
 DSPRITES_SIZES = (3, 6, 40, 32, 32)
 NUM_LATENTS = 10
@@ -91,7 +91,7 @@ def _headline(name: str, scores: dict) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.perf metrics", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m disentbench.bench.perf metrics", description=__doc__.split("\n")[0])
     parser.add_argument("--metrics", default=",".join(n for n in metrics.list_metrics()),
                         help="comma-separated metric names (default: every registered metric)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="workers for metrics that take n_jobs (-1: all CPUs)")
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown metric {unknown[0]!r}; registered: {', '.join(metrics.list_metrics())}")
 
-    from metrics import gbt
+    from disentbench.metrics import gbt
 
     compile_start = time.perf_counter()
     gbt.warm_up()  # numba compiles DCI's kernels once per installation (then loads them from its cache)
@@ -122,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_seconds = time.perf_counter() - start
     image_ds = image_encode = None
     if args.images:
-        import datasets
-
+        from disentbench import datasets
         image_ds = datasets.create("dsprites", source="procedural")
         image_ds.observations = clock.wrap(image_ds.observations)  # type: ignore[method-assign]
         image_encode = clock.wrap(projection_encoder(args.seed))

@@ -1,4 +1,4 @@
-"""`python -m bench.perf train`: our trainer against a minimal PyTorch loop, per method, same device.
+"""`python -m disentbench.bench.perf train`: our trainer against a minimal PyTorch loop, per method, same device.
 
 Per (dataset, method), interleaved and repeated (median reported, so a shared machine's noise
 hits both sides alike):
@@ -32,8 +32,8 @@ import warnings
 import numpy as np
 import torch
 
-from bench.errors import BenchError
-from bench.training import COMPILE_MODES
+from disentbench.bench.errors import BenchError
+from disentbench.bench.training import COMPILE_MODES
 
 
 def _sync(device: torch.device) -> None:
@@ -42,9 +42,9 @@ def _sync(device: torch.device) -> None:
 
 
 def _build(method_name: str, dataset_name: str, source: str, device: torch.device):
-    import datasets
-    import methods
-    from bench.training import RunSeeds
+    from disentbench import datasets
+    from disentbench import methods
+    from disentbench.bench.training import RunSeeds
 
     ds = datasets.create(dataset_name, source=source, device=device)
     m = methods.create(method_name, observation_shape=ds.observation_shape, seed=RunSeeds.from_seed(0).init)
@@ -52,7 +52,7 @@ def _build(method_name: str, dataset_name: str, source: str, device: torch.devic
 
 
 def _time_ours(method, ds, steps: int, batch: int, device, opts: dict) -> float:
-    from bench.training import train
+    from disentbench.bench.training import train
 
     _sync(device)
     t0 = time.perf_counter()
@@ -63,7 +63,7 @@ def _time_ours(method, ds, steps: int, batch: int, device, opts: dict) -> float:
 
 def _time_minimal(method, ds, steps: int, batch: int, device, opts: dict) -> float:
     """The hand-written loop; compile/channels_last/autocast applied exactly as a user would."""
-    from bench.training import (autocast_context, compile_mode, compile_networks, compile_options,
+    from disentbench.bench.training import (autocast_context, compile_mode, compile_networks, compile_options,
                                 set_channels_last, uncompile_networks)
 
     rows = method.batches_per_step * batch
@@ -174,7 +174,7 @@ class _NullMethod:
 
 def trainer_overhead_us(device: torch.device, steps: int = 2000, repeats: int = 5) -> float:
     """Microseconds per step that `train` adds over a bare loop making the same calls (median)."""
-    from bench.training import train
+    from disentbench.bench.training import train
 
     ds, m = _NullDataset(torch.zeros((1, 1, 64, 64), device=device)), _NullMethod(device)
     gen = torch.Generator(device=device)
@@ -256,7 +256,7 @@ def project_grid(per_model: dict[str, float], args, speedup: float) -> dict:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.perf train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m disentbench.bench.perf train", description=__doc__.splitlines()[0])
     p.add_argument("--methods", default="paper", help="comma list, or 'paper' (betavae,annealedvae,betatcvae,"
                    "factorvae,did) or 'all' registered methods")
     p.add_argument("--datasets", default="dsprites,shapes3d")
@@ -283,8 +283,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--grid-models", type=int, default=50, help="5 methods x 2 datasets x 5 seeds")
     p.add_argument("--grid-steps", type=int, default=300_000)
     args = p.parse_args(argv)
-    import methods
-
+    from disentbench import methods
     if args.methods == "paper":
         args.methods = "betavae,annealedvae,betatcvae,factorvae,did"
     args.methods = methods.list_methods() if args.methods == "all" else [m for m in args.methods.split(",") if m]

@@ -1,6 +1,6 @@
-"""`python -m bench.report DIR [DIR ...] [--out OUT]`."""
+"""`python -m disentbench.bench.report DIR [DIR ...] [--out OUT]`."""
 import sys
 
-from bench.report.cli import main
+from disentbench.bench.report.cli import main
 
 sys.exit(main())

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from bench.report.leaderboard import BOARD, best_settings, fmt_cell, fmt_number, setting_stats
-from bench.report.runs import normalise, ordered_metrics, parse_hparams, short_hparams
+from disentbench.bench.report.leaderboard import BOARD, best_settings, fmt_cell, fmt_number, setting_stats
+from disentbench.bench.report.runs import normalise, ordered_metrics, parse_hparams, short_hparams
 
 DID = "did"
 CLAIM_METRICS = ("mig", "dci", "sap")

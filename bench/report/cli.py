@@ -5,14 +5,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.report.claims import write_claims
-from bench.report.html import render_report
-from bench.report.leaderboard import make_boards, write_leaderboard
-from bench.report.models import model_pictures
-from bench.report.plots import ALL_SCORE_PLOTS
-from bench.report.runs import load_runs, primary_metric_of, read_run_json
-from bench.report.style import method_colours
+from disentbench.bench.errors import BenchError
+from disentbench.bench.report.claims import write_claims
+from disentbench.bench.report.html import render_report
+from disentbench.bench.report.leaderboard import make_boards, write_leaderboard
+from disentbench.bench.report.models import model_pictures
+from disentbench.bench.report.plots import ALL_SCORE_PLOTS
+from disentbench.bench.report.runs import load_runs, primary_metric_of, read_run_json
+from disentbench.bench.report.style import method_colours
 
 REPORT_HTML = "report.html"
 FIGURES = "figures"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.report.claims import CLAIM_TEXT, explanation
-from bench.report.leaderboard import Board, wide_rows
-from bench.report.style import FigureFile
+from disentbench.bench.report.claims import CLAIM_TEXT, explanation
+from disentbench.bench.report.leaderboard import Board, wide_rows
+from disentbench.bench.report.style import FigureFile
 
 KIND_TITLES = {
     "paper": "The DiD paper's figure: MIG, DCI disentanglement and SAP",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.runs import has_direction, higher_is_better, normalise, ordered_metrics, short_hparams
+from disentbench.bench.report.runs import has_direction, higher_is_better, normalise, ordered_metrics, short_hparams
 
 BOARD = ["dataset", "data_source"]
 SETTING = ["method", "hparams", "steps"]
@@ -190,8 +190,7 @@ def render_markdown(boards: list[Board], primary_metric: str) -> str:
 def console_summary(runs: pd.DataFrame, primary_metric: str) -> str:
     """The best setting per method and dataset on the headline metrics only (one column per
     registered metric), short enough for a terminal; leaderboard.md has everything."""
-    import metrics as metric_registry
-
+    from disentbench import metrics as metric_registry
     headline = set(metric_registry.list_metrics())
     out = []
     for board in make_boards(runs, primary_metric):

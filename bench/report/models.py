@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.errors import BenchError
-from bench.report.leaderboard import SETTING, Board
-from bench.report.runs import short_hparams
-from bench.report.style import FigureFile, new_figure, save, slug
+from disentbench.bench.errors import BenchError
+from disentbench.bench.report.leaderboard import SETTING, Board
+from disentbench.bench.report.runs import short_hparams
+from disentbench.bench.report.style import FigureFile, new_figure, save, slug
 
 STEPS = 10          # traversal values per latent
 N_REAL = 256        # real images for the code statistics
@@ -58,8 +58,7 @@ def _cell_config(cell_dir: Path, row: pd.Series) -> dict:
 
 def _dataset(config: dict):
     """The cell's dataset; the procedural stand-in (said in the title) when the official file is missing."""
-    import datasets
-
+    from disentbench import datasets
     source = config.get("data_source", "procedural")
     try:
         return datasets.create(config["dataset"], source=source), f"data: {source}"
@@ -168,7 +167,7 @@ def model_pictures(runs: pd.DataFrame, boards: list[Board], out: Path, all_model
     if not todo:
         return figures, notes
     try:
-        from bench.checkpoint import load_method
+        from disentbench.bench.checkpoint import load_method
     except ImportError as exc:
         return figures, notes + [f"pictures of models skipped: bench.checkpoint unavailable ({exc})"]
     images: dict[tuple, tuple] = {}

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.claims import CLAIM_METRICS, METRIC_LABELS
-from bench.report.leaderboard import SETTING, Board
-from bench.report.runs import higher_is_better, parse_hparams, short_hparams
-from bench.report.style import FigureFile, new_figure, save, slug
+from disentbench.bench.report.claims import CLAIM_METRICS, METRIC_LABELS
+from disentbench.bench.report.leaderboard import SETTING, Board
+from disentbench.bench.report.runs import higher_is_better, parse_hparams, short_hparams
+from disentbench.bench.report.style import FigureFile, new_figure, save, slug
 
 MAX_LOSSES = 6
 SEED_STYLES = ("-", "--", ":", "-.")

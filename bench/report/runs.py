@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.errors import BenchError
+from disentbench.bench.errors import BenchError
 
 RUNS_CSV = "runs.csv"
 RUN_JSON = "run.json"
@@ -136,8 +136,7 @@ def short_hparams(text: str, method: str | None = None) -> str:
         return "default" if text in ("{}", "") else str(text)
     shown = hp
     if method is not None:
-        import methods
-
+        from disentbench import methods
         try:
             cls = methods.get(method)
         except Exception:  # a method of a plugin that is not loaded here: show everything

@@ -7,8 +7,8 @@ import signal
 
 import torch
 
-import methods
-from methods.vae import VAE
+from disentbench import methods
+from disentbench.methods.vae import VAE
 
 
 @methods.register("nanvae")
