@@ -1,4 +1,4 @@
-"""A vectorised torch ray-caster of the 3DShapes scene (geometry measured in shared/spec/DATASETS.md).
+"""A vectorised torch ray-caster of the 3DShapes scene (geometry: docs/datasets.md).
 
 The scene is split in two on purpose. Geometry and light depend only on (scale, shape, orientation),
 480 combinations; the three hues only colour the result. `render_layers` ray-casts a batch of

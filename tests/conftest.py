@@ -7,7 +7,6 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 TINY_PROFILE = """\
 extends: smoke

@@ -1,5 +1,6 @@
 """dSprites: the official-format loader on small files written here, the file search order, and the
-procedural renderer against real frames (shared/data/dsprites_reference_frames.npz)."""
+procedural renderer against real frames (tests/data/dsprites_reference_frames.npz, described in
+tests/data/README.md)."""
 from __future__ import annotations
 
 import zipfile
@@ -13,9 +14,7 @@ from disentbench.datasets.dsprites import REMOTE, DSpritesOfficial, DSpritesProc
 
 SIZES = (3, 2, 4, 3, 3)  # reduced grid: shape, scale, orientation, posX, posY
 N = int(np.prod(SIZES))
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsprites_reference_frames.npz"
-if not REFERENCE.is_file():
-    REFERENCE = Path("/work/shared/data/dsprites_reference_frames.npz")
+REFERENCE = Path(__file__).resolve().parent / "data" / "dsprites_reference_frames.npz"
 
 
 def grid_classes(sizes=SIZES) -> np.ndarray:

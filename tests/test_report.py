@@ -14,6 +14,9 @@ from matplotlib.image import imread
 from disentbench.bench.errors import BenchError
 from disentbench.bench.report import build_report, load_runs, main, write_leaderboard
 from disentbench.bench.report.claims import claim_rows, compare, min_two_sided_p
+from disentbench.bench.report.html import leaderboard_html
+from disentbench.bench.report.leaderboard import console_summary, make_boards
+from disentbench.bench.report.runs import split_metrics
 
 # method -> {hparams: {metric: centre}}; noise is small, so orderings are known by construction
 CENTRES = {
@@ -156,6 +159,93 @@ def test_leaderboard_with_one_seed_and_missing_primary(tmp_path):
     # a count of active latents has no better direction: never marked best
     assert not board.loc[board["metric"] == "unsupervised_num_active_dims", "best"].any()
     assert "unsupervised_num_active_dims (count)" in text
+
+
+# --- layout: headline metrics first, secondary keys apart -----------------------------------------
+#: one headline key per registered metric, in the expected column order (claim metrics first)
+HEADLINE = ["mig", "dci", "sap", "beta_vae", "factor_vae", "modularity", "irs", "dci_hist", "unsupervised"]
+#: their other keys, grouped by family in headline order
+SECONDARY = ["dci_completeness", "dci_informativeness_test", "dci_informativeness_train",
+             "beta_vae_train_accuracy", "factor_vae_num_active_dims", "factor_vae_train_accuracy",
+             "modularity_explicitness", "modularity_explicitness_train", "irs_num_active_dims",
+             "dci_hist_completeness", "dci_hist_informativeness_test", "unsupervised_mutual_info",
+             "unsupervised_num_active_dims", "unsupervised_wasserstein_correlation"]
+
+
+@pytest.fixture(scope="module")
+def every_key_runs(tmp_path_factory) -> pd.DataFrame:
+    """Two methods scored on every key, listed in an order unlike the expected one."""
+    keys = sorted(HEADLINE + SECONDARY, reverse=True)
+    centres = {"did": {'{"lambda_h": 1.0}': {k: 0.6 + 0.001 * i for i, k in enumerate(keys)}},
+               "betavae": {'{"beta": 4.0}': {k: 0.4 + 0.001 * i for i, k in enumerate(keys)}}}
+    return load_runs([write_run(tmp_path_factory.mktemp("keys"), synthetic_rows(centres=centres, seeds=2),
+                                logs=False)])
+
+
+def _md_headers(text: str) -> dict[str, list[str]]:
+    """Heading -> metric columns of the table under it (suffixes such as (↓) removed)."""
+    out, heading = {}, None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            heading = line[4:]
+        elif line.startswith("| rank |") and heading is not None:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            out[heading] = [c.split(" (")[0] for c in cells[3:]]
+            heading = None
+    return out
+
+
+def test_leaderboard_headline_table_leads_with_the_claim_metrics(every_key_runs, tmp_path):
+    text = write_leaderboard(every_key_runs, tmp_path, "dci")
+    tables = _md_headers(text)
+    assert tables == {"Headline metrics": HEADLINE,
+                      "Best setting per method (chosen by `dci`): headline metrics": HEADLINE,
+                      "Secondary keys and diagnostics": SECONDARY}
+    assert text.index("### Headline metrics") < text.index("### Secondary keys and diagnostics")
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    for (view, method), rows in board.groupby(["view", "method"], sort=False):
+        assert list(rows["metric"]) == HEADLINE + SECONDARY, (view, method)
+        assert list(rows["kind"]) == ["headline"] * len(HEADLINE) + ["secondary"] * len(SECONDARY)
+
+
+def test_console_shows_the_headline_table_only(every_key_runs):
+    text = console_summary(every_key_runs, "dci")
+    header = next(line for line in text.splitlines() if line.startswith("| rank |"))
+    assert [c.strip().split(" (")[0] for c in header.strip("|").split("|")][3:] == HEADLINE
+    assert [key for key in SECONDARY if key in text] == []
+
+
+def test_ranking_metric_follows_the_claim_metrics(every_key_runs, tmp_path):
+    boards = make_boards(every_key_runs, "factor_vae")
+    assert boards[0].headline == ["mig", "dci", "sap", "factor_vae", "beta_vae", "modularity", "irs",
+                                  "dci_hist", "unsupervised"]
+    # a secondary key chosen as primary is shown in the headline table, not twice
+    board = make_boards(every_key_runs, "dci_completeness")[0]
+    assert board.headline == ["mig", "dci", "sap", "dci_completeness", *HEADLINE[3:]]
+    assert board.secondary == [k for k in SECONDARY if k != "dci_completeness"]
+    assert "dci_completeness" in console_summary(every_key_runs, "dci_completeness")
+
+
+def test_claim_metrics_come_from_the_claims_module(every_key_runs, monkeypatch):
+    from disentbench.bench.report import claims
+
+    monkeypatch.setattr(claims, "CLAIM_METRICS", ("sap", "mig"))
+    assert make_boards(every_key_runs, "dci")[0].headline == ["sap", "mig", "dci", *HEADLINE[3:]]
+
+
+def test_metric_keys_of_unloaded_plugins_split_by_prefix():
+    headline, secondary = split_metrics(["foo_extra_train", "foo_extra", "bar", "mig", "foo", "dci_hist_completeness",
+                                         "dci_hist"], registered=frozenset({"mig", "dci", "dci_hist"}))
+    assert headline == ["mig", "bar", "dci_hist", "foo"]
+    assert secondary == ["dci_hist_completeness", "foo_extra", "foo_extra_train"]
+
+
+def test_html_leaderboard_has_the_secondary_table(every_key_runs):
+    page = leaderboard_html(make_boards(every_key_runs, "dci"), "dci")
+    parser = _Counter()
+    parser.feed(page)
+    assert parser.tables == {"leaderboard": 3}
+    assert page.index("<h4>Headline metrics</h4>") < page.index("<h4>Secondary keys and diagnostics</h4>")
 
 
 # --- claims ------------------------------------------------------------------------------------

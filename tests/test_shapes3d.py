@@ -1,5 +1,6 @@
 """3DShapes: the official-format h5 loader on small files written here, label lookup, errors, and
-the procedural ray-caster against real frames (shared/data/shapes3d_reference_frames.npz)."""
+the procedural ray-caster (its fidelity against the real frames of
+tests/data/shapes3d_reference_frames.npz is checked in test_shapes3d_fidelity.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,9 +18,7 @@ from disentbench.datasets.shapes3d import (
 
 SIZES = (2, 3, 2, 2, 4, 3)
 N = int(np.prod(SIZES))
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "shapes3d_reference_frames.npz"
-if not REFERENCE.is_file():
-    REFERENCE = Path("/work/shared/data/shapes3d_reference_frames.npz")
+REFERENCE = Path(__file__).resolve().parent / "data" / "shapes3d_reference_frames.npz"
 
 
 def grid(sizes=SIZES) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The procedural 3DShapes renderer against the 52 real frames (shared/data/README.md)."""
+"""The procedural 3DShapes renderer against the 52 real frames of tests/data/ (see tests/data/README.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,11 +7,8 @@ import numpy as np
 
 from disentbench.datasets.shapes3d import Shapes3DProcedural
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "shapes3d_reference_frames.npz"
-if not REFERENCE.is_file():
-    REFERENCE = Path("/work/shared/data/shapes3d_reference_frames.npz")
+REFERENCE = Path(__file__).resolve().parent / "data" / "shapes3d_reference_frames.npz"
 SKY = np.array([153, 226, 249])
-SKIP = {27, 31, 37, 41, 43, 48}  # two of the floor/wall/object hues coincide
 
 
 def segment(img: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -34,7 +31,10 @@ def scores(render: np.ndarray, real: np.ndarray, classes: np.ndarray) -> tuple[n
 
 def test_procedural_matches_real_frames():
     ref = np.load(REFERENCE)
-    keep = [i for i in range(len(ref["classes"])) if i not in SKIP]
+    # leave out the 6 frames where two of the floor/wall/object hues coincide (the segmentation
+    # cannot tell those surfaces apart): GIF frames 27, 31, 37, 41, 43 and 48
+    keep = [i for i, c in enumerate(ref["classes"]) if len(set(c[:3].tolist())) == 3]
+    assert len(keep) == 46
     classes, real = ref["classes"][keep], ref["imgs"][keep]
     ds = Shapes3DProcedural()
     out = (ds.observations(classes).numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)

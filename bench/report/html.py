@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from disentbench.bench.report.claims import CLAIM_TEXT, explanation
-from disentbench.bench.report.leaderboard import Board, wide_rows
+from disentbench.bench.report.leaderboard import (HEADLINE_TITLE, NO_SECONDARY, SECONDARY_NOTE, SECONDARY_TITLE, Board,
+                                                  best_title, layout_text, wide_rows)
 from disentbench.bench.report.style import FigureFile
 
 KIND_TITLES = {
@@ -56,16 +57,23 @@ def _table(header: list[str], rows: list[list[tuple[str, str]]], css_class: str)
 
 def leaderboard_html(boards: list[Board], primary_metric: str) -> str:
     parts = [f"<p>Mean ± std over seeds (n = seeds; std with ddof=1, — for one seed). Bold: best of the "
-             f"column; (↓): lower is better. Ranked by <code>{_e(primary_metric)}</code>.</p>"]
+             f"column; (↓): lower is better. Ranked by <code>{_e(primary_metric)}</code>. "
+             f"{_e(layout_text())}</p>"]
     if not boards:
         parts.append('<p class="note">No results: runs.csv holds no scored cell.</p>')
     for board in boards:
         parts.append(f"<h3>{_e(board.title)}</h3>")
         parts += [f'<p class="note">Note: {_e(n)}.</p>' for n in board.notes]
-        for caption, view in (("Every setting", board.settings),
-                              (f"Best setting per method (chosen by {board.rank_metric})", board.best)):
-            header, rows = wide_rows(view, board.metrics)
+        for caption, view, metrics, note in ((HEADLINE_TITLE, board.settings, board.headline, ""),
+                                             (best_title(board, quote=""), board.best, board.headline, ""),
+                                             (SECONDARY_TITLE, board.settings, board.secondary, SECONDARY_NOTE)):
             parts.append(f"<h4>{_e(caption)}</h4>")
+            if not metrics:  # only the secondary table can be empty: the ranking metric is a headline
+                parts.append(f"<p>{_e(NO_SECONDARY)}</p>")
+                continue
+            if note:
+                parts.append(f"<p>{_e(note)}</p>")
+            header, rows = wide_rows(view, metrics)
             parts.append(_table(header, [[(t, "best" if b else "") for t, b in r] for r in rows], "leaderboard"))
     return "\n".join(parts)
 

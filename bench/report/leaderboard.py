@@ -2,6 +2,11 @@
 seeds, the best value of each column marked, rows ranked by the primary metric, plus a "best
 setting per method" view.
 
+Layout: each registered metric has one headline key (its name: mig, dci, sap, beta_vae...); those
+make the main table, the claim metrics (MIG, DCI, SAP) first. A metric's other keys (train
+accuracies, completeness, informativeness, counts of active latents) are secondary: they go in a
+second table, and carry `kind` = "secondary" in the CSV, so the main table stays readable.
+
 Conventions (stated in the markdown too): std is the sample std over seeds (ddof=1); with one seed
 it is undefined, written "—" in the markdown and left empty (NaN) in the CSV. A best value is
 marked on every row that reaches it (ties are all marked). Ranks are "min" ranks (ties share).
@@ -15,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from disentbench.bench.report.runs import has_direction, higher_is_better, normalise, ordered_metrics, short_hparams
+from disentbench.bench.report.runs import (claim_metrics, has_direction, higher_is_better, normalise,
+                                           ordered_metrics, registered_metrics, short_hparams, split_metrics)
 
 BOARD = ["dataset", "data_source"]
 SETTING = ["method", "hparams", "steps"]
@@ -26,7 +32,9 @@ DASH = "—"
 
 @dataclass
 class Board:
-    """One dataset (and data source): its two views in long form (one row per setting x metric)."""
+    """One dataset (and data source): its two views in long form (one row per setting x metric).
+
+    `metrics` is every key in display order: `headline` then `secondary`."""
 
     dataset: str
     data_source: str
@@ -35,6 +43,8 @@ class Board:
     settings: pd.DataFrame
     best: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    headline: list[str] = field(default_factory=list)
+    secondary: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -77,10 +87,15 @@ def _mark_best(view: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
-def _with_rank(stats: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+def _with_rank(stats: pd.DataFrame, keys: pd.DataFrame, metrics: list[str], headline: list[str]) -> pd.DataFrame:
+    """The view in long form: settings in rank order, each setting's metrics in display order
+    (headline first), with its rank, best marks and `kind` (headline or secondary)."""
     order = keys.reset_index().rename(columns={"index": "_pos"})[SETTING + ["rank", "_pos"]]
-    out = stats.merge(order, on=SETTING, how="inner").sort_values(["_pos", "metric"])
-    return _mark_best(out.drop(columns="_pos").reset_index(drop=True))
+    out = stats.merge(order, on=SETTING, how="inner")
+    out["_col"] = out["metric"].map({m: i for i, m in enumerate(metrics)})
+    out = out.sort_values(["_pos", "_col", "metric"]).drop(columns=["_pos", "_col"])
+    out["kind"] = np.where(out["metric"].isin(headline), "headline", "secondary")
+    return _mark_best(out.reset_index(drop=True))
 
 
 def best_settings(stats: pd.DataFrame, rank_metric: str | None) -> pd.DataFrame:
@@ -91,28 +106,33 @@ def best_settings(stats: pd.DataFrame, rank_metric: str | None) -> pd.DataFrame:
 
 def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
     stats = setting_stats(normalise(runs))
+    registered = registered_metrics()
     boards = []
     for (dataset, source), part in stats.groupby(BOARD, sort=True):
         part = part.reset_index(drop=True)
-        metrics = ordered_metrics(part["metric"].unique(), primary_metric)
+        measured = ordered_metrics(part["metric"].unique(), primary_metric)
         notes = []
         rank_metric: str | None = primary_metric
-        if primary_metric not in metrics:
-            rank_metric = metrics[0] if metrics else None
+        if primary_metric not in measured:
+            rank_metric = measured[0] if measured else None  # the same fallback as claims.md
             notes.append(f"primary metric `{primary_metric}` was not measured on this dataset; "
                          f"ranked by `{rank_metric}` instead")
+        headline, secondary = split_metrics(measured, rank_metric, registered)
+        metrics = headline + secondary
         keys = _rank_keys(part, rank_metric)
-        settings = _with_rank(part, keys)
+        settings = _with_rank(part, keys, metrics, headline)
         chosen = best_settings(part, rank_metric)
         best_part = part.merge(chosen, on=SETTING, how="inner")
-        best = _with_rank(best_part, _rank_keys(best_part, rank_metric))
-        boards.append(Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes))
+        best = _with_rank(best_part, _rank_keys(best_part, rank_metric), metrics, headline)
+        boards.append(Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes,
+                            headline, secondary))
     return boards
 
 
 def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
-    """The CSV: one row per view x dataset x setting x metric."""
-    cols = ["dataset", "data_source", "view", "method", "hparams", "steps", "metric", "mean", "std",
+    """The CSV: one row per view x dataset x setting x metric; within a setting the rows follow the
+    markdown's column order (headline metrics first), and `kind` says headline or secondary."""
+    cols = ["dataset", "data_source", "view", "method", "hparams", "steps", "metric", "kind", "mean", "std",
             "n", "rank", "best", "higher_is_better", "rank_metric", "primary_metric"]
     frames = []
     for board in boards:
@@ -170,33 +190,54 @@ def _md_table(header: list[str], rows: list[list[tuple[str, bool]]]) -> str:
     return "\n".join(lines)
 
 
+HEADLINE_TITLE = "Headline metrics"
+SECONDARY_TITLE = "Secondary keys and diagnostics"
+SECONDARY_NOTE = "Every setting, in the order of the headline table."
+NO_SECONDARY = "None: every measured key is a headline metric."
+
+
+def best_title(board: Board, quote: str = "`") -> str:
+    return f"Best setting per method (chosen by {quote}{board.rank_metric}{quote}): headline metrics"
+
+
+def layout_text() -> str:
+    """How the columns are laid out, in plain words (shared by leaderboard.md and report.html)."""
+    claims = ", ".join(claim_metrics())
+    return (f"The headline table has one column per metric (its main score), the claim metrics "
+            f"({claims}) first, then the ranking metric when it is not one of them, then the others; each metric's other keys "
+            f"(train accuracies, completeness, informativeness, counts of active latents) are in the "
+            f"\"{SECONDARY_TITLE}\" table.")
+
+
 def render_markdown(boards: list[Board], primary_metric: str) -> str:
     out = ["# Leaderboard", "",
            f"Cells are mean ± std over seeds (n = number of seeds); std is the sample std (ddof=1), "
            f"\"{DASH}\" with a single seed. **Bold** marks the best value of each column (every row "
            f"that reaches it); metrics marked (↓) are better when lower; (count) columns are diagnostics and never marked. Rows are ranked by the "
-           f"primary metric `{primary_metric}`; each hyperparameter setting is its own row.", ""]
+           f"primary metric `{primary_metric}`; each hyperparameter setting is its own row. "
+           + layout_text(), ""]
     if not boards:
         out += ["No results: runs.csv holds no scored cell.", ""]
     for board in boards:
         out += [f"## {board.title}", ""]
         out += [f"_Note: {note}._" for note in board.notes] + ([""] if board.notes else [])
-        out += ["### Every setting", "", _md_table(*wide_rows(board.settings, board.metrics)), ""]
-        out += [f"### Best setting per method (chosen by `{board.rank_metric}`)", "",
-                _md_table(*wide_rows(board.best, board.metrics)), ""]
+        out += [f"### {HEADLINE_TITLE}", "", _md_table(*wide_rows(board.settings, board.headline)), ""]
+        out += [f"### {best_title(board)}", "", _md_table(*wide_rows(board.best, board.headline)), ""]
+        out += [f"### {SECONDARY_TITLE}", ""]
+        if board.secondary:
+            out += [SECONDARY_NOTE, "", _md_table(*wide_rows(board.settings, board.secondary)), ""]
+        else:
+            out += [NO_SECONDARY, ""]
     return "\n".join(out)
 
 
 def console_summary(runs: pd.DataFrame, primary_metric: str) -> str:
     """The best setting per method and dataset on the headline metrics only (one column per
-    registered metric), short enough for a terminal; leaderboard.md has everything."""
-    from disentbench import metrics as metric_registry
-    headline = set(metric_registry.list_metrics())
+    metric), short enough for a terminal; leaderboard.md has the secondary keys too."""
     out = []
     for board in make_boards(runs, primary_metric):
-        shown = [m for m in board.metrics if m in headline]
         out += [f"{board.title}: best setting per method, ranked by {board.rank_metric}", "",
-                _md_table(*wide_rows(board.best, shown)), ""]
+                _md_table(*wide_rows(board.best, board.headline)), ""]
     return "\n".join(out)
 
 

@@ -34,10 +34,10 @@ LOWER_IS_BETTER = frozenset({
 #: diagnostics with no better direction (counts of active latents): never marked best
 NO_DIRECTION_SUFFIXES = ("_num_active_dims",)
 
-#: display order of the common metrics (the paper's three first); others follow alphabetically
-METRIC_ORDER = ("mig", "dci", "sap", "beta_vae", "factor_vae", "modularity", "modularity_explicitness",
-                "explicitness", "irs", "dci_completeness", "dci_informativeness_test",
-                "dci_informativeness_train")
+#: display order of the common metrics after the claim metrics (`claims.CLAIM_METRICS`, which lead);
+#: others follow alphabetically
+METRIC_ORDER = ("beta_vae", "factor_vae", "modularity", "modularity_explicitness", "explicitness", "irs",
+                "dci_completeness", "dci_informativeness_test", "dci_informativeness_train")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -49,13 +49,72 @@ def has_direction(metric: str) -> bool:
     return not metric.endswith(NO_DIRECTION_SUFFIXES)
 
 
+def claim_metrics() -> tuple[str, ...]:
+    """The metrics the DiD paper's claim is about, from the one list in claims.py (imported here,
+    not at the top, because claims.py imports this module)."""
+    from disentbench.bench.report.claims import CLAIM_METRICS
+    return tuple(CLAIM_METRICS)
+
+
 def ordered_metrics(metrics, primary: str | None = None) -> list[str]:
-    """Primary metric first, then the known ones in METRIC_ORDER, then the rest sorted."""
+    """Primary metric first, then the claim metrics, the known ones in METRIC_ORDER, the rest sorted.
+    (Its first entry is the fallback ranking metric of both the leaderboard and claims.md.)"""
     present = set(metrics)
     out = [primary] if primary in present else []
-    out += [m for m in METRIC_ORDER if m in present and m not in out]
+    out += [m for m in (*claim_metrics(), *METRIC_ORDER) if m in present and m not in out]
     out += sorted(present - set(out))
     return out
+
+
+def registered_metrics() -> frozenset[str]:
+    """Names of the registered metrics (plugins included once loaded): each is its family's
+    headline key. Imported late: the metrics package pulls in scikit-learn and numba."""
+    from disentbench import metrics
+    return frozenset(metrics.list_metrics())
+
+
+def _parents(key: str, names: set[str]) -> list[str]:
+    return [p for p in names if p != key and key.startswith(p + "_")]
+
+
+def family_of(key: str, present, registered: frozenset[str] | None = None) -> str | None:
+    """The headline key that `key` is a secondary key of, or None when `key` is a headline itself.
+
+    A registered name is always a headline (`dci_hist` is its own metric, not a key of `dci`), and
+    so is an unknown key that no registered or present name `P` prefixes as `P_...` (a plugin's
+    metric not loaded here). A secondary key belongs to the longest such headline prefix
+    (`modularity_explicitness_train` to `modularity`, `dci_hist_completeness` to `dci_hist`)."""
+    registered = registered_metrics() if registered is None else registered
+    if key in registered:
+        return None
+    names = set(registered) | set(present)
+    heads = [p for p in _parents(key, names) if p in registered or not _parents(p, names)]
+    return max(heads, key=len) if heads else None
+
+
+def split_metrics(metrics, rank_metric: str | None = None,
+                  registered: frozenset[str] | None = None) -> tuple[list[str], list[str]]:
+    """(headline, secondary) metric keys in display order.
+
+    Headline: the claim metrics (MIG, DCI, SAP) first, then the ranking metric (so the column the
+    rows are ranked by is always in view, even a secondary key chosen as primary), then the other
+    headline keys in METRIC_ORDER, then sorted. Secondary: the keys of each family (train
+    accuracies, completeness, informativeness, counts...), grouped by family in headline order."""
+    registered = registered_metrics() if registered is None else registered
+    present = list(dict.fromkeys(metrics))
+    family = {m: family_of(m, present, registered) for m in present}
+    heads = {m for m in present if family[m] is None}
+    headline = [m for m in claim_metrics() if m in heads]
+    if rank_metric in family and rank_metric not in headline:
+        headline.append(rank_metric)
+    headline += [m for m in METRIC_ORDER if m in heads and m not in headline]
+    headline += sorted(heads - set(headline))
+    position = {m: i for i, m in enumerate(headline)}
+    known = {m: i for i, m in enumerate(METRIC_ORDER)}
+    secondary = sorted((m for m in present if m not in position),
+                       key=lambda m: (position.get(family[m], len(position)), family[m] or "",
+                                      known.get(m, len(known)), m))
+    return headline, secondary
 
 
 def load_runs(run_dirs: list[Path]) -> pd.DataFrame:
