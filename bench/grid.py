@@ -2,7 +2,9 @@
 
 A cell's id is stable: readable parts (dataset, method, non-default hyperparameters, seed) plus a
 short hash of its whole training configuration, so changing steps, batch size or data source
-makes a new cell instead of silently reusing an old one.
+makes a new cell instead of silently reusing an old one. The configuration includes the
+"module:qualname" of the class that trains the cell, so a plugin registered over a built-in name
+(`override=True`) never reuses the built-in's results.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class Cell:
     batch_size: int
     init: str
     precision: str = "fp32"  # bf16 training gives other numbers, so it is part of the cell's identity
+    #: "module:qualname" of the class that trains the cell (method_class_path), part of its identity
+    method_class: str = ""
     #: readable hyperparameters for the id (hparams_slug, computed where the method is registered);
     #: worker processes rebuild the id without importing the user's plugins
     slug: str = ""
@@ -50,6 +54,12 @@ class Cell:
         parts.append(f"s{self.seed}")
         parts.append(digest)
         return "-".join(parts)
+
+
+def method_class_path(method: str) -> str:
+    """The "module:qualname" of the class registered as `method`: which code trains its cells."""
+    cls = methods.get(method)
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def hparams_slug(method: str, hparams: dict[str, Any]) -> str:
@@ -115,9 +125,10 @@ def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: di
         for method in method_names:
             steps = steps_override or int(profile["method_steps"].get(method, profile["steps"]))
             size = (dataset_sizes or {}).get(dataset)
+            class_path = method_class_path(method)
             for hp in hparam_settings(method, sets.get(method), grid, size):
                 for seed in range(seeds):
                     cells.append(Cell(dataset, source, method, json.dumps(hp, sort_keys=True), seed, steps,
                                       int(profile["batch_size"]), str(profile["init"]), precision,
-                                      hparams_slug(method, hp)))
+                                      method_class=class_path, slug=hparams_slug(method, hp)))
     return cells

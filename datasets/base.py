@@ -70,11 +70,6 @@ class GroundTruthDataset:
         """Images for integer factors (n, K): float32 tensor (n, C, H, W) in [0, 1] on self.device."""
         raise NotImplementedError
 
-    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
-        """Factors first, then their observations (the order the metrics spec fixes)."""
-        factors = self.sample_factors(n, rng)
-        return factors, self.observations(factors)
-
     def to(self, device: str | torch.device) -> "GroundTruthDataset":
         self.device = torch.device(device)
         return self

@@ -180,7 +180,7 @@ def heart_occupancy() -> np.ndarray:
 
 class DSpritesProcedural(_DSpritesBase):
     """Renders any batch of factor vectors on the device with the geometry measured from the
-    official frames (see shared/spec/DATASETS.md): a pixel is on iff its centre lies inside the
+    official frames (see docs/datasets.md): a pixel is on iff its centre lies inside the
     shape. Square and ellipse are analytic; the heart is looked up in a fine occupancy grid.
     """
 

@@ -1,7 +1,7 @@
 """3DShapes (Burgess & Kim 2018): the official h5, and a procedural ray-traced stand-in with the same grid.
 
 Factors in storage order: floor_hue (10), wall_hue (10), object_hue (10), scale (8), shape (4),
-orientation (15). Values and scene geometry: shared/spec/DATASETS.md.
+orientation (15). Values and scene geometry: docs/datasets.md.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
-SHAPE_NAMES = ("cube", "cylinder", "sphere", "capsule")
 REMOTE = RemoteFile(
     dataset="shapes3d",
     filename="3dshapes.h5",
@@ -193,14 +192,14 @@ class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
 # Procedural stand-in
 # --------------------------------------------------------------------------------------------
 class Shapes3DProcedural(_Shapes3DBase):
-    """Ray-traced stand-in with the scene measured in shared/spec/DATASETS.md.
+    """Ray-traced stand-in with the scene described in docs/datasets.md.
 
     Geometry and light depend only on (scale, shape, orientation): their 480 combinations are
     ray-cast on first use (supersampled, soft shadow) and cached as per-pixel layers on the device,
     so a batch costs a gather plus colouring by the three hues. `cache=False` ray-casts every batch.
 
-    Fidelity against the 46 usable real frames of shared/data/shapes3d_reference_frames.npz
-    (tests/test_shapes3d_fidelity.py prints it; segmentation as defined in shared/data/README.md),
+    Fidelity against the 46 usable real frames of tests/data/shapes3d_reference_frames.npz
+    (tests/test_shapes3d_fidelity.py prints it; segmentation as defined there and in docs/datasets.md),
     measured: mean absolute colour error 9.3 grey levels (worst frame 17.1), sky/wall/floor/object
     pixel agreement 0.980 (worst frame 0.961). For scale: the spec's starting scene gave 12.4 and
     0.980, and the fitted scene shifted by 3 pixels gives 14.0 and 0.933. What still differs: the

@@ -1,9 +1,11 @@
-"""Methods: `register("name")` on a Method subclass; `create(name, **kwargs)`; `list_methods()`."""
+"""Methods: `register("name")` on a Method subclass (`override=True` to replace a registered one);
+`create(name, **kwargs)`; `list_methods()`; `Interval` / `Options` for a method's `constraints`."""
 from __future__ import annotations
 
 from typing import Any
 
 from disentbench.methods.base import Method
+from disentbench.methods.constraints import Interval, Options
 from disentbench.methods.registry import REGISTRY, register
 
 
@@ -22,4 +24,4 @@ def list_methods() -> list[str]:
 from disentbench.methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)
 from disentbench.methods import annealedvae, betatcvae, did, dipvae, factorvae  # noqa: E402,F401  (register the rest)
 
-__all__ = ["Method", "create", "get", "list_methods", "register"]
+__all__ = ["Interval", "Method", "Options", "create", "get", "list_methods", "register"]

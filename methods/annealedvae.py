@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from disentbench.bench.errors import BenchError
+from disentbench.methods.constraints import Interval
 from disentbench.methods.registry import register
 from disentbench.methods.vae import VAE
 
@@ -26,16 +26,12 @@ class AnnealedVAE(VAE):
     """
 
     hparams = {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": 100000}
+    constraints = {
+        "c_max": Interval(0, None),
+        "gamma": Interval(0, None),
+        "iteration_threshold": Interval(1, None, integer=True),  # steps to reach C_max
+    }
     reference_grid = {"c_max": [5, 10, 25, 50, 75, 100]}
-
-    @classmethod
-    def validate_hparams(cls, overrides=None):
-        out = super().validate_hparams(overrides)
-        if out["iteration_threshold"] < 1:
-            raise BenchError("annealedvae.iteration_threshold must be >= 1 (steps to reach C_max)")
-        if out["c_max"] < 0 or out["gamma"] < 0:
-            raise BenchError("annealedvae.c_max and annealedvae.gamma must be >= 0")
-        return out
 
     def regulariser(self, mu, logvar, z, kl, step):
         c = capacity(step, self.hp["c_max"], self.hp["iteration_threshold"])

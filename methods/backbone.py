@@ -1,4 +1,5 @@
-"""The shared "conv" backbone of the reference protocol (Locatello et al. 2019), used by every method.
+"""The shared "conv" backbone of the reference protocol (Locatello et al. 2019), used by every method
+(docs/protocol.md).
 
 Encoder trunk: 4 convolutions + a 256-unit linear layer, ReLU everywhere. Heads are added by the
 methods (Gaussian mean/log-variance for VAEs; a critic score or code for GANs).

@@ -1,9 +1,10 @@
 """The surface every method has: hyperparameters, networks + optimisers, a training step, `encode`.
 
-A method declares its own hyperparameters in `hparams` (merged along the class hierarchy, so a
-subclass lists only what it adds), string options in `choices`, and its reference grid in
-`reference_grid`. `validate_hparams` turns user input (possibly strings from the CLI) into typed
-values or raises a one-line error listing the method's parameters.
+A method declares its own hyperparameters in `hparams` and the rules on their values in
+`constraints` (`Interval`, `Options`; both merged along the class hierarchy, so a subclass lists
+only what it adds or tightens), and its reference grid in `reference_grid`. `validate_hparams`
+turns user input (possibly strings from the CLI) into typed values or raises a one-line error:
+`<method>.<param>=<value> <problem>`.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from torch import nn
 
 from disentbench.bench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES, initialise
+from disentbench.methods.constraints import Constraint, Interval, check, check_declaration, show
 
 
-def _coerce(value: Any, default: Any, name: str, method: str, choices: tuple | None) -> Any:
+def _coerce(value: Any, default: Any, name: str, method: str) -> Any:
     """Convert value to the type of the default (CLI strings included)."""
     try:
         if isinstance(default, bool):
@@ -37,12 +39,9 @@ def _coerce(value: Any, default: Any, name: str, method: str, choices: tuple | N
             return out
     except (TypeError, ValueError):
         raise BenchError(
-            f"{method}.{name}={value!r} is not a valid {type(default).__name__}"
+            f"{method}.{name}={show(value)} is not a valid {type(default).__name__}"
         ) from None
-    value = str(value)
-    if choices is not None and value not in choices:
-        raise BenchError(f"{method}.{name}={value!r}; choose one of {', '.join(choices)}")
-    return value
+    return str(value)
 
 
 class Method(nn.Module):
@@ -51,36 +50,42 @@ class Method(nn.Module):
 
     registered_name: ClassVar[str] = "method"
     hparams: ClassVar[dict[str, Any]] = {"latent_dim": 10, "lr": 1e-4}
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "latent_dim": Interval(1, None, integer=True),
+        "lr": Interval(0, None, closed="neither"),
+    }
     reference_grid: ClassVar[dict[str, list]] = {}
-    #: merged over the class hierarchy by __init_subclass__
+    #: merged over the class hierarchy by __init_subclass__ (a subclass's entry replaces its parent's)
     defaults: ClassVar[dict[str, Any]] = dict(hparams)
-    all_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    all_constraints: ClassVar[dict[str, Constraint]] = dict(constraints)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "choices" in cls.__dict__:  # the former API: refuse it rather than skip its checks silently
+            wanted = ", ".join(f"{k!r}: Options{tuple(v)!r}" for k, v in cls.__dict__["choices"].items())
+            raise BenchError(f"{cls.__qualname__} declares `choices`; declare constraints = {{{wanted}}} instead")
         defaults: dict[str, Any] = {}
-        choices: dict[str, tuple[str, ...]] = {}
+        constraints: dict[str, Constraint] = {}
         for klass in reversed(cls.__mro__):
             defaults.update(klass.__dict__.get("hparams", {}))
-            choices.update(klass.__dict__.get("choices", {}))
+            constraints.update(klass.__dict__.get("constraints", {}))
+        check_declaration(cls.__qualname__, defaults, constraints)
         cls.defaults = defaults
-        cls.all_choices = choices
+        cls.all_constraints = constraints
 
     @classmethod
     def validate_hparams(cls, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """All hyperparameters with overrides applied and typed; one-line error on a bad name/value."""
+        """All hyperparameters with overrides applied, typed and checked against `all_constraints`;
+        one-line error on a bad name or value."""
         name = getattr(cls, "registered_name", cls.__name__)
         out = dict(cls.defaults)
         for key, value in (overrides or {}).items():
             if key not in cls.defaults:
                 params = ", ".join(f"{k} (default {v})" for k, v in cls.defaults.items())
                 raise BenchError(f"{name} has no hyperparameter {key!r}; its parameters: {params}")
-            out[key] = _coerce(value, cls.defaults[key], key, name, cls.all_choices.get(key))
-        if out.get("latent_dim", 1) < 1:
-            raise BenchError(f"{name}.latent_dim must be >= 1")
-        if out.get("lr", 1.0) <= 0:
-            raise BenchError(f"{name}.lr must be > 0")
+            out[key] = _coerce(value, cls.defaults[key], key, name)
+        for key, constraint in cls.all_constraints.items():
+            check(name, key, out[key], constraint)
         return out
 
     def __init__(

@@ -7,6 +7,7 @@ import math
 import torch
 
 from disentbench.bench.errors import BenchError
+from disentbench.methods.constraints import Interval, Options
 from disentbench.methods.registry import register
 from disentbench.methods.vae import VAE, gaussian_log_density
 
@@ -84,15 +85,11 @@ class BetaTCVAE(VAE):
     """
 
     hparams = {"beta": 6.0, "estimator": "mws", "dataset_size": DSPRITES_SIZE}
-    choices = {"estimator": ("mws", "mss")}
+    constraints = {
+        "estimator": Options("mws", "mss"),
+        "dataset_size": Interval(1, None, integer=True),  # the number of distinct training examples
+    }
     reference_grid = {"beta": [1, 2, 4, 6, 8, 10]}
-
-    @classmethod
-    def validate_hparams(cls, overrides=None):
-        out = super().validate_hparams(overrides)
-        if out["dataset_size"] < 1:
-            raise BenchError("betatcvae.dataset_size must be >= 1 (the number of distinct training examples)")
-        return out
 
     def regulariser(self, mu, logvar, z, kl, step):
         tc = total_correlation(z, mu, logvar, self.hp["dataset_size"], self.hp["estimator"])

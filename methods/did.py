@@ -1,7 +1,7 @@
 """DiD, "Disentanglement in Difference" (Zhang et al. 2025): a WGAN-GP whose generator also learns
 to make the image differences caused by different latent dimensions look different.
 
-The paper released no code; see shared/spec/DID.md for which parts are stated and which are ours.
+The paper released no code; see docs/did.md for which parts are stated and which are ours.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from torch import nn
 from disentbench.bench.errors import BenchError
 from disentbench.methods.backbone import TRUNK_FEATURES, ConvDecoder, EncoderTrunk
 from disentbench.methods.base import Method
+from disentbench.methods.constraints import Interval, Options
 from disentbench.methods.registry import register
 
 
@@ -99,26 +100,20 @@ class DiD(Method):
         "temperature": 0.1,
         "delta_min": 0.5,
     }
-    choices = {"loss": ("pairwise", "supcon"), "perturb": ("resample", "shift")}
+    constraints = {
+        "latent_dim": Interval(2, None, integer=True),  # two dimensions are perturbed
+        "loss": Options("pairwise", "supcon"),
+        "perturb": Options("resample", "shift"),
+        "lambda_h": Interval(0, None),
+        "lambda_enc": Interval(0, None),
+        "n_critic": Interval(1, None, integer=True),
+        "gp_weight": Interval(0, None),
+        "diff_dim": Interval(1, None, integer=True),
+        "temperature": Interval(0, None, closed="neither"),
+        "delta_min": Interval(0, 1, closed="right"),
+    }
     reference_grid = {"lambda_h": [0.1, 0.3, 1, 3, 10, 30]}
     traversal = ("prior", (-1.0, 1.0))
-
-    @classmethod
-    def validate_hparams(cls, overrides=None):
-        out = super().validate_hparams(overrides)
-        checks = [
-            (out["latent_dim"] >= 2, "latent_dim must be >= 2 (two dimensions are perturbed)"),
-            (out["n_critic"] >= 1, "n_critic must be >= 1"),
-            (out["diff_dim"] >= 1, "diff_dim must be >= 1"),
-            (out["temperature"] > 0, "temperature must be > 0"),
-            (0 < out["delta_min"] <= 1, "delta_min must be in (0, 1]"),
-            (min(out["lambda_h"], out["lambda_enc"], out["gp_weight"]) >= 0,
-             "lambda_h, lambda_enc and gp_weight must be >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise BenchError(f"{cls.registered_name}: {message}")
-        return out
 
     # --- networks ------------------------------------------------------------------------
     def build(self) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from disentbench.bench.errors import BenchError
+from disentbench.methods.constraints import Interval
 from disentbench.methods.registry import register
 from disentbench.methods.vae import VAE
 
@@ -33,14 +33,8 @@ class DIPVAE1(VAE):
     """
 
     hparams = {"lambda_od": 10.0, "lambda_d_factor": 10.0}
+    constraints = {"lambda_od": Interval(0, None), "lambda_d_factor": Interval(0, None)}
     reference_grid = {"lambda_od": [1, 2, 5, 10, 20, 50]}
-
-    @classmethod
-    def validate_hparams(cls, overrides=None):
-        out = super().validate_hparams(overrides)
-        if out["lambda_od"] < 0 or out["lambda_d_factor"] < 0:
-            raise BenchError(f"{cls.registered_name}.lambda_od and lambda_d_factor must be >= 0")
-        return out
 
     def posterior_covariance(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return covariance(mu)

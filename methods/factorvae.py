@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentbench.bench.errors import BenchError
+from disentbench.methods.constraints import Interval
 from disentbench.methods.registry import register
 from disentbench.methods.vae import VAE
 
@@ -49,14 +49,8 @@ class FactorVAE(VAE):
     """
 
     hparams = {"gamma": 30.0, "disc_lr": 1e-4}
+    constraints = {"disc_lr": Interval(0, None, closed="neither")}
     reference_grid = {"gamma": [10, 20, 30, 40, 50, 100]}
-
-    @classmethod
-    def validate_hparams(cls, overrides=None):
-        out = super().validate_hparams(overrides)
-        if out["disc_lr"] <= 0:
-            raise BenchError("factorvae.disc_lr must be > 0")
-        return out
 
     def build(self) -> None:
         super().build()

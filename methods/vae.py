@@ -31,7 +31,7 @@ class VAE(Method):
     """Kingma & Welling 2014. Objective: E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)).
 
     Bernoulli decoder on logits, Adam(1e-4, 0.9, 0.999), representation = encoder mean, exactly as
-    the reference protocol (shared/spec/PROTOCOL.md).
+    the reference protocol (docs/protocol.md).
     """
 
     hparams = {}

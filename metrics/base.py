@@ -2,7 +2,7 @@
 
 A metric is a small class registered by name. It declares how many train/test points it samples
 and scores plain arrays in `score` (a thin wrapper round a pure function). `evaluate` samples
-codes from a dataset exactly as shared/spec/METRICS.md prescribes: per batch of 16, factors first,
+codes from a dataset exactly as docs/metrics.md describes: per batch of 16, factors first,
 then observations, all from one seeded generator; train set before test set.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Metric:
     num_train: int = 10_000
     num_test: int = 0
     batch_size: int = 16
-    #: metrics that choose which factor to fix (BetaVAE, FactorVAE) need the dataset itself
+    #: metrics that choose which factor to fix (BetaVAEScore, FactorVAEScore) need the dataset itself
     needs_dataset: ClassVar[bool] = False
     #: extra keyword parameters and their defaults, e.g. {"num_bins": 20}
     params: ClassVar[dict[str, Any]] = {}

@@ -50,7 +50,7 @@ def beta_vae_score(train_x, train_y, eval_x, eval_y, seed: int) -> dict[str, flo
 
 
 @register("beta_vae")
-class BetaVAE(Metric):
+class BetaVAEScore(Metric):
     num_train = 10_000
     num_test = 5_000
     batch_size = 64

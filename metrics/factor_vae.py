@@ -44,7 +44,7 @@ def majority_accuracy(train_votes: np.ndarray, eval_votes: np.ndarray) -> tuple[
 
 
 @register("factor_vae")
-class FactorVAE(Metric):
+class FactorVAEScore(Metric):
     num_train = 10_000
     num_test = 5_000
     batch_size = 64

@@ -1,8 +1,12 @@
+import json
+from dataclasses import asdict
+
 import pytest
 
+from disentbench import methods
 from disentbench.bench.config import load_profile
 from disentbench.bench.errors import BenchError
-from disentbench.bench.grid import expand, hparam_settings, parse_sets
+from disentbench.bench.grid import Cell, expand, hparam_settings, parse_sets
 
 
 def test_set_sweeps_make_one_cell_per_value_and_seed():
@@ -69,3 +73,31 @@ def test_dataset_size_hyperparameter_is_filled_from_the_dataset_unless_set():
     sets = parse_sets(["betatcvae.dataset_size=1000"], ["betatcvae"])
     cells = expand(profile, ["betatcvae"], {"shapes3d": "procedural"}, 1, None, sets, "none", {"shapes3d": 480000})
     assert cells[0].hparams["dataset_size"] == 1000
+
+
+def test_cell_id_known_answer_includes_the_method_class():
+    cell = Cell("dsprites", "procedural", "betavae", json.dumps({"beta": 4.0, "latent_dim": 10, "lr": 1e-4}), 0,
+                10, 64, "reference", "fp32", method_class="disentbench.methods.vae:BetaVAE", slug="beta=4")
+    assert cell.training_config()["method_class"] == "disentbench.methods.vae:BetaVAE"
+    assert cell.cell_id == "dsprites-betavae-beta=4-s0-5e9a9123"
+    assert Cell(**asdict(cell)).cell_id == cell.cell_id  # what a worker process rebuilds from the task file
+
+
+def test_a_class_registered_over_a_builtin_name_gets_other_cells():
+    profile = load_profile("smoke")
+    builtin = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0]
+    assert builtin.method_class == "disentbench.methods.vae:BetaVAE"
+    original = methods.get("betavae")
+
+    class PluginBetaVAE(original):
+        """Same name, same hyperparameters, other code."""
+
+    methods.register("betavae", override=True)(PluginBetaVAE)
+    try:
+        plugin = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0]
+    finally:
+        methods.register("betavae", override=True)(original)
+    assert plugin.method_class == f"{__name__}:test_a_class_registered_over_a_builtin_name_gets_other_cells.<locals>.PluginBetaVAE"
+    assert (plugin.method, plugin.hparams_json, plugin.slug) == (builtin.method, builtin.hparams_json, builtin.slug)
+    assert plugin.cell_id != builtin.cell_id
+    assert expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0] == builtin

@@ -5,21 +5,13 @@ import torch
 
 from disentbench import metrics
 from disentbench.bench.errors import BenchError
-from disentbench.datasets.base import GroundTruthDataset
 from disentbench.metrics.beta_vae import draw_pairs, pair_features
-
-
-class Tiny(GroundTruthDataset):
-    """Observation = the factor vector itself (so encoders below are exact functions of factors)."""
-    factor_sizes = (3, 4, 5)
-
-    def observations(self, factors):
-        return torch.from_numpy(np.asarray(factors, dtype=np.float64))
+from tests.helpers import IdentityDataset
 
 
 def noise_encoder(seed=0):
     table = torch.from_numpy(np.random.default_rng(seed).normal(size=(60, 4)))
-    ds = Tiny()
+    ds = IdentityDataset()
     return lambda obs: table[torch.from_numpy(ds.index_of(obs.long().numpy()))]
 
 
@@ -33,13 +25,13 @@ def test_score_arrays_refuses_with_one_line():
 
 
 def test_perfect_encoder_scores_one_and_noise_near_chance():
-    assert metrics.evaluate("beta_vae", Tiny(), lambda o: o, seed=0, **SIZES)["beta_vae"] == pytest.approx(1.0)
-    noise = metrics.evaluate("beta_vae", Tiny(), noise_encoder(), seed=0, **SIZES)["beta_vae"]
+    assert metrics.evaluate("beta_vae", IdentityDataset(), lambda o: o, seed=0, **SIZES)["beta_vae"] == pytest.approx(1.0)
+    noise = metrics.evaluate("beta_vae", IdentityDataset(), noise_encoder(), seed=0, **SIZES)["beta_vae"]
     assert abs(noise - 1 / 3) < 0.15
 
 
 def test_sampling_order_and_features_by_hand():
-    ds, rng = Tiny(), np.random.default_rng(5)
+    ds, rng = IdentityDataset(), np.random.default_rng(5)
     labels, batches = draw_pairs(ds, 3, 4, rng)
     ref = np.random.default_rng(5)
     for i in range(3):
@@ -54,6 +46,6 @@ def test_sampling_order_and_features_by_hand():
 
 def test_dead_latent_no_nan_and_fixed_seed_repeats():
     enc = lambda o: torch.cat([o, torch.zeros(len(o), 1, dtype=o.dtype)], dim=1)  # noqa: E731
-    a = metrics.evaluate("beta_vae", Tiny(), enc, seed=1, **SIZES)
+    a = metrics.evaluate("beta_vae", IdentityDataset(), enc, seed=1, **SIZES)
     assert all(np.isfinite(v) for v in a.values())
-    assert a == metrics.evaluate("beta_vae", Tiny(), enc, seed=1, **SIZES)
+    assert a == metrics.evaluate("beta_vae", IdentityDataset(), enc, seed=1, **SIZES)

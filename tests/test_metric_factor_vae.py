@@ -5,16 +5,9 @@ import torch
 
 from disentbench import metrics
 from disentbench.bench.errors import BenchError
-from disentbench.datasets.base import GroundTruthDataset
 from disentbench.metrics.factor_vae import majority_accuracy, vote_table
 from disentbench.metrics.intervention import encode_batches
-
-
-class Tiny(GroundTruthDataset):
-    factor_sizes = (3, 4, 5)
-
-    def observations(self, factors):
-        return torch.from_numpy(np.asarray(factors, dtype=np.float64))
+from tests.helpers import IdentityDataset
 
 
 SIZES = dict(num_train=300, num_test=150, num_variance_estimate=500)
@@ -27,17 +20,17 @@ def test_score_arrays_refuses():
 
 def test_perfect_encoder_and_real_active_count():
     dead_and_scaled = lambda o: torch.cat([o, torch.zeros(len(o), 1, dtype=o.dtype)], dim=1)  # noqa: E731
-    scores = metrics.evaluate("factor_vae", Tiny(), dead_and_scaled, seed=0, **SIZES)
+    scores = metrics.evaluate("factor_vae", IdentityDataset(), dead_and_scaled, seed=0, **SIZES)
     assert scores["factor_vae"] == pytest.approx(1.0)
     assert scores["factor_vae_num_active_dims"] == 3 and isinstance(scores["factor_vae_num_active_dims"], int)
-    dead = metrics.evaluate("factor_vae", Tiny(), lambda o: 0 * o, seed=0, **SIZES)
+    dead = metrics.evaluate("factor_vae", IdentityDataset(), lambda o: 0 * o, seed=0, **SIZES)
     assert dead == {"factor_vae": 0.0, "factor_vae_train_accuracy": 0.0, "factor_vae_num_active_dims": 0}
 
 
 def test_noise_encoder_near_chance():
     gen = torch.Generator().manual_seed(0)
     enc = lambda o: torch.randn(len(o), 4, generator=gen, dtype=o.dtype)  # noqa: E731  (unrelated to factors)
-    assert abs(metrics.evaluate("factor_vae", Tiny(), enc, seed=0, **SIZES)["factor_vae"] - 1 / 3) < 0.15
+    assert abs(metrics.evaluate("factor_vae", IdentityDataset(), enc, seed=0, **SIZES)["factor_vae"] - 1 / 3) < 0.15
 
 
 def test_majority_vote_by_hand():
@@ -48,7 +41,7 @@ def test_majority_vote_by_hand():
 
 
 def test_chunked_encoding_equals_per_batch_and_seed_repeats():
-    ds, rng = Tiny(), np.random.default_rng(1)
+    ds, rng = IdentityDataset(), np.random.default_rng(1)
     batches = [ds.sample_factors(n, rng) for n in (5, 64, 7, 64)]
     enc = lambda o: torch.sin(o @ torch.ones(3, 2, dtype=o.dtype))  # noqa: E731
     for got, batch in zip(encode_batches(ds, enc, batches, chunk_images=70), batches):

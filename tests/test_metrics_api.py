@@ -5,15 +5,8 @@ import torch
 
 from disentbench import metrics
 from disentbench.bench.errors import BenchError
-from disentbench.datasets.base import GroundTruthDataset
 from disentbench.metrics.base import gather_codes
-
-
-class Tiny(GroundTruthDataset):
-    factor_sizes = (3, 4)
-
-    def observations(self, factors):
-        return torch.from_numpy(np.asarray(factors, dtype=np.float64))
+from tests.helpers import IdentityDataset
 
 
 def encode(obs):
@@ -35,10 +28,10 @@ def test_every_metric_of_the_spec_is_registered_and_versions_are_recorded():
 
 
 def test_evaluate_many_equals_separate_evaluate_calls_and_no_nan():
-    together = metrics.evaluate_many(CONFIGS, Tiny(), encode, seed=3)
+    together = metrics.evaluate_many(CONFIGS, IdentityDataset((3, 4)), encode, seed=3)
     separate = {}
     for name, params in CONFIGS.items():
-        separate.update(metrics.evaluate(name, Tiny(), encode, seed=3, **params))
+        separate.update(metrics.evaluate(name, IdentityDataset((3, 4)), encode, seed=3, **params))
     assert together == separate
     assert all(np.isfinite(v) for v in together.values())
     for name in CONFIGS:
@@ -47,7 +40,7 @@ def test_evaluate_many_equals_separate_evaluate_calls_and_no_nan():
 
 def test_codes_follow_the_spec_sampling_order():
     rng = np.random.default_rng(0)
-    codes, factors = gather_codes(Tiny(), lambda o: o, 40, rng, batch_size=16)
+    codes, factors = gather_codes(IdentityDataset((3, 4)), lambda o: o, 40, rng, batch_size=16)
     ref = np.random.default_rng(0)
     expected = np.vstack([ref.integers(0, [3, 4], (n, 2)) for n in (16, 16, 8)])
     np.testing.assert_array_equal(factors, expected)
