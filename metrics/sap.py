@@ -1,8 +1,15 @@
-"""SAP: Separated Attribute Predictability (Kumar et al. 2018), discrete form of disentanglement_lib.
+"""SAP: Separated Attribute Predictability (Kumar et al. 2018), both forms of disentanglement_lib.
 
-One LinearSVC(C=0.01, class_weight="balanced") per (latent, factor) on that single latent; the
-score matrix holds test accuracies. The D*K fits are independent, so they run in threads
-(liblinear releases the GIL); each gets the same seed, so the numbers do not depend on n_jobs.
+Discrete factors (the default): one LinearSVC(C=0.01, class_weight="balanced") per (latent, factor)
+on that single latent; the score matrix holds test accuracies. The D*K fits are independent, so
+they run in threads (liblinear releases the GIL); each gets the same seed, so the numbers do not
+depend on n_jobs.
+
+Continuous factors (`continuous_factors=True`, the reference's option of that name): the score
+matrix holds the R^2 of a linear fit of each factor on each single latent, cov^2 / (var_d var_k)
+(sample covariances, ddof=1), computed on the train set alone as the reference does; 0 where the
+latent is constant (var_d <= 1e-12) and, where the reference would divide by zero, where the
+factor is constant.
 """
 from __future__ import annotations
 
@@ -42,6 +49,21 @@ def score_matrix(train_codes, train_factors, test_codes, test_factors, seed: int
     return np.array(scores).reshape(train_codes.shape[1], train_factors.shape[1])
 
 
+def r2_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """S[d, k]: R^2 of the least-squares line predicting factor k from latent d alone."""
+    codes = np.asarray(codes, dtype=np.float64)
+    factors = np.asarray(factors, dtype=np.float64)
+    n = codes.shape[0]
+    dc = codes - codes.mean(0)
+    df = factors - factors.mean(0)
+    cov = dc.T @ df / (n - 1)
+    var_d = np.einsum("nd,nd->d", dc, dc) / (n - 1)
+    var_k = np.einsum("nk,nk->k", df, df) / (n - 1)
+    denom = var_d[:, None] * var_k[None, :]
+    usable = (var_d[:, None] > 1e-12) & (var_k[None, :] > 0)
+    return np.where(usable, cov**2 / np.where(usable, denom, 1.0), 0.0)
+
+
 def top_two_gap(matrix: np.ndarray) -> float:
     """Mean over columns of (largest - second largest) entry; a single row has gap = its value."""
     ordered = np.sort(matrix, axis=0)
@@ -49,9 +71,13 @@ def top_two_gap(matrix: np.ndarray) -> float:
     return float(np.mean(ordered[-1] - second))
 
 
-def sap(train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1) -> dict[str, float]:
+def sap(train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1,
+        continuous_factors: bool = False) -> dict[str, float]:
+    """SAP score; `continuous_factors=True` scores R^2 on the train set (the test set is unused)."""
     train_codes, train_factors, test_codes, test_factors = check_pair(
-        train_codes, train_factors, test_codes, test_factors, "sap")
+        train_codes, train_factors, test_codes, test_factors, "sap", continuous_factors)
+    if continuous_factors:
+        return {"sap": top_two_gap(r2_matrix(train_codes, train_factors))}
     return {"sap": top_two_gap(score_matrix(train_codes, train_factors, test_codes, test_factors, seed, n_jobs))}
 
 
@@ -59,8 +85,8 @@ def sap(train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_j
 class SAP(Metric):
     num_train = 10_000
     num_test = 5_000
-    params = {"n_jobs": -1}
+    params = {"n_jobs": -1, "continuous_factors": False}
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        return sap(train_codes, train_factors, test_codes, test_factors,
-                   seed=estimator_seed(random_state), n_jobs=self.kwargs["n_jobs"])
+        return sap(train_codes, train_factors, test_codes, test_factors, seed=estimator_seed(random_state),
+                   n_jobs=self.kwargs["n_jobs"], continuous_factors=bool(self.kwargs["continuous_factors"]))

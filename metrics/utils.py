@@ -73,8 +73,10 @@ def discrete_entropy(factors: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_arrays(codes: np.ndarray, factors: np.ndarray, what: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """Validate (N, D) float codes and (N, K) integer factors with the same N."""
+def check_arrays(codes: np.ndarray, factors: np.ndarray, what: str = "train",
+                 continuous_factors: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validate (N, D) float codes and (N, K) integer factors (finite floats when
+    `continuous_factors`) with the same N."""
     if codes is None or factors is None:
         raise BenchError(f"{what} codes and factors are missing: pass both arrays")
     codes = np.asarray(codes, dtype=np.float64)
@@ -87,7 +89,11 @@ def check_arrays(codes: np.ndarray, factors: np.ndarray, what: str = "train") ->
         raise BenchError(f"{what} set needs at least 2 points")
     if codes.shape[1] < 1 or factors.shape[1] < 1:
         raise BenchError(f"{what} codes and factors need at least one column each")
-    if not np.issubdtype(factors.dtype, np.integer):
+    if continuous_factors:
+        factors = np.asarray(factors, dtype=np.float64)
+        if not np.isfinite(factors).all():
+            raise BenchError(f"{what} factors contain NaN or infinite values")
+    elif not np.issubdtype(factors.dtype, np.integer):
         if not np.issubdtype(factors.dtype, np.number) or not np.all(np.equal(np.mod(factors, 1), 0)):
             raise BenchError(f"{what} factors must be integer class indices")
         factors = factors.astype(np.int64)
@@ -96,12 +102,12 @@ def check_arrays(codes: np.ndarray, factors: np.ndarray, what: str = "train") ->
     return codes, factors
 
 
-def check_pair(train_codes, train_factors, test_codes, test_factors, name: str):
+def check_pair(train_codes, train_factors, test_codes, test_factors, name: str, continuous_factors: bool = False):
     """Validate a train and a test set with the same number of latents and factors."""
     if test_codes is None or test_factors is None:
         raise BenchError(f"{name} needs a test set: pass test_codes and test_factors (or num_test > 0)")
-    train_codes, train_factors = check_arrays(train_codes, train_factors, "train")
-    test_codes, test_factors = check_arrays(test_codes, test_factors, "test")
+    train_codes, train_factors = check_arrays(train_codes, train_factors, "train", continuous_factors)
+    test_codes, test_factors = check_arrays(test_codes, test_factors, "test", continuous_factors)
     if test_codes.shape[1] != train_codes.shape[1] or test_factors.shape[1] != train_factors.shape[1]:
         raise BenchError(f"{name}: train and test sets must have the same number of latents and factors")
     return train_codes, train_factors, test_codes, test_factors

@@ -46,3 +46,42 @@ def test_perfect_noise_rotation_duplicate_dead():
 def test_fixed_seed_gives_identical_numbers_twice():
     (x, f), (xt, ft) = binary_data(5, 200, noise=1.0), binary_data(6, 100, noise=1.0)
     assert metrics.score_arrays("sap", x, f, xt, ft, seed=2) == metrics.score_arrays("sap", x, f, xt, ft, seed=2)
+
+
+def test_continuous_form_equals_brute_force_least_squares_r2():
+    rng = np.random.default_rng(7)
+    f = rng.uniform(size=(300, 3))
+    x = np.column_stack([2 * f[:, 0] + 0.1 * rng.normal(size=300), rng.normal(size=300), f[:, 2] ** 3])
+    r2 = np.zeros((3, 3))
+    for d in range(3):
+        for k in range(3):
+            slope, intercept = np.polyfit(x[:, d], f[:, k], 1)
+            residual = f[:, k] - (slope * x[:, d] + intercept)
+            r2[d, k] = 1 - residual @ residual / np.sum((f[:, k] - f[:, k].mean()) ** 2)
+    from disentbench.metrics.sap import r2_matrix
+
+    np.testing.assert_allclose(r2_matrix(x, f), r2, atol=1e-10)
+    ordered = np.sort(r2, axis=0)
+    expected = np.mean(ordered[-1] - ordered[-2])
+    assert sap(x, f, x[:10], f[:10], continuous_factors=True)["sap"] == pytest.approx(expected, abs=1e-10)
+
+
+def test_continuous_form_known_answers_perfect_noise_dead():
+    rng = np.random.default_rng(8)
+    f = rng.uniform(size=(500, 2))
+    perfect = sap(f.copy(), f, f[:5], f[:5], continuous_factors=True)["sap"]
+    assert perfect == pytest.approx(1.0, abs=0.02)  # R^2 = 1 on its own latent, ~0 on the other
+    noise = sap(rng.normal(size=(500, 2)), f, f[:5], f[:5], continuous_factors=True)["sap"]
+    assert noise < 0.02
+    dead = np.column_stack([f, np.zeros(500)])
+    with np.errstate(all="raise"):  # a dead latent and a constant factor divide by nothing
+        assert sap(dead, f, dead[:5], f[:5], continuous_factors=True)["sap"] == pytest.approx(perfect)
+        const = np.column_stack([f, np.ones(500)])
+        assert np.isfinite(sap(f, const, f[:5], const[:5], continuous_factors=True)["sap"])
+
+
+def test_continuous_form_through_the_registry():
+    rng = np.random.default_rng(9)
+    f = rng.uniform(size=(200, 2))
+    got = metrics.score_arrays("sap", f, f, f[:50], f[:50], seed=0, continuous_factors=True)["sap"]
+    assert got == pytest.approx(sap(f, f, f[:50], f[:50], continuous_factors=True)["sap"])
