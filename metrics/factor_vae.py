@@ -56,8 +56,12 @@ class FactorVAEScore(Metric):
                          "use metrics.evaluate('factor_vae', dataset, encode)")
 
     def _argmins(self, dataset, encode, batches, global_var, active) -> np.ndarray:
-        out = [np.argmin(np.var(codes, axis=0, ddof=1)[active] / global_var[active])
-               for codes in encode_batches(dataset, encode, batches)]
+        """The vote of each batch. With prune_threshold 0 a constant latent stays active and its ratio
+        is 0/0 = NaN, which argmin picks first (numpy returns the first NaN): the reference's vote,
+        kept for equal numbers, without its RuntimeWarning."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = [np.argmin(np.var(codes, axis=0, ddof=1)[active] / global_var[active])
+                   for codes in encode_batches(dataset, encode, batches)]
         return np.asarray(out, dtype=np.int64)
 
     def evaluate(self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None

@@ -48,3 +48,25 @@ def test_chunked_encoding_equals_per_batch_and_seed_repeats():
         np.testing.assert_array_equal(got, enc(ds.observations(batch)).float().numpy().astype(np.float64))
     a = metrics.evaluate("factor_vae", ds, enc, seed=2, **SIZES)
     assert a == metrics.evaluate("factor_vae", ds, enc, seed=2, **SIZES)
+
+
+def test_zero_prune_threshold_with_a_dead_latent_is_silent_and_votes_like_the_reference():
+    """prune_threshold=0 keeps a constant latent active: its ratio is 0/0 and numpy's argmin returns
+    the first NaN, so every vote goes to it (the reference's behaviour), and no warning is printed."""
+    dead_first = lambda o: torch.cat([torch.zeros(len(o), 1, dtype=o.dtype), o], dim=1)  # noqa: E731
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = metrics.evaluate("factor_vae", IdentityDataset(), dead_first, seed=0, prune_threshold=0.0, **SIZES)
+    assert scores["factor_vae_num_active_dims"] == 4
+    # all votes land on latent 0, so the majority classifier predicts one factor: accuracy = its share
+    rng = np.random.default_rng(0)
+    ds = IdentityDataset()
+    ds.sample_factors(SIZES["num_variance_estimate"], rng)
+    from disentbench.metrics.factor_vae import draw_votes_factors
+
+    train_labels, _ = draw_votes_factors(ds, SIZES["num_train"], 64, rng)
+    eval_labels, _ = draw_votes_factors(ds, SIZES["num_test"], 64, rng)
+    majority = np.argmax(np.bincount(train_labels, minlength=3))
+    assert scores["factor_vae"] == pytest.approx(np.mean(eval_labels == majority))
