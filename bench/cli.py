@@ -1,30 +1,34 @@
 """`python run_benchmark.py [options]` and `python run_benchmark.py report DIR [DIR ...]`.
 
 Every flag is validated (and every cell expanded) before any training starts; bad input is a
-one-line error that names the valid choices.
+one-line error that names the valid choices. SIGINT (Ctrl-C) and SIGTERM (a cluster's preemption)
+stop a run cleanly: running cells checkpoint their current step, locks are released, one line says
+so, and the exit code is 128 + the signal (130, 143); the same command resumes.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from disentbench import datasets
 from disentbench import methods
 from disentbench import metrics
-from disentbench.bench import provenance
+from disentbench.bench import preemption, provenance
 from disentbench.bench.atomic import write_json
+from disentbench.bench.choices import BACKENDS, COMPILE_MODES, GRIDS, PRECISIONS, SOURCES, or_list
 from disentbench.bench.config import list_profiles, load_profile
 from disentbench.bench.devices import CHOICES as DEVICE_CHOICES, resolve_device
 from disentbench.bench.errors import BenchError
 from disentbench.bench.grid import Cell, expand, parse_sets
-from disentbench.bench.execution import BACKENDS, run_parallel, run_sequential
+from disentbench.bench.execution import run_parallel, run_sequential
 from disentbench.bench.plugins import load_plugins
-from disentbench.bench.training import COMPILE_MODES
 from disentbench.bench.runner import (SCORES, RunSettings, cell_dir, check_writable, failed_cell_ids, is_complete,
                           write_failures, write_runs_csv)
 
@@ -32,6 +36,37 @@ from disentbench.bench.runner import (SCORES, RunSettings, cell_dir, check_writa
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         raise BenchError(message)
+
+
+def _comma_list(choices: tuple[str, ...]) -> str:
+    return "one of " + ", ".join(choices)
+
+
+def _one_of(choices: tuple[str, ...], listed: Callable[[tuple[str, ...]], str] = or_list):
+    """An argparse `type` refusing a value outside `choices` with a message naming them (argparse's
+    own wording differs between Python versions); `_Parser.error` makes it a one-line BenchError."""
+    def check(value: str) -> str:
+        if value not in choices:
+            raise argparse.ArgumentTypeError(f"unknown value {value!r}; choose {listed(choices)}")
+        return value
+    return check
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `run` needs, validated before any training: the profile, the expanded cells, what
+    every cell shares, the loaded datasets, and where the cells run."""
+
+    profile: dict[str, Any]
+    cells: tuple[Cell, ...]
+    settings: RunSettings
+    datasets: dict[str, Any]  # name -> loaded dataset (its source and description go into run.json)
+    n_parallel: int
+    devices: tuple[str, ...]
+    backend: str
+    scheduler: str | None
+    retry_failed: bool = False
+    skip_figures: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,23 +81,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", help="run folder (default results/<profile>)")
     p.add_argument("--device", default="auto", help=DEVICE_CHOICES)
     p.add_argument("--data-dir", help="folder holding official dataset files")
-    p.add_argument("--source", default="auto", help="auto (official file if present) | official | procedural")
+    p.add_argument("--source", default="auto", choices=SOURCES, type=_one_of(SOURCES),
+                   help=" | ".join(SOURCES) + " (auto: the official file if present, else procedural)")
     p.add_argument("--no-verify", action="store_true", help="skip the checksum of official files (re-packed files)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=V[,V...]",
                    help="set or sweep a hyperparameter, e.g. --set betavae.beta=1,4,16")
-    p.add_argument("--grid", default="none", help="reference: expand every method over its reference grid")
+    p.add_argument("--grid", default="none", choices=GRIDS, type=_one_of(GRIDS),
+                   help=" | ".join(GRIDS) + " (reference: expand every method over its reference grid)")
     p.add_argument("--jobs", type=str, default="1", help="cells run at once on this machine (processes)")
     p.add_argument("--threads", type=str, help="torch CPU threads per cell (default: cores // parallel cells); "
                    "fix it to get bitwise-identical CPU numbers across --jobs settings")
     p.add_argument("--devices", help="comma-separated devices to spread cells over, e.g. cuda:0,cuda:1")
     p.add_argument("--jobs-per-device", type=str, default="1", help="cells at once on each of --devices")
-    p.add_argument("--backend", default="local", help="local | dask (with --scheduler ADDRESS) | dask-local")
+    p.add_argument("--backend", default="local", choices=BACKENDS,
+                   type=_one_of(BACKENDS, _comma_list),
+                   help=" | ".join(BACKENDS) + " (dask: with --scheduler ADDRESS)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://head:8786")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
                    help="import a module that registers your own methods/metrics/datasets (repeatable)")
     p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
-    p.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast; helps on recent GPUs, not on CPU)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, type=_one_of(PRECISIONS),
+                   help=" | ".join(PRECISIONS) + " (bf16: autocast; helps on recent GPUs, not on CPU)")
     p.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
+                   type=_one_of(COMPILE_MODES, _comma_list),
                    help="torch.compile the networks (falls back with a warning); MODE: " + ", ".join(COMPILE_MODES)
                    + " (reduce-overhead records CUDA graphs on a GPU)")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for weights and batches")
@@ -95,7 +136,7 @@ def _names(value: str | None, default: Any, registered: list[str], kind: str) ->
     return list(dict.fromkeys(names))
 
 
-def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]:
+def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
     profile = load_profile(args.profile)
@@ -106,14 +147,8 @@ def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]
     jobs = _positive_int(args.jobs, "--jobs")
     per_device = _positive_int(args.jobs_per_device, "--jobs-per-device")
     threads = _positive_int(args.threads, "--threads")
-    if args.backend not in BACKENDS:
-        raise BenchError(f"unknown --backend {args.backend!r}; choose one of {', '.join(BACKENDS)}")
     if args.backend == "dask" and not args.scheduler:
         raise BenchError("--backend dask needs --scheduler ADDRESS (or use --backend dask-local)")
-    if args.precision not in ("fp32", "bf16"):
-        raise BenchError(f"unknown --precision {args.precision!r}; choose fp32 or bf16")
-    if args.source not in ("auto", "official", "procedural"):
-        raise BenchError(f"unknown --source {args.source!r}; choose auto, official or procedural")
     for name in profile["metrics"]:
         metrics.create(name, **profile["metrics"][name])  # unknown metric or parameter -> one line
     sets = parse_sets(args.set, method_names)
@@ -136,24 +171,26 @@ def plan(args: argparse.Namespace) -> tuple[dict, list[Cell], RunSettings, dict]
     settings = RunSettings(run_dir=run_dir, profile=profile, device=str(device), data_dir=args.data_dir,
                            verify=not args.no_verify, torch_threads=threads, plugins=tuple(args.plugin),
                            compile=args.compile, channels_last=args.channels_last)
-    return profile, cells, settings, {"datasets": loaded, "n_parallel": n_parallel, "devices": devices,
-                                      "backend": args.backend, "scheduler": args.scheduler}
+    return Plan(profile=profile, cells=tuple(cells), settings=settings, datasets=loaded, n_parallel=n_parallel,
+                devices=tuple(devices), backend=args.backend, scheduler=args.scheduler,
+                retry_failed=args.retry_failed, skip_figures=args.no_report)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     started = time.time()
-    profile, cells, settings, extra = plan(args)
+    planned = plan(args)
+    profile, cells, settings = planned.profile, planned.cells, planned.settings
     run_dir = settings.run_dir
     complete = {c.cell_id for c in cells if is_complete(run_dir, c)}
     done = [c for c in cells if c.cell_id in complete]
     todo = [c for c in cells if c.cell_id not in complete]
-    if args.retry_failed:
+    if planned.retry_failed:
         failed = failed_cell_ids(run_dir)
         todo = [c for c in todo if c.cell_id in failed]
         print(f"--retry-failed: rerunning {len(todo)} failed cell(s)", flush=True)
-    sources = ", ".join(f"{n}: {d.source}" for n, d in extra["datasets"].items())
+    sources = ", ".join(f"{n}: {d.source}" for n, d in planned.datasets.items())
     print(f"disentbench: profile {profile['name']}, {len(cells)} cell(s) ({sources}), device {settings.device}, "
           f"results in {run_dir}", flush=True)
     if done:
@@ -161,11 +198,11 @@ def run(args: argparse.Namespace) -> int:
         for c in done:
             print(f"  complete: {c.cell_id}", flush=True)
     with tqdm(total=len(todo), unit="cell", file=sys.stderr, dynamic_ncols=True, disable=not todo) as bar:
-        if extra["backend"] != "local" or (extra["n_parallel"] > 1 and len(todo) > 1):
-            outcomes = run_parallel(todo, settings, extra["n_parallel"], extra["devices"], bar,
-                                    extra["backend"], extra["scheduler"])
+        if planned.backend != "local" or (planned.n_parallel > 1 and len(todo) > 1):
+            outcomes = run_parallel(todo, settings, planned.n_parallel, list(planned.devices), bar,
+                                    planned.backend, planned.scheduler)
         else:  # run_cell applies settings.torch_threads itself
-            outcomes = run_sequential(todo, settings, extra["datasets"], bar)
+            outcomes = run_sequential(todo, settings, planned.datasets, bar)
     failures = [(c, o) for c, o in outcomes if o.status == "failed"]
     records = [json.loads((cell_dir(run_dir, c) / SCORES).read_text()) for c in cells if is_complete(run_dir, c)]
     runs = write_runs_csv(run_dir, records, profile["name"])
@@ -175,10 +212,10 @@ def run(args: argparse.Namespace) -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)), "finished_at": provenance.now(),
         "wall_seconds": round(time.time() - started, 1), "device": settings.device,
         "git_commit": provenance.git_commit(), "versions": provenance.versions(), "config": profile,
-        "data_sources": {n: d.describe() for n, d in extra["datasets"].items()},
+        "data_sources": {n: d.describe() for n, d in planned.datasets.items()},
         "cells": len(cells), "complete": len(records), "failed": len(failures),
     })
-    _report(run_dir, runs, profile, args.no_report)
+    _report(run_dir, runs, profile, planned.skip_figures)
     if failures:
         names = "; ".join(f"{c.cell_id} ({o.reason})" for c, o in failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
@@ -210,10 +247,19 @@ def main(argv: list[str] | None = None) -> int:
             from disentbench.bench import report
 
             return int(report.main(argv[1:]) or 0)
-        return run(build_parser().parse_args(argv))
+        with preemption.handling_signals():
+            return run(build_parser().parse_args(argv))
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished cells are saved; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or preemption.Interrupted for SIGINT/SIGTERM
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"\n{stopped_message(signum)}", file=sys.stderr)
+        return 128 + signum
+
+
+def stopped_message(signum: int) -> str:
+    """The one line printed when a signal stops a run."""
+    what = "interrupted" if signum == signal.SIGINT else "terminated"
+    return (f"{what} ({signal.Signals(signum).name}): finished cells and the running cells' checkpoints at their "
+            f"current step are saved; rerun the same command to resume")

@@ -10,7 +10,9 @@ from typing import Any
 
 import yaml
 
+from disentbench.bench.choices import or_list
 from disentbench.bench.errors import BenchError
+from disentbench.methods.backbone import INIT_SCHEMES
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -26,7 +28,7 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "method_steps": (dict, "a mapping method -> positive integer"),
     "log_every": (int, "a positive integer"),
     "checkpoint_every": (int, "a non-negative integer (0: only at the end)"),
-    "init": (str, "reference or torch"),
+    "init": (str, or_list(INIT_SCHEMES)),
     "primary_metric": (str, "a metric key such as dci"),
     "metrics": (dict, "a mapping metric -> {parameter: value}"),
 }
@@ -90,6 +92,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
             raise BenchError(f"{where}: {key} must be a positive integer, got {p[key]}")
     if p.get("checkpoint_every", 0) < 0:
         raise BenchError(f"{where}: checkpoint_every must be >= 0")
+    if p.get("init", INIT_SCHEMES[0]) not in INIT_SCHEMES:
+        raise BenchError(f"{where}: init must be {or_list(INIT_SCHEMES)}, got {p['init']!r}")
     if isinstance(p.get("methods"), str) and p["methods"] != "all":
         raise BenchError(f"{where}: methods must be a list or 'all'")
     for m, s in (p.get("method_steps") or {}).items():

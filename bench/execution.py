@@ -1,19 +1,22 @@
 """Where cells run: in this process (one at a time, with per-step progress), in N local processes
-through joblib, or on a Dask cluster through joblib's Dask backend. In the parallel modes each cell
-runs in its own child process (bench.worker) and only the driver writes the run's tables."""
+(joblib threads of this driver, each waiting on one cell's process), or on a Dask cluster through
+joblib's Dask backend. In the parallel modes each cell runs in its own child process (bench.worker)
+and only the driver writes the run's tables. Locally the driver knows every child, so a stop signal
+(bench.preemption) is forwarded to them and the driver waits for their checkpoints before it stops."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Iterable
 
+from disentbench.bench import preemption
 from disentbench.bench.errors import BenchError
 from disentbench.bench.grid import Cell
 from disentbench.bench.runner import CellOutcome, RunSettings, run_cell
 
-BACKENDS = ("local", "dask", "dask-local")
-
 
 def _report(bar, cell: Cell, outcome: CellOutcome) -> None:
+    if outcome.status == "interrupted":
+        return  # not finished; the driver prints the one line about the stop
     bar.update(1)
     if outcome.status == "failed":
         bar.write(f"FAILED {cell.cell_id}: {outcome.reason}")
@@ -45,7 +48,7 @@ def run_parallel(todo: list[Cell], settings: RunSettings, n_jobs: int, devices: 
                  backend: str = "local", scheduler: str | None = None) -> list[tuple[Cell, CellOutcome]]:
     from joblib import Parallel, delayed, parallel_config
 
-    from disentbench.bench.worker import run_cell_isolated
+    from disentbench.bench.worker import forward_signal, run_cell_isolated
 
     by_id = {c.cell_id: c for c in todo}
     calls = [delayed(run_cell_isolated)(cell, s) for cell, s in _tasks(todo, settings, devices)]
@@ -55,11 +58,13 @@ def run_parallel(todo: list[Cell], settings: RunSettings, n_jobs: int, devices: 
         for outcome in results:
             cell = by_id[outcome.cell_id]
             outcomes.append((cell, outcome))
-            bar.set_description(f"done {cell.dataset} {cell.method} s{cell.seed}")
+            if outcome.status != "interrupted":
+                bar.set_description(f"done {cell.dataset} {cell.method} s{cell.seed}")
             _report(bar, cell, outcome)
 
-    if backend == "local":
-        collect(Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")(calls))
+    if backend == "local":  # threads suffice (each waits on a process) and share the stop signal
+        with preemption.deferred(), preemption.listening(forward_signal):
+            collect(Parallel(n_jobs=n_jobs, backend="threading", return_as="generator_unordered")(calls))
         return outcomes
     client, cluster = _dask_client(backend, scheduler, n_jobs)
     try:

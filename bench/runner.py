@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from disentbench.bench.atomic import atomic_path, write_json
 from disentbench.bench.errors import BenchError
 from disentbench.bench.grid import Cell
 from disentbench.bench.locks import STALE_SECONDS, CellLock
-from disentbench.bench.training import TrainingDiverged, RunSeeds, train
+from disentbench.bench.training import RunSeeds, SpeedOptions, TrainingDiverged, TrainOptions, train
 
 SCORES = "scores.json"
 CONFIG = "config.json"
@@ -54,14 +53,16 @@ class RunSettings:
     torch_threads: int | None = None
     stale_lock_seconds: float = STALE_SECONDS
     plugins: tuple[str, ...] = ()
-    compile: bool | str = False  # True/False or a torch.compile mode (bench.training.COMPILE_MODES)
+    compile: bool | str = False  # True/False or a torch.compile mode (bench.choices.COMPILE_MODES)
     channels_last: bool = False
 
 
 @dataclass
 class CellOutcome:
     cell_id: str
-    status: str  # "done", "skipped" (already complete), "busy" (another runner holds it), "failed"
+    #: "done", "skipped" (already complete), "busy" (another runner holds it), "failed", or
+    #: "interrupted" (stopped by a signal, checkpointed: a rerun resumes it)
+    status: str
     scores: dict[str, float] = field(default_factory=dict)
     record: dict[str, Any] | None = None
     failed_step: int | None = None
@@ -123,11 +124,11 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
         seeds = RunSeeds.from_seed(cell.seed)
         method = methods.create(cell.method, observation_shape=dataset.observation_shape, seed=seeds.init,
                                 init=cell.init, **cell.hparams).to(device)
-        result = train(method, dataset, steps=cell.steps, batch_size=cell.batch_size, seed=cell.seed,
-                       device=device, cell_dir=out_dir, log_every=settings.profile["log_every"],
-                       checkpoint_every=settings.profile["checkpoint_every"], progress=progress,
-                       precision=cell.precision, compile=settings.compile,
-                       channels_last=settings.channels_last)
+        options = TrainOptions(steps=cell.steps, batch_size=cell.batch_size, seed=cell.seed,
+                               log_every=settings.profile["log_every"],
+                               checkpoint_every=settings.profile["checkpoint_every"])
+        speed = SpeedOptions(precision=cell.precision, compile=settings.compile, channels_last=settings.channels_last)
+        result = train(method, dataset, options, device=device, cell_dir=out_dir, progress=progress, speed=speed)
         t0 = time.perf_counter()
         scores = metrics.evaluate_many(settings.profile["metrics"], dataset, method.encode, seed=cell.seed)
         eval_seconds = time.perf_counter() - t0
@@ -208,7 +209,3 @@ def check_writable(run_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise BenchError(f"results folder {run_dir} is not writable ({exc.strerror}); pass --results DIR") from None
-
-
-def print_err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -2,7 +2,11 @@
 
 Seeded by explicit generators (data: numpy, noise: torch on the device), resumable from the cell's
 checkpoint, losses accumulated on the device and read only at logging steps (no host sync per
-step), a CSV log every `log_every` steps, checkpoints every `checkpoint_every` steps and at the end.
+step), a CSV log every `log_every` steps, checkpoints every `checkpoint_every` steps and at the end,
+and, when a stop signal comes (bench.preemption), a checkpoint at the current step.
+`train` is a short loop over named parts: `TrainOptions` (what to train), `SpeedOptions` (how fast),
+`resume`, `LossMeter` (sums, means, divergence), `TrainingLog` (the CSV), `CheckpointWriter` and
+`speed_applied` (the speed options, undone after).
 
 Speed options (all off by default, so the default path is the plain loop): `precision="bf16"`
 (autocast on the device), `compile=True` (torch.compile of the method's networks, with a warned
@@ -20,19 +24,20 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from disentbench.bench import preemption
 from disentbench.bench.checkpoint import CHECKPOINT, load_latest, save_checkpoint
+from disentbench.bench.choices import COMPILE_MODES, PRECISIONS
 from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import GroundTruthDataset
 from disentbench.methods.base import Method
 
 LOG_FILE = "train_log.csv"
 ProgressFn = Callable[[int, dict[str, float]], None]
-PRECISIONS = ("fp32", "bf16")
 #: on CUDA, the batches of up to this many bytes of images are rendered in one call
 PREFETCH_BYTES = 64 * 2**20
 MAX_PREFETCH_STEPS = 64
@@ -68,26 +73,56 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
 
 
-def _truncate_log(path: Path, last_step: int) -> None:
-    """Drop log rows written after the checkpoint we resume from (they will be written again)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return
-    keep = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_step]
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows(keep)
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train: the step budget, batch size and cell seed, and how often to log (every
+    `log_every` steps and at the end) and checkpoint (every `checkpoint_every` steps; 0: at the end only)."""
+
+    steps: int
+    batch_size: int
+    seed: int
+    log_every: int = 100
+    checkpoint_every: int = 0
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """How fast to train, never what: no option changes the data or noise streams (bf16 alone changes
+    the arithmetic). precision: one of PRECISIONS; compile: False, True or one of COMPILE_MODES
+    ("reduce-overhead" adds CUDA graphs on CUDA; falls back with a warning); channels_last: NHWC
+    weights and batches; prefetch_steps: steps rendered per `observations` call (None: 1 on CPU,
+    auto on CUDA). Validated on construction, before any work."""
+
+    precision: str = "fp32"
+    compile: bool | str = False
+    channels_last: bool = False
+    prefetch_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+        compile_mode(self.compile)  # ValueError naming COMPILE_MODES
+        if self.prefetch_steps is not None and int(self.prefetch_steps) < 1:
+            raise BenchError(f"prefetch_steps must be >= 1, got {self.prefetch_steps}")
+
+    def chunk(self, device: torch.device, dataset: GroundTruthDataset, rows_per_step: int) -> int:
+        """Steps whose batches are rendered in one call."""
+        if self.prefetch_steps is None:
+            return auto_prefetch_steps(device, dataset, rows_per_step)
+        return int(self.prefetch_steps)
 
 
 # --------------------------------------------------------------------------------------------
 # Speed options
 # --------------------------------------------------------------------------------------------
-def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on the device's type, or nothing for fp32 (the default path stays untouched)."""
+def check_precision(precision: str) -> None:
+    """A one-line BenchError for a precision outside PRECISIONS."""
     if precision not in PRECISIONS:
         raise BenchError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on the device's type, or nothing for fp32 (the default path stays untouched)."""
+    check_precision(precision)
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
@@ -97,9 +132,6 @@ def networks(method: Method) -> list[torch.nn.Module]:
     """The method's top-level networks (encoder, decoder, critic, ...): what `compile` compiles."""
     return [m for m in method.children() if any(True for _ in m.parameters())]
 
-
-#: torch.compile modes; "reduce-overhead" records CUDA graphs of the compiled networks on CUDA
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def compile_mode(compile: bool | str | None) -> str | None:
@@ -183,129 +215,99 @@ class BatchStream:
         return self._state if self._state is not None else self.rng.bit_generator.state
 
 
-def train(
-    method: Method,
-    dataset: GroundTruthDataset,
-    *,
-    steps: int,
-    batch_size: int,
-    seed: int,
-    device: torch.device,
-    cell_dir: Path | None = None,
-    log_every: int = 100,
-    checkpoint_every: int = 0,
-    progress: ProgressFn | None = None,
-    precision: str = "fp32",
-    compile: bool | str = False,
-    channels_last: bool = False,
-    prefetch_steps: int | None = None,
-) -> TrainResult:
-    """Train `method` for `steps` steps (resuming from cell_dir's checkpoint if there is one).
+# --------------------------------------------------------------------------------------------
+# The loop's parts
+# --------------------------------------------------------------------------------------------
+def check_finite(step: int, means: dict[str, float]) -> None:
+    """Raise TrainingDiverged for the first NaN or infinite logged loss."""
+    for name, value in means.items():
+        if not math.isfinite(value):
+            raise TrainingDiverged(step, name, value)
 
-    precision: "fp32" or "bf16" (autocast); compile: torch.compile the networks, True or a mode of
-    COMPILE_MODES ("reduce-overhead" adds CUDA graphs on CUDA; falls back with a warning); channels_last: NHWC weights and batches; prefetch_steps: steps rendered per
-    `observations` call (None: 1 on CPU, auto on CUDA). Results do not depend on prefetch_steps.
-    """
-    step_context = autocast_context(device, precision)  # validates precision first
-    if prefetch_steps is not None and int(prefetch_steps) < 1:
-        raise BenchError(f"prefetch_steps must be >= 1, got {prefetch_steps}")
-    seeds = RunSeeds.from_seed(seed)
-    data_rng = np.random.default_rng(seeds.data)
-    noise = torch.Generator(device=device)
-    noise.manual_seed(seeds.noise)
-    start_step, elapsed_before = 0, 0.0
-    log_path = cell_dir / LOG_FILE if cell_dir is not None else None
 
-    if cell_dir is not None:
-        cell_dir = Path(cell_dir)
-        cell_dir.mkdir(parents=True, exist_ok=True)
-        log_path = cell_dir / LOG_FILE
-        state = load_latest(cell_dir, map_location=device)
-        if state is not None and state["step"] <= steps:
-            method.load_checkpoint_state(state["method_state"])
-            data_rng.bit_generator.state = state["data_rng"]
-            noise.set_state(state["noise_rng"].cpu() if hasattr(state["noise_rng"], "cpu") else state["noise_rng"])
-            start_step = int(state["step"])
-            elapsed_before = float(state.get("elapsed_seconds", 0.0))
-            _truncate_log(log_path, start_step)
+class LossMeter:
+    """Losses summed on the device between logging steps and read (the one host sync) only when
+    logged. Its partial sums travel in checkpoints, so a run resumed between two logging steps logs
+    the same means as an uninterrupted one."""
 
-    def checkpoint(step: int, elapsed: float) -> None:
-        if cell_dir is None:
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.to(torch.float32, copy=True)
+        self.count += 1
+
+    def flush(self, step: int) -> dict[str, float]:
+        """The means since the last flush (checked for divergence); starts a new window."""
+        means = {k: float(v) / self.count for k, v in self.sums.items()}
+        self.sums, self.count = {}, 0
+        check_finite(step, means)
+        return means
+
+    def state(self) -> dict:
+        return {"loss_sums": dict(self.sums), "loss_count": self.count}
+
+    def load(self, state: dict) -> None:
+        """Restore the sums of a checkpoint (older checkpoints have none: an empty window)."""
+        self.sums = dict(state.get("loss_sums", {}))
+        self.count = int(state.get("loss_count", 0))
+
+
+class TrainingLog:
+    """The cell's train_log.csv: a header (step, elapsed_seconds, the sorted loss names), then one row
+    of means per logging step. Rows after the step training starts from are dropped on opening
+    (they will be written again), so a resumed or restarted cell never logs a step twice."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._file = None
+        self.header: list[str] | None = None
+
+    @classmethod
+    def open(cls, cell_dir: Path | None, start_step: int) -> "TrainingLog":
+        """A log appending to cell_dir's file; one that writes nothing when cell_dir is None."""
+        log = cls(None if cell_dir is None else Path(cell_dir) / LOG_FILE)
+        if log.path is not None:
+            log.truncate(start_step)
+            new_file = not log.path.exists() or log.path.stat().st_size == 0
+            log._file = open(log.path, "a", newline="")
+            log.header = None if new_file else _read_header(log.path)
+        return log
+
+    def truncate(self, last_step: int) -> None:
+        """Keep the header and the rows up to last_step."""
+        if self.path is None or not self.path.exists():
             return
-        save_checkpoint(cell_dir / CHECKPOINT, {
-            "step": step,
-            "elapsed_seconds": elapsed,
-            "method_name": method.registered_name,
-            "hparams": dict(method.hp),
-            "observation_shape": list(method.observation_shape),
-            "init": getattr(method, "init_scheme", "reference"),
-            "init_seed": seeds.init,
-            "method_state": method.checkpoint_state(),
-            "data_rng": batches.rng_state(),
-            "noise_rng": noise.get_state(),
-        })
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return
+        keep = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_step]
+        with open(self.path, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
 
-    per_step = method.batches_per_step * batch_size
-    chunk = auto_prefetch_steps(device, dataset, per_step) if prefetch_steps is None else int(prefetch_steps)
-    batches = BatchStream(dataset, data_rng, per_step, chunk, channels_last)
-    sums: dict[str, torch.Tensor] = {}
-    count = 0
-    last: dict[str, float] = {}
-    writer_file = None
-    compiled: list[torch.nn.Module] = []
-    if channels_last:
-        set_channels_last(method, True)
-    if compile_mode(compile):
-        try:
-            compiled = compile_networks(method, **compile_options(compile))
-        except Exception as exc:  # e.g. torch.compile unsupported on this Python/platform
-            warnings.warn(f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: {exc}); "
-                          f"training without compile", RuntimeWarning, stacklevel=2)
-            uncompile_networks(networks(method))
-    t0 = time.perf_counter()
-    try:
-        if log_path is not None:
-            new_file = not log_path.exists() or log_path.stat().st_size == 0
-            writer_file = open(log_path, "a", newline="")
-        header: list[str] | None = None if log_path is None or new_file else _read_header(log_path)
-        for step in range(start_step + 1, steps + 1):
-            x = batches.next(steps - step + 1)
-            if compiled and step == start_step + 1:
-                losses, compiled = _first_compiled_step(method, x, step, noise, step_context, compiled)
-            else:
-                with step_context:
-                    losses = method.train_step(x, step, noise)
-            for k, v in losses.items():
-                sums[k] = sums[k] + v if k in sums else v.to(torch.float32, copy=True)
-            count += 1
-            if step % log_every == 0 or step == steps:
-                last = {k: float(v) / count for k, v in sums.items()}  # the one host sync
-                sums, count = {}, 0
-                for k, v in last.items():
-                    if not math.isfinite(v):
-                        raise TrainingDiverged(step, k, v)
-                elapsed = elapsed_before + time.perf_counter() - t0
-                if writer_file is not None:
-                    if header is None:
-                        header = ["step", "elapsed_seconds", *sorted(last)]
-                        csv.writer(writer_file).writerow(header)
-                    row = [step, f"{elapsed:.3f}", *[repr(last.get(k, float("nan"))) for k in header[2:]]]
-                    csv.writer(writer_file).writerow(row)
-                    writer_file.flush()
-                if progress is not None:
-                    progress(step, last)
-            if checkpoint_every and step % checkpoint_every == 0 and step != steps:
-                checkpoint(step, elapsed_before + time.perf_counter() - t0)
-        total = elapsed_before + time.perf_counter() - t0
-        if start_step < steps or not (cell_dir is not None and (cell_dir / CHECKPOINT).exists()):
-            checkpoint(steps, total)
-    finally:
-        if writer_file is not None:
-            writer_file.close()
-        uncompile_networks(compiled)
-        if channels_last:
-            set_channels_last(method, False)
-    return TrainResult(steps=steps, seconds=total, resumed_from=start_step, last_losses=last)
+    def write(self, step: int, elapsed: float, means: dict[str, float]) -> None:
+        if self._file is None:
+            return
+        if self.header is None:
+            self.header = ["step", "elapsed_seconds", *sorted(means)]
+            csv.writer(self._file).writerow(self.header)
+        row = [step, f"{elapsed:.3f}", *[repr(means.get(k, float("nan"))) for k in self.header[2:]]]
+        csv.writer(self._file).writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "TrainingLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _read_header(path: Path) -> list[str] | None:
@@ -314,20 +316,175 @@ def _read_header(path: Path) -> list[str] | None:
     return first or None
 
 
-def _first_compiled_step(method, x, step, noise, context, compiled):
+def resume(method: Method, cell_dir: Path | None, steps: int, device: torch.device,
+           data_rng: np.random.Generator, noise: torch.Generator, meter: LossMeter) -> tuple[int, float]:
+    """Load cell_dir's latest checkpoint into the method, both generators and the loss meter.
+    Returns (step, elapsed seconds) to continue from; (0, 0.0) when there is nothing to resume."""
+    if cell_dir is None:
+        return 0, 0.0
+    state = load_latest(cell_dir, map_location=device)
+    if state is None or state["step"] > steps:
+        return 0, 0.0
+    method.load_checkpoint_state(state["method_state"])
+    data_rng.bit_generator.state = state["data_rng"]
+    noise.set_state(state["noise_rng"].cpu() if hasattr(state["noise_rng"], "cpu") else state["noise_rng"])
+    meter.load(state)
+    return int(state["step"]), float(state.get("elapsed_seconds", 0.0))
+
+
+@dataclass
+class CheckpointWriter:
+    """Writes everything `resume` needs (weights and optimisers, every generator's state, the loss
+    sums) to the cell's checkpoint; nothing when there is no cell_dir."""
+
+    cell_dir: Path | None
+    method: Method
+    seeds: RunSeeds
+    batches: BatchStream
+    noise: torch.Generator
+    meter: LossMeter
+
+    def exists(self) -> bool:
+        return self.cell_dir is not None and (self.cell_dir / CHECKPOINT).exists()
+
+    def save(self, step: int, elapsed: float) -> None:
+        if self.cell_dir is None:
+            return
+        save_checkpoint(self.cell_dir / CHECKPOINT, {
+            "step": step,
+            "elapsed_seconds": elapsed,
+            "method_name": self.method.registered_name,
+            "hparams": dict(self.method.hp),
+            "observation_shape": list(self.method.observation_shape),
+            "init": getattr(self.method, "init_scheme", "reference"),
+            "init_seed": self.seeds.init,
+            "method_state": self.method.checkpoint_state(),
+            "data_rng": self.batches.rng_state(),
+            "noise_rng": self.noise.get_state(),
+            **self.meter.state(),
+        })
+
+
+@contextlib.contextmanager
+def speed_applied(method: Method, speed: SpeedOptions) -> Iterator[list[torch.nn.Module]]:
+    """channels_last weights and compiled networks for the duration, both undone after whatever
+    happens; yields the compiled modules (emptied in place if compilation falls back)."""
+    compiled: list[torch.nn.Module] = []
+    if speed.channels_last:
+        set_channels_last(method, True)
+    try:
+        if compile_mode(speed.compile):
+            compiled.extend(_compile_or_warn(method, speed.compile))
+        yield compiled
+    finally:
+        uncompile_networks(compiled)
+        if speed.channels_last:
+            set_channels_last(method, False)
+
+
+def _compile_or_warn(method: Method, compile: bool | str) -> list[torch.nn.Module]:
+    try:
+        return compile_networks(method, **compile_options(compile))
+    except Exception as exc:  # e.g. torch.compile unsupported on this Python/platform
+        warnings.warn(f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: {exc}); "
+                      f"training without compile", RuntimeWarning, stacklevel=4)
+        uncompile_networks(networks(method))
+        return []
+
+
+def _generators(seeds: RunSeeds, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
+    """The cell's data stream (numpy, on the host) and noise stream (torch, on the device), freshly seeded."""
+    noise = torch.Generator(device=device)
+    noise.manual_seed(seeds.noise)
+    return np.random.default_rng(seeds.data), noise
+
+
+class _Clock:
+    """Training seconds: those before a resume plus those since this clock started."""
+
+    def __init__(self, before: float):
+        self.before, self.t0 = before, time.perf_counter()
+
+    def __call__(self) -> float:
+        return self.before + time.perf_counter() - self.t0
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+def train(method: Method, dataset: GroundTruthDataset, options: TrainOptions, *, device: torch.device,
+          cell_dir: Path | None = None, progress: ProgressFn | None = None,
+          speed: SpeedOptions = SpeedOptions()) -> TrainResult:
+    """Train `method` for options.steps steps, resuming from cell_dir's checkpoint if there is one.
+
+    Results do not depend on where it was interrupted, nor on speed.prefetch_steps. Under
+    bench.preemption's signal handling, a stop signal ends training after the current step with a
+    checkpoint of that step, then raises preemption.Interrupted.
+    """
+    step_context = autocast_context(device, speed.precision)
+    seeds = RunSeeds.from_seed(options.seed)
+    data_rng, noise = _generators(seeds, device)
+    if cell_dir is not None:
+        cell_dir = Path(cell_dir)
+        cell_dir.mkdir(parents=True, exist_ok=True)
+    meter = LossMeter()
+    start, elapsed_before = resume(method, cell_dir, options.steps, device, data_rng, noise, meter)
+    rows = method.batches_per_step * options.batch_size
+    batches = BatchStream(dataset, data_rng, rows, speed.chunk(device, dataset, rows), speed.channels_last)
+    saver = CheckpointWriter(cell_dir, method, seeds, batches, noise, meter)
+    last: dict[str, float] = {}
+    with speed_applied(method, speed) as compiled, TrainingLog.open(cell_dir, start) as log, preemption.deferred():
+        clock = _Clock(elapsed_before)
+        for step in range(start + 1, options.steps + 1):
+            x = batches.next(options.steps - step + 1)
+            meter.add(_train_step(method, x, step, noise, step_context, compiled, first=step == start + 1))
+            if step % options.log_every == 0 or step == options.steps:
+                last = meter.flush(step)
+                log.write(step, clock(), last)
+                if progress is not None:
+                    progress(step, last)
+            periodic = bool(options.checkpoint_every) and step % options.checkpoint_every == 0
+            if periodic and step != options.steps:
+                saver.save(step, clock())
+            if step != options.steps and preemption.requested() is not None:
+                _stop_at(step, saver, clock, saved=periodic)
+        total = clock()
+        if start < options.steps or not saver.exists():
+            saver.save(options.steps, total)
+    return TrainResult(steps=options.steps, seconds=total, resumed_from=start, last_losses=last)
+
+
+def _stop_at(step: int, saver: CheckpointWriter, clock: _Clock, saved: bool) -> None:
+    """A stop signal came: checkpoint this step (unless just done) and raise preemption.Interrupted."""
+    if not saved:
+        saver.save(step, clock())
+    preemption.raise_if_requested()
+
+
+def _train_step(method: Method, x: torch.Tensor, step: int, noise: torch.Generator,
+                context: contextlib.AbstractContextManager, compiled: list[torch.nn.Module],
+                first: bool) -> dict[str, torch.Tensor]:
+    if compiled and first:
+        return _first_compiled_step(method, x, step, noise, context, compiled)
+    with context:
+        return method.train_step(x, step, noise)
+
+
+def _first_compiled_step(method, x, step, noise, context, compiled: list[torch.nn.Module]):
     """Run the first step compiled; if compilation fails, warn, undo the partial step (weights,
-    optimisers, noise) and run it uncompiled. Returns the losses and the modules still compiled."""
+    optimisers, noise) and run it uncompiled, emptying `compiled` in place. Returns the losses."""
     saved = copy.deepcopy(method.checkpoint_state())
     noise_state = noise.get_state()
     try:
         with context:
-            return method.train_step(x, step, noise), compiled
+            return method.train_step(x, step, noise)
     except Exception as exc:  # compilation errors come in many types (backend, dynamo, autograd)
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
         warnings.warn(f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: "
-                      f"{first_line}); training without compile", RuntimeWarning, stacklevel=3)
+                      f"{first_line}); training without compile", RuntimeWarning, stacklevel=4)
         uncompile_networks(compiled)
+        compiled.clear()
         method.load_checkpoint_state(saved)
         noise.set_state(noise_state)
         with context:
-            return method.train_step(x, step, noise), []
+            return method.train_step(x, step, noise)

@@ -1,7 +1,13 @@
 """Run one cell in its own process: `python -m disentbench.bench.worker TASK.json OUTCOME.json`.
 
 Parallel and distributed runs execute every cell this way, so a cell whose process dies (killed,
-out of memory) fails alone, and its pool worker lives on to retry it once.
+out of memory) fails alone, and its pool worker lives on to retry it once. A stop signal to the
+driver is forwarded to the live children (`forward_signal`), which checkpoint their current step
+and exit with 128 + the signal; such a cell is "interrupted", not failed, and is not retried.
+
+The child imports the driver's own disentbench without putting the checkout root on its import
+path: that root's bench/, datasets/, methods/ and metrics/ folders would shadow other packages of
+those names (Hugging Face `datasets`) inside the worker.
 """
 from __future__ import annotations
 
@@ -10,13 +16,37 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
+import disentbench
+from disentbench.bench import preemption
 from disentbench.bench.atomic import write_json
 from disentbench.bench.grid import Cell
-from disentbench.bench.provenance import REPO_ROOT
 from disentbench.bench.runner import CellOutcome, RunSettings, cell_dir, run_cell
+
+#: `python -c` program of a child: drop the checkout root from the import path (where the working
+#: directory put it), import the disentbench the driver runs (by file when the path finds another
+#: or none), then run `main`. argv: the driver's disentbench/__init__.py, TASK.json, OUTCOME.json.
+_BOOTSTRAP = """\
+import importlib.util, os, sys
+init = sys.argv.pop(1)
+package = os.path.dirname(init)
+root = os.path.realpath(os.path.dirname(package))
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != root]
+spec = importlib.util.find_spec("disentbench")
+if spec is None or os.path.realpath(spec.origin or "") != os.path.realpath(init):
+    spec = importlib.util.spec_from_file_location("disentbench", init, submodule_search_locations=[package])
+    sys.modules["disentbench"] = module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+from disentbench.bench.worker import main
+sys.exit(main(sys.argv[1:]))
+"""
+#: exit statuses of a child stopped by SIGINT/SIGTERM: handled (128 + n) or before its handler was set (-n)
+_STOPPED = {code for s in preemption.SIGNALS for code in (128 + s, -s)}
+_LIVE: set[subprocess.Popen] = set()  # children of this process's cells (threads of the local driver)
+_LIVE_LOCK = threading.RLock()  # re-entrant: the signal handler may run inside a holder
 
 
 def _settings_to_json(settings: RunSettings) -> dict:
@@ -36,18 +66,19 @@ def run_cell_isolated(cell: Cell, settings: RunSettings, retries: int = 1) -> Ce
     out_dir.mkdir(parents=True, exist_ok=True)
     task = out_dir / "task.json"
     write_json(task, {"cell": asdict(cell), "settings": _settings_to_json(settings)})
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
     reason = ""
     for attempt in range(retries + 1):
+        if preemption.requested() is not None:
+            return _interrupted(cell)
         outcome_path = out_dir / f"outcome-{attempt}.json"
         with open(out_dir / "worker.log", "a") as log:
-            proc = subprocess.run([sys.executable, "-m", "disentbench.bench.worker", str(task), str(outcome_path)],
-                                  stdout=log, stderr=subprocess.STDOUT, env=env)
+            proc = _run_child([str(task), str(outcome_path)], log)
         if proc.returncode == 0 and outcome_path.exists():
             data = json.loads(outcome_path.read_text())
             outcome_path.unlink()
             return CellOutcome(**data)
+        if proc.returncode in _STOPPED or preemption.requested() is not None:
+            return _interrupted(cell)
         if proc.returncode < 0:
             reason = f"worker process died ({signal.Signals(-proc.returncode).name})"
         else:
@@ -57,7 +88,58 @@ def run_cell_isolated(cell: Cell, settings: RunSettings, retries: int = 1) -> Ce
     return CellOutcome(cell.cell_id, "failed", reason=f"{reason}, also on retry")
 
 
+def _interrupted(cell: Cell) -> CellOutcome:
+    return CellOutcome(cell.cell_id, "interrupted", reason="stopped by a signal; a rerun resumes it")
+
+
+def child_command(args: list[str]) -> list[str]:
+    """The command line of a worker process running `main(args)` (see _BOOTSTRAP)."""
+    return [sys.executable, "-c", _BOOTSTRAP, os.path.abspath(disentbench.__file__), *args]
+
+
+def _run_child(args: list[str], log) -> subprocess.Popen:
+    """Run a worker process to its end, registered so that `forward_signal` reaches it."""
+    proc = subprocess.Popen(child_command(args), stdout=log, stderr=subprocess.STDOUT)
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+    try:
+        signum = preemption.requested()
+        if signum is not None:  # the stop came while it was starting: forward_signal missed it
+            _send(proc, signum)
+        proc.wait()
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
+    return proc
+
+
+def _send(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        proc.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def forward_signal(signum: int) -> None:
+    """Send a stop signal on to every live child (a preemption listener of the local driver)."""
+    with _LIVE_LOCK:
+        children = list(_LIVE)
+    for proc in children:
+        _send(proc, signum)
+
+
 def main(argv: list[str]) -> int:
+    """A worker process: run one cell and write its outcome; on a stop signal, checkpoint and exit
+    with 128 + the signal (no outcome: the cell is not finished)."""
+    with preemption.handling_signals():
+        try:
+            return _run_task(argv)
+        except preemption.Interrupted as exc:
+            print(f"worker: stopped by {signal.Signals(exc.signum).name}; a rerun resumes this cell", file=sys.stderr)
+            return exc.exit_code
+
+
+def _run_task(argv: list[str]) -> int:
     task = json.loads(Path(argv[0]).read_text())
     settings = _settings_from_json(task["settings"])
     from disentbench.bench.plugins import load_plugins

@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from disentbench.bench.choices import SOURCES, or_list
 from disentbench.bench.errors import BenchError
 
 
@@ -56,8 +57,8 @@ def find_file(filename: str, data_dir: str | os.PathLike | None = None) -> Path 
 def choose_source(remote: RemoteFile, source: str, data_dir, official, procedural):
     """The dataset for `source`: "procedural" -> procedural(); "official" -> official(path) or a
     one-line error when the file is missing; "auto" -> the official file when found, else procedural()."""
-    if source not in ("auto", "official", "procedural"):
-        raise BenchError(f"unknown source {source!r}; choose auto, official or procedural")
+    if source not in SOURCES:
+        raise BenchError(f"unknown source {source!r}; choose {or_list(SOURCES)}")
     path = None if source == "procedural" else find_file(remote.filename, data_dir)
     if path is not None:
         return official(path)

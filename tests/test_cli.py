@@ -154,3 +154,53 @@ def test_speed_options_reach_the_trainer_and_the_cell_config(tmp_path, tiny_prof
     assert code == 0, err
     config = json.loads(next(run_dir.glob("cells/*/config.json")).read_text())
     assert config["precision"] == "bf16" and config["channels_last"] is True and config["compile"] is False
+
+
+OVERRIDING_PLUGIN = '''\
+from disentbench import methods
+from disentbench.methods.vae import BetaVAE
+
+
+@methods.register("betavae", override=True)
+class DoubledBetaVAE(BetaVAE):
+    """beta-VAE with twice the KL weight: same name and hyperparameters, other numbers."""
+
+    def regulariser(self, mu, logvar, z, kl, step):
+        return 2 * self.hp["beta"] * kl, {}
+'''
+
+
+def test_a_plugin_overriding_a_builtin_trains_its_own_cells_in_the_same_results(tmp_path, tiny_profile, capsys):
+    plugin = tmp_path / "doubled_beta.py"
+    plugin.write_text(OVERRIDING_PLUGIN)
+    module_name, plugin_class = "disentbench_plugin_doubled_beta", "disentbench_plugin_doubled_beta:DoubledBetaVAE"
+    run_dir = tmp_path / "run"
+    args = ["--methods", "betavae", "--seeds", "1", "--steps", "2", "--profile", str(tiny_profile),
+            "--results", str(run_dir), "--device", "cpu", "--source", "procedural", "--no-report"]
+    original = methods.get("betavae")
+    code, out, err = _run(args, capsys)
+    assert code == 0, err
+    try:
+        code, out, err = _run(["--plugin", str(plugin)] + args, capsys)
+        assert code == 0, err
+        assert "skipping" not in out  # the built-in's finished cell is not the plugin's
+        plugin_cells = set(pd.read_csv(run_dir / "runs.csv")["cell_id"])
+        # another run (the plugin imported afresh) finds the plugin's cell complete
+        methods.register("betavae", override=True)(original)
+        sys.modules.pop(module_name, None)
+        code, out, err = _run(["--plugin", str(plugin)] + args, capsys)
+        assert code == 0, err
+        assert "skipping 1 cell(s) already complete" in out
+    finally:
+        methods.register("betavae", override=True)(original)
+        sys.modules.pop(module_name, None)
+    configs = {p.name: json.loads((p / "config.json").read_text()) for p in (run_dir / "cells").iterdir()}
+    assert len(configs) == 2 and len(plugin_cells) == 1
+    assert {c["method_class"] for c in configs.values()} == {"disentbench.methods.vae:BetaVAE", plugin_class}
+    assert configs[plugin_cells.pop()]["method_class"] == plugin_class
+    # a fresh process (as a worker) names the plugin's class the same way
+    probe = ("import sys; from disentbench.bench.plugins import load_plugin; load_plugin(sys.argv[1]); "
+             "from disentbench.bench.grid import method_class_path; print(method_class_path('betavae'))")
+    child = subprocess.run([sys.executable, "-c", probe, str(plugin)], capture_output=True, text=True, cwd=tmp_path)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == plugin_class

@@ -12,7 +12,7 @@ from disentbench import methods
 from disentbench.bench import training
 from disentbench.bench.errors import BenchError
 from disentbench.bench.perf import train as perf_train
-from disentbench.bench.training import RunSeeds, train
+from disentbench.bench.training import RunSeeds, SpeedOptions, TrainOptions, train
 from tests.conftest import REPO
 
 CPU = torch.device("cpu")
@@ -30,7 +30,8 @@ def _params(m):
 def _run(name="betavae", steps=3, **kw):
     ds, m = _fresh(name)
     before = _params(m).clone()
-    result = train(m, ds, steps=steps, batch_size=8, seed=0, device=CPU, log_every=steps, **kw)
+    result = train(m, ds, TrainOptions(steps=steps, batch_size=8, seed=0, log_every=steps), device=CPU,
+                   speed=SpeedOptions(**kw))
     return m, before, result
 
 
@@ -85,7 +86,8 @@ def test_channels_last_feeds_nhwc_batches_and_restores_the_layout(monkeypatch):
         return step(x, i, g)
 
     monkeypatch.setattr(m, "train_step", spy)
-    result = train(m, ds, steps=3, batch_size=8, seed=0, device=CPU, log_every=3, channels_last=True)
+    result = train(m, ds, TrainOptions(steps=3, batch_size=8, seed=0, log_every=3), device=CPU,
+                   speed=SpeedOptions(channels_last=True))
     assert seen == [(True, True)] * 3
     assert all(p.is_contiguous() for p in m.parameters())
     _, _, plain = _run()
@@ -151,11 +153,11 @@ def test_prefetch_keeps_the_data_stream_and_exact_resume(tmp_path):
 
     ds, part = _fresh()
     with pytest.raises(Stop):  # checkpoint at step 4 falls inside the chunk of steps 4-6
-        train(part, ds, steps=8, batch_size=8, seed=0, device=CPU, cell_dir=tmp_path, log_every=2,
-              checkpoint_every=4, prefetch_steps=3, progress=stop_at_six)
+        train(part, ds, TrainOptions(steps=8, batch_size=8, seed=0, log_every=2, checkpoint_every=4), device=CPU,
+              cell_dir=tmp_path, speed=SpeedOptions(prefetch_steps=3), progress=stop_at_six)
     ds, resumed = _fresh()
-    result = train(resumed, ds, steps=8, batch_size=8, seed=0, device=CPU, cell_dir=tmp_path, log_every=2,
-                   checkpoint_every=4, prefetch_steps=3)
+    result = train(resumed, ds, TrainOptions(steps=8, batch_size=8, seed=0, log_every=2, checkpoint_every=4),
+                   device=CPU, cell_dir=tmp_path, speed=SpeedOptions(prefetch_steps=3))
     assert result.resumed_from == 4
     assert torch.equal(_params(resumed), _params(plain))
 
@@ -163,9 +165,9 @@ def test_prefetch_keeps_the_data_stream_and_exact_resume(tmp_path):
 def test_bad_speed_options_raise_one_line_errors():
     ds, m = _fresh()
     with pytest.raises(BenchError, match="precision"):
-        train(m, ds, steps=1, batch_size=4, seed=0, device=CPU, precision="fp8")
+        train(m, ds, TrainOptions(steps=1, batch_size=4, seed=0), device=CPU, speed=SpeedOptions(precision="fp8"))
     with pytest.raises(BenchError, match="prefetch_steps"):
-        train(m, ds, steps=1, batch_size=4, seed=0, device=CPU, prefetch_steps=0)
+        train(m, ds, TrainOptions(steps=1, batch_size=4, seed=0), device=CPU, speed=SpeedOptions(prefetch_steps=0))
 
 
 def test_auto_prefetch_is_off_on_cpu_and_bounded_on_cuda():

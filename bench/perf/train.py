@@ -32,8 +32,8 @@ import warnings
 import numpy as np
 import torch
 
+from disentbench.bench.choices import COMPILE_MODES, PRECISIONS, SOURCES, or_list
 from disentbench.bench.errors import BenchError
-from disentbench.bench.training import COMPILE_MODES
 
 
 def _sync(device: torch.device) -> None:
@@ -52,11 +52,12 @@ def _build(method_name: str, dataset_name: str, source: str, device: torch.devic
 
 
 def _time_ours(method, ds, steps: int, batch: int, device, opts: dict) -> float:
-    from disentbench.bench.training import train
+    from disentbench.bench.training import SpeedOptions, TrainOptions, train
 
     _sync(device)
     t0 = time.perf_counter()
-    train(method, ds, steps=steps, batch_size=batch, seed=1, device=device, log_every=10**9, **opts)
+    train(method, ds, TrainOptions(steps=steps, batch_size=batch, seed=1, log_every=10**9), device=device,
+          speed=SpeedOptions(**opts))
     _sync(device)
     return time.perf_counter() - t0
 
@@ -174,7 +175,7 @@ class _NullMethod:
 
 def trainer_overhead_us(device: torch.device, steps: int = 2000, repeats: int = 5) -> float:
     """Microseconds per step that `train` adds over a bare loop making the same calls (median)."""
-    from disentbench.bench.training import train
+    from disentbench.bench.training import TrainOptions, train
 
     ds, m = _NullDataset(torch.zeros((1, 1, 64, 64), device=device)), _NullMethod(device)
     gen = torch.Generator(device=device)
@@ -182,7 +183,7 @@ def trainer_overhead_us(device: torch.device, steps: int = 2000, repeats: int = 
     for _ in range(repeats):
         _sync(device)
         t0 = time.perf_counter()
-        train(m, ds, steps=steps, batch_size=1, seed=0, device=device, log_every=10**9)
+        train(m, ds, TrainOptions(steps=steps, batch_size=1, seed=0, log_every=10**9), device=device)
         _sync(device)
         t1 = time.perf_counter()
         rng = np.random.default_rng(0)
@@ -260,13 +261,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--methods", default="paper", help="comma list, or 'paper' (betavae,annealedvae,betatcvae,"
                    "factorvae,did) or 'all' registered methods")
     p.add_argument("--datasets", default="dsprites,shapes3d")
-    p.add_argument("--source", default="auto", help="auto (official file if present), official or procedural")
+    p.add_argument("--source", default="auto", choices=SOURCES,
+                   help=f"{or_list(SOURCES)} (auto: the official file if present)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=20, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
     p.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
                    help="torch.compile (MODE: " + ", ".join(COMPILE_MODES) + "; reduce-overhead = CUDA graphs)")
     p.add_argument("--channels-last", action="store_true")
