@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 from disentbench import methods
+from disentbench.bench.choices import GRIDS, or_list
 from disentbench.bench.errors import BenchError
 
 
@@ -101,10 +102,10 @@ def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid:
     axes: dict[str, list[Any]] = {}
     if dataset_size is not None and "dataset_size" in cls.defaults:
         axes["dataset_size"] = [dataset_size]
+    if grid not in GRIDS:
+        raise BenchError(f"unknown --grid {grid!r}; choose {or_list(GRIDS)}")
     if grid == "reference":
         axes.update({k: list(v) for k, v in cls.reference_grid.items()})
-    elif grid != "none":
-        raise BenchError(f"unknown --grid {grid!r}; choose reference or none")
     axes.update(sets or {})
     keys = sorted(axes)
     settings, seen = [], set()

@@ -26,7 +26,7 @@ from disentbench import metrics
 from disentbench.bench import provenance
 from disentbench.bench.atomic import atomic_path, write_json
 from disentbench.bench.errors import BenchError
-from disentbench.bench.grid import Cell
+from disentbench.bench.grid import Cell, method_class_path
 from disentbench.bench.locks import STALE_SECONDS, CellLock
 from disentbench.bench.training import RunSeeds, SpeedOptions, TrainingDiverged, TrainOptions, train
 
@@ -121,6 +121,9 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
                   "compile": settings.compile, "channels_last": settings.channels_last,
                   "observation_shape": list(dataset.observation_shape), **dataset.describe()}
         write_json(out_dir / CONFIG, config)
+        if cell.method_class and method_class_path(cell.method) != cell.method_class:
+            raise BenchError(f"{cell.method} is {method_class_path(cell.method)} here but the cell was planned with "
+                             f"{cell.method_class}; load the same --plugin in every process")
         seeds = RunSeeds.from_seed(cell.seed)
         method = methods.create(cell.method, observation_shape=dataset.observation_shape, seed=seeds.init,
                                 init=cell.init, **cell.hparams).to(device)

@@ -7,14 +7,13 @@ differs). `--sizes` renders a reduced grid (the first values of each factor), ma
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from disentbench.bench.atomic import atomic_path
 from disentbench.bench.errors import BenchError
 
 DATASETS = ("dsprites", "shapes3d")
@@ -112,15 +111,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise BenchError(f"--out {out}: directory {out.parent} does not exist")
     # write next to the target, then move into place, so a failed run never leaves half a file
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".part", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         render = render_dsprites if args.dataset == "dsprites" else render_shapes3d
-        n = render(Path(tmp), sizes, args.device)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        n = render(tmp, sizes, args.device)
     print(f"{args.dataset}: wrote {n} procedural images to {out} (official format; load with verify=False)")
     return 0
 

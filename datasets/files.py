@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from disentbench.bench.atomic import atomic_path
 from disentbench.bench.choices import SOURCES, or_list
 from disentbench.bench.errors import BenchError
 
@@ -112,9 +112,8 @@ def download(remote: RemoteFile, data_dir: str | os.PathLike | None = None, time
     target_dir = Path(data_dir) if data_dir else cache_dir()
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / remote.filename
-    fd, tmp = tempfile.mkstemp(prefix=remote.filename + ".", suffix=".part", dir=target_dir)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(target) as tmp:  # a failed or corrupt download never replaces anything
+        with open(tmp, "wb") as out:
             try:
                 with urllib.request.urlopen(remote.url, timeout=timeout) as response:
                     shutil.copyfileobj(response, out, length=1 << 22)
@@ -131,8 +130,4 @@ def download(remote: RemoteFile, data_dir: str | os.PathLike | None = None, time
                 f"downloaded {remote.filename} has {remote.algorithm} {got}, expected {remote.digest}; "
                 f"try again later or fetch it by hand from {remote.url}"
             )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target

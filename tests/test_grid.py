@@ -101,3 +101,18 @@ def test_a_class_registered_over_a_builtin_name_gets_other_cells():
     assert (plugin.method, plugin.hparams_json, plugin.slug) == (builtin.method, builtin.hparams_json, builtin.slug)
     assert plugin.cell_id != builtin.cell_id
     assert expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0] == builtin
+
+
+def test_a_cell_planned_with_another_class_fails_instead_of_training_the_wrong_code(tmp_path):
+    """A worker without the plugin would otherwise train the built-in under the plugin's cell id."""
+    from dataclasses import replace
+
+    from disentbench.bench.config import load_profile
+    from disentbench.bench.runner import RunSettings, run_cell
+
+    profile = load_profile("smoke")
+    cell = expand(profile, ["vae"], {"dsprites": "procedural"}, 1, 2, {}, "none")[0]
+    foreign = replace(cell, method_class="someone.elses_plugin:VAE")
+    outcome = run_cell(foreign, RunSettings(run_dir=tmp_path, profile=profile, device="cpu"))
+    assert outcome.status == "failed" and "load the same --plugin in every process" in outcome.reason
+    assert not (tmp_path / "cells" / foreign.cell_id / "checkpoint.pt").exists()
