@@ -42,6 +42,7 @@ continuous, discrete, rounded, duplicated and dead-latent codes, binary and mult
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -49,6 +50,9 @@ from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
 from sklearn.dummy import DummyClassifier
 
 RAND_R_MAX = 2147483647
+#: sklearn.tree._splitter: values closer than this are one value (float32 arithmetic)
+FEATURE_THRESHOLD = np.float32(1e-7)
+DBL_EPSILON = 2.220446049250313e-16
 #: the scikit-learn release whose trees this module replicates (and the tests compare against)
 REPLICATES_SKLEARN = "1.9"
 _version_warned = False
@@ -244,17 +248,582 @@ def _load_samples(out, src, node_order, idx, cur, start, end):
         out[q] = row[q]
 
 
-@njit(cache=True, nogil=True)
-def _grow_tree(x_t, vals0, order0, tied, dup, g, seed, max_depth, lvl_val, lvl_idx, members, cur, cur_vals, mark,
-               leaf_of, node_feat, node_thr, node_left, node_right, importance, tie_vals, tie_start, tie_end,
-               tie_buf, memo_keys, memo_span, pool, pool_top):
-    """Grow one regression tree on the residuals g as scikit-learn's DepthFirstTreeBuilder does.
+class TreeData(NamedTuple):
+    """The training codes as every tree of one classifier reads them (never written)."""
 
-    x_t (F, N) float32 codes; vals0/order0 (F, N): each feature's values and sample indices in
-    ascending order (stable); tied[f]: feature f repeats a value somewhere. lvl_val/lvl_idx
-    (max_depth - 1, F, N) hold the sorted lists partitioned for the nodes of depth 1..;
-    members (max_depth + 1, N) each node's samples in scikit-learn's order. Writes the nodes and
-    each sample's leaf, adds the tree's importances to `importance`, returns the node count.
+    codes_t: np.ndarray  # (F, N) float32: the codes, one row per feature
+    values: np.ndarray  # (F, N) float32: each feature's values in ascending order
+    order: np.ndarray  # (F, N) int32: their samples (a stable sort)
+    tied: np.ndarray  # (F,) bool: the feature repeats a value on samples that differ
+    dup: np.ndarray  # (N,) int32: samples with equal dup are interchangeable in every sum
+
+
+class LevelLists(NamedTuple):
+    """Every feature's sorted list, partitioned down to the nodes of depth 1, 2, ... (one level a
+    row; the root's lists are TreeData's)."""
+
+    values: np.ndarray  # (max(D - 1, 1), F, N) float32
+    order: np.ndarray  # (max(D - 1, 1), F, N) int32
+
+
+class SplitterState(NamedTuple):
+    """The splitter's state within one tree: its random draws, feature order and the features it
+    knows are constant (they are never drawn again below the node that found them)."""
+
+    rng_state: np.ndarray  # (1,) int64: xorshift state
+    features: np.ndarray  # (F,) int64: the feature order the Fisher-Yates draws permute
+    constant: np.ndarray  # (F,) int64: features known constant, in order of discovery
+    skip: np.ndarray  # (F,) bool: features whose sorted lists are not partitioned
+
+
+class NodeStack(NamedTuple):
+    """The depth-first builder's nodes still to grow: one array per _Node field, one row a node."""
+
+    start: np.ndarray  # (2 D + 2,) int64
+    end: np.ndarray  # (2 D + 2,) int64
+    depth: np.ndarray  # (2 D + 2,) int64
+    parent: np.ndarray  # (2 D + 2,) int64
+    is_left: np.ndarray  # (2 D + 2,) int64
+    impurity: np.ndarray  # (2 D + 2,) float64
+    n_known: np.ndarray  # (2 D + 2,) int64
+    sample_set: np.ndarray  # (2 D + 2, 2) uint64: _Node.set1, set2
+    arrangement: np.ndarray  # (2 D + 2, 2) uint64: _Node.arr1, arr2
+
+
+class SortReplay(NamedTuple):
+    """scikit-learn's sorts replayed where values repeat, and the memo of their outcomes (kept
+    across the trees of a builder, whose recurring arrangements make replays rare)."""
+
+    cur: np.ndarray  # (N,) int32: the samples array as the last replayed sort left it
+    cur_vals: np.ndarray  # (N,) float32: the values the replayed sort orders
+    tie_vals: np.ndarray  # (N,) float32: the repeated values of the feature being sorted
+    tie_start: np.ndarray  # (N,) int64: their spans in the node's sorted list
+    tie_end: np.ndarray  # (N,) int64
+    tie_buf: np.ndarray  # (N,) int32: the spans' samples in the order the sort leaves them
+    memo_keys: np.ndarray  # (2**15, 3) uint64: hash table of replays (k1, k2, occupied)
+    memo_span: np.ndarray  # (2**15,) int64: where in pool each replay's spans start
+    pool: np.ndarray  # (2**21,) int32: the memoised spans
+    pool_top: np.ndarray  # (2,) int64: pool entries used, memo slots used
+
+
+class TreeNodes(NamedTuple):
+    """The tree being grown: its nodes, each training sample's leaf and the leaf values."""
+
+    leaf_of: np.ndarray  # (N,) int32
+    feature: np.ndarray  # (2**(D + 1),) int64: split feature (-2: leaf)
+    threshold: np.ndarray  # (2**(D + 1),) float64: split threshold (-2.0: leaf)
+    left: np.ndarray  # (2**(D + 1),) int64: left child (-1: leaf)
+    right: np.ndarray  # (2**(D + 1),) int64: right child (-1: leaf)
+    value: np.ndarray  # (2**(D + 1),) float64
+
+
+class LeafScratch(NamedTuple):
+    """The leaf values' Newton step: the samples' gradients and hessians grouped by leaf."""
+
+    count: np.ndarray  # (2**(D + 1),) int64: samples per leaf
+    pos: np.ndarray  # (2**(D + 1),) int64: next free position of each leaf in num/hess
+    num: np.ndarray  # (N,) float64
+    hess: np.ndarray  # (N,) float64
+
+
+class TreeWorkspace(NamedTuple):
+    """Everything one tree builder writes (one per worker thread), reused by every tree it grows.
+    Its steps take the parts they touch."""
+
+    levels: LevelLists
+    members: np.ndarray  # (D + 1, N) int32: by depth, each node's samples in scikit-learn's order
+    mark: np.ndarray  # (N,) uint8: 1 where a sample of the node being split goes left
+    splitter: SplitterState
+    stack: NodeStack
+    replay: SortReplay
+    tree: TreeNodes
+    leaves: LeafScratch
+
+
+class _Node(NamedTuple):
+    """One node to grow: samples [start, end) of members[depth]. The two 128-bit hashes name the
+    node's sample set (the path of splits) and the samples array's arrangement on entry."""
+
+    start: int
+    end: int
+    depth: int
+    parent: int  # -1: the root
+    is_left: int
+    impurity: float
+    n_known: int  # features known constant from its ancestors
+    set1: np.uint64
+    set2: np.uint64
+    arr1: np.uint64
+    arr2: np.uint64
+
+
+class _SamplesArray(NamedTuple):
+    """Where the splitter's samples array is within a node (src -2: the node's own order, f >= 0:
+    feature f's sorted list, -1: the replay's cur) and the 128-bit hash naming its arrangement."""
+
+    src: int
+    hash1: np.uint64
+    hash2: np.uint64
+
+
+class _Split(NamedTuple):
+    """The best split of a node: samples [start, pos) go left (pos == end: none found)."""
+
+    feature: int
+    pos: int
+    threshold: float
+    n_constant: int  # features known constant in the node, for its children
+    samples: _SamplesArray  # as the search's last sort left it
+
+
+def _workspace(n: int, num_f: int, max_depth: int) -> TreeWorkspace:
+    """Scratch arrays of one tree builder (one per worker thread), with its memo of sort replays."""
+    levels = max(max_depth - 1, 1)
+    cap = 2 ** (max_depth + 1)
+    depth_cap = 2 * max_depth + 2
+    stack = NodeStack(*(np.empty(depth_cap, np.int64) for _ in range(5)), np.empty(depth_cap, np.float64),
+                      np.empty(depth_cap, np.int64), np.empty((depth_cap, 2), np.uint64),
+                      np.empty((depth_cap, 2), np.uint64))
+    replay = SortReplay(
+        cur=np.empty(n, np.int32), cur_vals=np.empty(n, np.float32), tie_vals=np.empty(n, np.float32),
+        tie_start=np.empty(n, np.int64), tie_end=np.empty(n, np.int64), tie_buf=np.empty(n, np.int32),
+        memo_keys=np.zeros((1 << 15, 3), np.uint64), memo_span=np.zeros(1 << 15, np.int64),
+        pool=np.empty(1 << 21, np.int32), pool_top=np.zeros(2, np.int64))
+    return TreeWorkspace(
+        levels=LevelLists(np.empty((levels, num_f, n), np.float32), np.empty((levels, num_f, n), np.int32)),
+        members=np.empty((max_depth + 1, n), np.int32), mark=np.empty(n, np.uint8),
+        splitter=SplitterState(np.empty(1, np.int64), np.empty(num_f, np.int64), np.empty(num_f, np.int64),
+                               np.empty(num_f, np.bool_)),
+        stack=stack, replay=replay,
+        tree=TreeNodes(np.empty(n, np.int32), np.empty(cap, np.int64), np.empty(cap, np.float64),
+                       np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)),
+        leaves=LeafScratch(np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(n), np.empty(n)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _swap_entries(a: np.ndarray, i: int, j: int) -> None:
+    """Swap a[i] and a[j] (the splitter's feature order)."""
+    t = a[i]
+    a[i] = a[j]
+    a[j] = t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _push(stack: NodeStack, top: int, node: _Node) -> int:
+    """Put `node` on the stack at height `top`; returns the new height."""
+    stack.start[top] = node.start
+    stack.end[top] = node.end
+    stack.depth[top] = node.depth
+    stack.parent[top] = node.parent
+    stack.is_left[top] = node.is_left
+    stack.impurity[top] = node.impurity
+    stack.n_known[top] = node.n_known
+    stack.sample_set[top, 0] = node.set1
+    stack.sample_set[top, 1] = node.set2
+    stack.arrangement[top, 0] = node.arr1
+    stack.arrangement[top, 1] = node.arr2
+    return top + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pop(stack: NodeStack, top: int) -> _Node:
+    """The node at height `top` (the caller lowers the height)."""
+    return _Node(stack.start[top], stack.end[top], stack.depth[top], stack.parent[top], stack.is_left[top],
+                 stack.impurity[top], stack.n_known[top], stack.sample_set[top, 0], stack.sample_set[top, 1],
+                 stack.arrangement[top, 0], stack.arrangement[top, 1])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reset_splitter(splitter: SplitterState, seed: int) -> None:
+    """A new tree's splitter: its own xorshift state, features in order, none known constant."""
+    splitter.rng_state[0] = seed
+    for f in range(splitter.features.shape[0]):
+        splitter.features[f] = f
+        splitter.constant[f] = 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _root(root_order: np.ndarray) -> _Node:
+    """The root node, with scikit-learn's samples array before any sort (0..N-1) in root_order."""
+    n_all = root_order.shape[0]
+    for i in range(n_all):
+        root_order[i] = i
+    set1 = np.uint64(0x243F6A8885A308D3)
+    set2 = np.uint64(0x13198A2E03707344)
+    return _Node(np.int64(0), np.int64(n_all), np.int64(0), np.int64(-1), np.int64(0), 0.0, np.int64(0), set1, set2,
+                 _mix(set1, 1), _mix(set2, 1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _node_sums(g: np.ndarray, node_order: np.ndarray, start: int, end: int) -> tuple[float, float]:
+    """The node's sum and sum of squares of g, added in its samples' order (criterion.init)."""
+    s_tot = 0.0
+    sq_tot = 0.0
+    for q in range(start, end):
+        v = g[node_order[q]]
+        s_tot += v
+        sq_tot += v * v
+    return s_tot, sq_tot
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sorted_lists(data: TreeData, levels: LevelLists, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every feature's sorted values and samples, partitioned down to the nodes of `depth`."""
+    if depth == 0:
+        return data.values, data.order
+    return levels.values[depth - 1], levels.order[depth - 1]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find_ties(sv: np.ndarray, si: np.ndarray, dup: np.ndarray, replay: SortReplay, start: int, end: int) -> int:
+    """Spans of the node's sorted list sv/si[start:end] whose value repeats on samples that differ
+    (equal samples are interchangeable in every sum): into replay.tie_*; returns their count."""
+    n_ties = 0
+    q = start + 1
+    while q < end:
+        if sv[q] == sv[q - 1] and dup[si[q]] != dup[si[q - 1]]:
+            r = q - 1
+            while r > start and sv[r - 1] == sv[q]:
+                r -= 1
+            e = q + 1
+            while e < end and sv[e] == sv[q]:
+                e += 1
+            replay.tie_vals[n_ties] = sv[q]
+            replay.tie_start[n_ties] = r
+            replay.tie_end[n_ties] = e
+            n_ties += 1
+            q = e
+        else:
+            q += 1
+    return n_ties
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _replay_sort(x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay: SortReplay, node: _Node, src: int,
+                 n_ties: int) -> None:
+    """Sort a copy of the samples array (at src) by x_f as scikit-learn does, only as far as the
+    repeated values need, and put the spans' samples, in the order it leaves them, in tie_buf."""
+    start, end = node.start, node.end
+    cur = replay.cur
+    _load_samples(cur, src, node_order, idx, cur, start, end)
+    for q in range(start, end):
+        replay.cur_vals[q] = x_f[cur[q]]
+    _introsort3_ties(replay.cur_vals, cur, start, end - start, replay.tie_vals, n_ties)
+    k = 0
+    for t in range(n_ties):
+        for q in range(replay.tie_start[t], replay.tie_end[t]):
+            replay.tie_buf[k] = cur[q]
+            k += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _memo_store(replay: SortReplay, slot: int, k1: np.uint64, k2: np.uint64, n_span: int) -> None:
+    """Keep tie_buf[:n_span] under the key (k1, k2) while the pool and the table have room."""
+    if replay.pool_top[0] + n_span <= replay.pool.shape[0] and replay.pool_top[1] * 10 < replay.memo_keys.shape[0] * 7:
+        off = replay.pool_top[0]
+        for q in range(n_span):
+            replay.pool[off + q] = replay.tie_buf[q]
+        replay.memo_keys[slot, 0] = k1
+        replay.memo_keys[slot, 1] = k2
+        replay.memo_keys[slot, 2] = 1
+        replay.memo_span[slot] = off
+        replay.pool_top[0] += n_span
+        replay.pool_top[1] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tie_order(x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay: SortReplay, node: _Node, feat: int,
+               samples: _SamplesArray, n_ties: int) -> None:
+    """Fill tie_buf with the repeated values' samples in the order scikit-learn's sort by feat
+    leaves them: that depends only on the samples array's arrangement and on feat, so it is read
+    from the memo when seen before, else replayed and memoised."""
+    k1 = _mix(samples.hash1, feat + 2)
+    k2 = _mix(samples.hash2, feat + 2)
+    slot = _memo_find(replay.memo_keys, k1, k2)
+    n_span = 0
+    for t in range(n_ties):
+        n_span += replay.tie_end[t] - replay.tie_start[t]
+    if replay.memo_keys[slot, 2] != 0:  # seen: the spans' order is stored
+        off = replay.memo_span[slot]
+        for q in range(n_span):
+            replay.tie_buf[q] = replay.pool[off + q]
+        return
+    _replay_sort(x_f, node_order, idx, replay, node, samples.src, n_ties)
+    _memo_store(replay, slot, k1, k2, n_span)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _apply_tie_order(replay: SortReplay, si: np.ndarray, node: _Node, feat: int, n_ties: int) -> _SamplesArray:
+    """Write the samples array sorted by feat into cur: the sorted list si, its tied spans in
+    tie_buf's order; it is named by the node's set, feat and the spans' order."""
+    cur = replay.cur
+    for q in range(node.start, node.end):
+        cur[q] = si[q]
+    k = 0
+    c1 = _mix(node.set1, feat + 2)
+    c2 = _mix(node.set2, feat + 2)
+    for t in range(n_ties):
+        for q in range(replay.tie_start[t], replay.tie_end[t]):
+            cur[q] = replay.tie_buf[k]
+            c1 = _mix(c1, replay.tie_buf[k] + 2)
+            c2 = _mix(c2, replay.tie_buf[k] + 2)
+            k += 1
+    return _SamplesArray(np.int64(-1), _mix(c1, 1), _mix(c2, 1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sort_feature(data: TreeData, node_order: np.ndarray, vals: np.ndarray, idx: np.ndarray, replay: SortReplay,
+                  node: _Node, feat: int, samples: _SamplesArray) -> _SamplesArray:
+    """sort_samples_and_feature_values(feat): the samples array after the sort. A sort of values
+    without repeats has one result, the presorted list; repeats on samples that differ get
+    scikit-learn's order replayed into cur."""
+    sv = vals[feat]
+    si = idx[feat]
+    if sv[node.end - 1] == sv[node.start]:
+        return samples  # all equal: the sort leaves the samples array as it is
+    n_ties = 0
+    if data.tied[feat]:
+        n_ties = _find_ties(sv, si, data.dup, replay, node.start, node.end)
+    if n_ties == 0:
+        return _SamplesArray(feat, _mix(_mix(node.set1, feat + 2), 0), _mix(_mix(node.set2, feat + 2), 0))
+    _tie_order(data.codes_t[feat], node_order, idx, replay, node, feat, samples, n_ties)
+    return _apply_tie_order(replay, si, node, feat, n_ties)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scan_feature(g: np.ndarray, sv: np.ndarray, si: np.ndarray, start: int, end: int, s_tot: float, feat: int,
+                  best: tuple[float, int, int, float]) -> tuple[float, int, int, float]:
+    """The splitter's scan of a sorted feature with the criterion's running sums: candidates between
+    neighbours more than FEATURE_THRESHOLD apart, squared-error proxy, the first strictly better
+    wins. best and the result: (proxy, feature, pos, threshold)."""
+    best_proxy, best_f, best_p, best_thr = best
+    sum_left = 0.0
+    pos = start
+    p = start + 1
+    while p < end:
+        if sv[p] <= sv[p - 1] + FEATURE_THRESHOLD:
+            p += 1
+            continue
+        sum_left = _update_sum_left(g, si, sum_left, pos, p, end, s_tot)
+        pos = p
+        sum_right = s_tot - sum_left
+        proxy = sum_left * sum_left / (p - start) + sum_right * sum_right / (end - p)
+        if proxy > best_proxy:
+            best_proxy = proxy
+            best_f = feat
+            best_p = p
+            best_thr = np.float64(sv[p - 1]) / 2.0 + np.float64(sv[p]) / 2.0
+        p += 1
+    return best_proxy, best_f, best_p, best_thr
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _remember_constants(splitter: SplitterState, n_known: int, n_found: int) -> None:
+    """After a node's search, as the splitter does: the known constant features back in front of
+    the order, the ones found in this node recorded after them (for its subtree)."""
+    for q in range(n_known):
+        splitter.features[q] = splitter.constant[q]
+    for q in range(n_known, n_known + n_found):
+        splitter.constant[q] = splitter.features[q]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find_best_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _Node, s_tot: float) -> _Split:
+    """BestSplitter.node_split_best: draw the features in the splitter's order (Fisher-Yates from
+    the tree's xorshift state, known constant features skipped, new ones set aside), sort the
+    samples array by each and scan it. Returns the _Split (pos == node.end: none)."""
+    splitter = ws.splitter
+    replay = ws.replay
+    node_order = ws.members[node.depth]
+    features = splitter.features
+    num_f = features.shape[0]
+    vals, idx = _sorted_lists(data, ws.levels, node.depth)
+    n_known = node.n_known
+    n_total = n_known
+    samples = _SamplesArray(np.int64(-2), node.arr1, node.arr2)
+    best = (-np.inf, np.int64(-1), node.end, 0.0)
+    f_i = num_f
+    n_visited = 0
+    n_found = 0
+    n_drawn = 0
+    while f_i > n_total and (n_visited < num_f or n_visited <= n_found + n_drawn):
+        n_visited += 1
+        f_j = _rand_int(splitter.rng_state, n_drawn, f_i - n_found)
+        if f_j < n_known:
+            _swap_entries(features, n_drawn, f_j)
+            n_drawn += 1
+            continue
+        f_j += n_found
+        feat = features[f_j]
+        samples = _sort_feature(data, node_order, vals, idx, replay, node, feat, samples)
+        sv = vals[feat]
+        if sv[node.end - 1] <= sv[node.start] + FEATURE_THRESHOLD:  # constant in this node
+            _swap_entries(features, f_j, n_total)
+            n_found += 1
+            n_total += 1
+            continue
+        f_i -= 1
+        _swap_entries(features, f_i, f_j)
+        si = replay.cur if samples.src == -1 else idx[feat]  # -1 here: replayed by this sort (not all equal)
+        best = _scan_feature(g, sv, si, node.start, node.end, s_tot, feat, best)
+    _remember_constants(splitter, n_known, n_found)
+    return _Split(best[1], best[2], best[3], n_total, samples)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _partition_samples(x_f: np.ndarray, idx: np.ndarray, node_order: np.ndarray, child_order: np.ndarray,
+                       mark: np.ndarray, cur: np.ndarray, node: _Node, split: _Split) -> None:
+    """partition_samples_final: mark the samples going left, then partition the samples array as
+    the search's last sort left it into the children's part of child_order."""
+    start, end = node.start, node.end
+    for q in range(start, end):
+        s = node_order[q]
+        mark[s] = 1 if x_f[s] <= split.threshold else 0
+    _load_samples(child_order, split.samples.src, node_order, idx, cur, start, end)
+    lo = start
+    hi = end
+    while lo < hi:
+        if mark[child_order[lo]]:
+            lo += 1
+        else:
+            hi -= 1
+            tmp = child_order[lo]
+            child_order[lo] = child_order[hi]
+            child_order[hi] = tmp
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _children_impurity(g: np.ndarray, child_order: np.ndarray, start: int, pos: int, end: int, s_tot: float,
+                       sq_tot: float) -> tuple[float, float]:
+    """criterion.reset(); update(pos); children_impurity(): on the partitioned samples array."""
+    n_left = pos - start
+    n_right = end - pos
+    sum_left = _update_sum_left(g, child_order, 0.0, start, pos, end, s_tot)
+    sq_left = 0.0
+    for q in range(start, pos):
+        v = g[child_order[q]]
+        sq_left += v * v
+    sum_right = s_tot - sum_left
+    sq_right = sq_tot - sq_left
+    imp_left = sq_left / n_left - (sum_left / n_left) ** 2
+    imp_right = sq_right / n_right - (sum_right / n_right) ** 2
+    return imp_left, imp_right
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _apply_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _Node, split: _Split, s_tot: float,
+                 sq_tot: float) -> tuple[float, float]:
+    """Partition the node's samples into members[depth + 1] by the split; the children's impurities."""
+    _, idx = _sorted_lists(data, ws.levels, node.depth)
+    child_order = ws.members[node.depth + 1]
+    _partition_samples(data.codes_t[split.feature], idx, ws.members[node.depth], child_order, ws.mark, ws.replay.cur,
+                       node, split)
+    return _children_impurity(g, child_order, node.start, split.pos, node.end, s_tot, sq_tot)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _improvement(n_all: int, impurity: float, node: _Node, split: _Split, imp_left: float, imp_right: float) -> float:
+    """criterion.impurity_improvement, weighted by the node's share of the samples."""
+    n = node.end - node.start
+    n_left = split.pos - node.start
+    n_right = node.end - split.pos
+    return (np.float64(n) / n_all) * (impurity - np.float64(n_right) / n * imp_right
+                                      - np.float64(n_left) / n * imp_left)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_node(tree: TreeNodes, node: _Node, node_id: int) -> None:
+    """Link node `node_id` under its parent, with no children yet."""
+    if node.parent >= 0:
+        if node.is_left:
+            tree.left[node.parent] = node_id
+        else:
+            tree.right[node.parent] = node_id
+    tree.left[node_id] = -1
+    tree.right[node_id] = -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _make_leaf(tree: TreeNodes, node_order: np.ndarray, node: _Node, node_id: int) -> None:
+    """Mark node `node_id` a leaf and its samples as in it."""
+    tree.feature[node_id] = -2
+    tree.threshold[node_id] = -2.0
+    for q in range(node.start, node.end):
+        tree.leaf_of[node_order[q]] = node_id
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _make_split(tree: TreeNodes, node_id: int, split: _Split) -> None:
+    """Give node `node_id` its split."""
+    tree.feature[node_id] = split.feature
+    tree.threshold[node_id] = split.threshold
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _impurity_decrease(node: _Node, split: _Split, impurity: float, imp_left: float, imp_right: float) -> float:
+    """The split's weighted impurity decrease (what feature_importances_ adds up)."""
+    n = node.end - node.start
+    n_left = split.pos - node.start
+    n_right = node.end - split.pos
+    return n * impurity - n_left * imp_left - n_right * imp_right
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _partition_sorted_lists(data: TreeData, ws: TreeWorkspace, node: _Node, split: _Split) -> None:
+    """Stable partition (branch-free) of every feature's sorted list of the node, by ws.mark, into its
+    children's parts of the next level; features constant here are never sorted in the subtree."""
+    vals, idx = _sorted_lists(data, ws.levels, node.depth)
+    dst_vals = ws.levels.values[node.depth]
+    dst_idx = ws.levels.order[node.depth]
+    mark = ws.mark
+    splitter = ws.splitter
+    skip = splitter.skip
+    skip[:] = False
+    for q in range(split.n_constant):
+        skip[splitter.constant[q]] = True
+    for f in range(vals.shape[0]):
+        if skip[f]:
+            continue
+        li = node.start
+        ri = split.pos
+        for q in range(node.start, node.end):
+            s = idx[f, q]
+            m = np.int64(mark[s])
+            dst = ri + m * (li - ri)
+            dst_idx[f, dst] = s
+            dst_vals[f, dst] = vals[f, q]
+            li += m
+            ri += 1 - m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _child(node: _Node, node_id: int, split: _Split, is_left: int, impurity: float) -> _Node:
+    """The left (is_left 1) or right child of a split node: its samples, its sample set's hash
+    (the parent's, the feature and the split position, the side) and its arrangement's."""
+    split1 = _mix(_mix(node.set1, split.feature + 2), split.pos - node.start + 2)
+    split2 = _mix(_mix(node.set2, split.feature + 2), split.pos - node.start + 2)
+    set1 = _mix(split1, is_left + 2)
+    set2 = _mix(split2, is_left + 2)
+    start, end = (node.start, split.pos) if is_left else (split.pos, node.end)
+    return _Node(start, end, node.depth + 1, node_id, is_left, impurity, split.n_constant, set1, set2,
+                 _mix(_mix(set1, split.samples.hash1), 3), _mix(_mix(set2, split.samples.hash2), 3))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _push_children(stack: NodeStack, top: int, node: _Node, node_id: int, split: _Split, imp_left: float,
+                   imp_right: float) -> int:
+    """Push the children, the right one first: the left one is popped (grown) first."""
+    top = _push(stack, top, _child(node, node_id, split, np.int64(0), imp_right))
+    return _push(stack, top, _child(node, node_id, split, np.int64(1), imp_left))
+
+
+@njit(cache=True, nogil=True)
+def _grow_tree(data: TreeData, g: np.ndarray, seed: int, max_depth: int, importance: np.ndarray,
+               ws: TreeWorkspace) -> int:
+    """Grow one regression tree on the residuals g as scikit-learn's DepthFirstTreeBuilder does
+    (left child first; a leaf at max_depth, below 2 samples, at impurity <= DBL_EPSILON, or where no
+    split improves). Writes the nodes and each sample's leaf into ws.tree, adds the tree's
+    importances to `importance`, returns the node count.
 
     scikit-learn keeps one samples array, re-sorted by every feature it visits, and partitions it
     after the split: that order fixes how its sums round. A sort of values without repeats has one
@@ -265,270 +834,37 @@ def _grow_tree(x_t, vals0, order0, tied, dup, g, seed, max_depth, lvl_val, lvl_i
     a 128-bit hash of how it arose: the node's sample set (the path of splits), the last sorted
     feature and the order it left in the repeated values' spans.
     """
-    num_f, n_all = vals0.shape
-    thr32 = np.float32(1e-7)
-    state = np.empty(1, dtype=np.int64)
-    state[0] = seed
-    features = np.arange(num_f)
-    constant_features = np.zeros(num_f, dtype=np.int64)
-    skip = np.zeros(num_f, dtype=np.bool_)
-    cap = 2 * max_depth + 2
-    st_start = np.empty(cap, np.int64)
-    st_end = np.empty(cap, np.int64)
-    st_depth = np.empty(cap, np.int64)
-    st_parent = np.empty(cap, np.int64)
-    st_left = np.empty(cap, np.int64)
-    st_imp = np.empty(cap, np.float64)
-    st_const = np.empty(cap, np.int64)
-    st_set = np.empty((cap, 2), np.uint64)  # hash of the node's sample set
-    st_arr = np.empty((cap, 2), np.uint64)  # hash of the samples array's arrangement on entry
-    st_start[0], st_end[0], st_depth[0], st_parent[0], st_left[0], st_imp[0], st_const[0] = 0, n_all, 0, -1, 0, 0.0, 0
-    st_set[0, 0], st_set[0, 1] = np.uint64(0x243F6A8885A308D3), np.uint64(0x13198A2E03707344)
-    st_arr[0, 0], st_arr[0, 1] = _mix(st_set[0, 0], 1), _mix(st_set[0, 1], 1)
-    top = 1
-    for i in range(n_all):
-        members[0, i] = i
-    first = True
+    n_all = data.values.shape[1]
+    tree, stack, members = ws.tree, ws.stack, ws.members
+    _reset_splitter(ws.splitter, seed)
+    top = _push(stack, 0, _root(members[0]))
     n_nodes = 0
     while top > 0:
         top -= 1
-        start, end, depth = st_start[top], st_end[top], st_depth[top]
-        parent, is_left, impurity, n_known = st_parent[top], st_left[top], st_imp[top], st_const[top]
-        set1, set2, arr1, arr2 = st_set[top, 0], st_set[top, 1], st_arr[top, 0], st_arr[top, 1]
-        n = end - start
-        s_tot = 0.0
-        sq_tot = 0.0
-        for q in range(start, end):
-            v = g[members[depth, q]]
-            s_tot += v
-            sq_tot += v * v
-        is_leaf = depth >= max_depth or n < 2
-        if first:
-            impurity = sq_tot / n - (s_tot / n) ** 2
-            first = False
-        is_leaf = is_leaf or impurity <= 2.220446049250313e-16
-        best_f = -1
-        best_p = end
-        best_thr = 0.0
-        n_total = n_known
-        cur_src = -2  # the samples array: -2 node order (members), f >= 0 sorted list of f, -1 `cur`
+        node = _pop(stack, top)
+        n = node.end - node.start
+        s_tot, sq_tot = _node_sums(g, members[node.depth], node.start, node.end)
+        impurity = node.impurity if n_nodes > 0 else sq_tot / n - (s_tot / n) ** 2  # the root's own
+        is_leaf = node.depth >= max_depth or n < 2 or impurity <= DBL_EPSILON
         if not is_leaf:
-            if depth == 0:
-                vals = vals0
-                idx = order0
-            else:
-                vals = lvl_val[depth - 1]
-                idx = lvl_idx[depth - 1]
-            best_proxy = -np.inf
-            f_i = num_f
-            n_visited = 0
-            n_found = 0
-            n_drawn = 0
-            while f_i > n_total and (n_visited < num_f or n_visited <= n_found + n_drawn):
-                n_visited += 1
-                f_j = _rand_int(state, n_drawn, f_i - n_found)
-                if f_j < n_known:
-                    tmp = features[n_drawn]
-                    features[n_drawn] = features[f_j]
-                    features[f_j] = tmp
-                    n_drawn += 1
-                    continue
-                f_j += n_found
-                feat = features[f_j]
-                # sort_samples_and_feature_values(feat)
-                sv = vals[feat]
-                si = idx[feat]
-                if sv[end - 1] == sv[start]:
-                    pass  # all equal: the sort leaves the samples array as it is
-                else:
-                    # values repeated on samples that differ (in code row or label) need
-                    # scikit-learn's order; equal samples are interchangeable in every sum
-                    n_ties = 0
-                    if tied[feat]:
-                        q = start + 1
-                        while q < end:
-                            if sv[q] == sv[q - 1] and dup[si[q]] != dup[si[q - 1]]:
-                                r = q - 1
-                                while r > start and sv[r - 1] == sv[q]:
-                                    r -= 1
-                                e = q + 1
-                                while e < end and sv[e] == sv[q]:
-                                    e += 1
-                                tie_vals[n_ties] = sv[q]
-                                tie_start[n_ties] = r
-                                tie_end[n_ties] = e
-                                n_ties += 1
-                                q = e
-                            else:
-                                q += 1
-                    if n_ties == 0:
-                        cur_src = feat
-                        arr1 = _mix(_mix(set1, feat + 2), 0)
-                        arr2 = _mix(_mix(set2, feat + 2), 0)
-                    else:
-                        k1 = _mix(arr1, feat + 2)
-                        k2 = _mix(arr2, feat + 2)
-                        slot = _memo_find(memo_keys, k1, k2)
-                        n_span = 0
-                        for t in range(n_ties):
-                            n_span += tie_end[t] - tie_start[t]
-                        if memo_keys[slot, 2] != 0:  # seen: the spans' order is stored
-                            off = memo_span[slot]
-                            for q in range(n_span):
-                                tie_buf[q] = pool[off + q]
-                        else:
-                            _load_samples(cur, cur_src, members[depth], idx, cur, start, end)
-                            for q in range(start, end):
-                                cur_vals[q] = x_t[feat, cur[q]]
-                            _introsort3_ties(cur_vals, cur, start, n, tie_vals, n_ties)
-                            k = 0
-                            for t in range(n_ties):
-                                for q in range(tie_start[t], tie_end[t]):
-                                    tie_buf[k] = cur[q]
-                                    k += 1
-                            if pool_top[0] + n_span <= pool.shape[0] and pool_top[1] * 10 < memo_keys.shape[0] * 7:
-                                off = pool_top[0]
-                                for q in range(n_span):
-                                    pool[off + q] = tie_buf[q]
-                                memo_keys[slot, 0] = k1
-                                memo_keys[slot, 1] = k2
-                                memo_keys[slot, 2] = 1
-                                memo_span[slot] = off
-                                pool_top[0] += n_span
-                                pool_top[1] += 1
-                        for q in range(start, end):
-                            cur[q] = si[q]
-                        k = 0
-                        c1 = _mix(set1, feat + 2)
-                        c2 = _mix(set2, feat + 2)
-                        for t in range(n_ties):
-                            for q in range(tie_start[t], tie_end[t]):
-                                cur[q] = tie_buf[k]
-                                c1 = _mix(c1, tie_buf[k] + 2)
-                                c2 = _mix(c2, tie_buf[k] + 2)
-                                k += 1
-                        arr1 = _mix(c1, 1)
-                        arr2 = _mix(c2, 1)
-                        cur_src = -1
-                        si = cur
-                if sv[end - 1] <= sv[start] + thr32:
-                    tmp = features[f_j]
-                    features[f_j] = features[n_total]
-                    features[n_total] = tmp
-                    n_found += 1
-                    n_total += 1
-                    continue
-                f_i -= 1
-                tmp = features[f_i]
-                features[f_i] = features[f_j]
-                features[f_j] = tmp
-                # the splitter's scan of the sorted feature, with the criterion's running sums
-                sum_left = 0.0
-                pos = start
-                p = start + 1
-                while p < end:
-                    if sv[p] <= sv[p - 1] + thr32:
-                        p += 1
-                        continue
-                    sum_left = _update_sum_left(g, si, sum_left, pos, p, end, s_tot)
-                    pos = p
-                    sum_right = s_tot - sum_left
-                    proxy = sum_left * sum_left / (p - start) + sum_right * sum_right / (end - p)
-                    if proxy > best_proxy:
-                        best_proxy = proxy
-                        best_f = feat
-                        best_p = p
-                        best_thr = np.float64(sv[p - 1]) / 2.0 + np.float64(sv[p]) / 2.0
-                    p += 1
-            for q in range(n_known):
-                features[q] = constant_features[q]
-            for q in range(n_known, n_known + n_found):
-                constant_features[q] = features[q]
-            is_leaf = best_p >= end
+            split = _find_best_split(data, g, ws, node, s_tot)
+            is_leaf = split.pos >= node.end
         if not is_leaf:
-            n_left = best_p - start
-            n_right = end - best_p
-            for q in range(start, end):
-                s = members[depth, q]
-                mark[s] = 1 if x_t[best_f, s] <= best_thr else 0
-            # partition_samples_final on the samples array as the last sort left it
-            child = members[depth + 1]
-            _load_samples(child, cur_src, members[depth], idx, cur, start, end)
-            lo = start
-            hi = end
-            while lo < hi:
-                if mark[child[lo]]:
-                    lo += 1
-                else:
-                    hi -= 1
-                    tmp32 = child[lo]
-                    child[lo] = child[hi]
-                    child[hi] = tmp32
-            # criterion.reset(); update(best_p); children_impurity(); impurity_improvement()
-            sum_left = _update_sum_left(g, child, 0.0, start, best_p, end, s_tot)
-            sq_left = 0.0
-            for q in range(start, best_p):
-                v = g[child[q]]
-                sq_left += v * v
-            sum_right = s_tot - sum_left
-            sq_right = sq_tot - sq_left
-            imp_left = sq_left / n_left - (sum_left / n_left) ** 2
-            imp_right = sq_right / n_right - (sum_right / n_right) ** 2
-            improvement = (np.float64(n) / n_all) * (impurity - np.float64(n_right) / n * imp_right
-                                                     - np.float64(n_left) / n * imp_left)
+            imp_left, imp_right = _apply_split(data, g, ws, node, split, s_tot, sq_tot)
             # a "split" whose rounded children are no purer is a leaf (min_impurity_decrease=0)
-            is_leaf = improvement + 2.220446049250313e-16 < 0.0
+            is_leaf = _improvement(n_all, impurity, node, split, imp_left, imp_right) + DBL_EPSILON < 0.0
         node_id = n_nodes
         n_nodes += 1
-        if parent >= 0:
-            if is_left:
-                node_left[parent] = node_id
-            else:
-                node_right[parent] = node_id
-        node_left[node_id] = -1
-        node_right[node_id] = -1
+        _add_node(tree, node, node_id)
         if is_leaf:
-            node_feat[node_id] = -2
-            node_thr[node_id] = -2.0
-            for q in range(start, end):
-                leaf_of[members[depth, q]] = node_id
+            _make_leaf(tree, members[node.depth], node, node_id)
             continue
-        node_feat[node_id] = best_f
-        node_thr[node_id] = best_thr
-        importance[best_f] += n * impurity - n_left * imp_left - n_right * imp_right
-        if depth + 1 < max_depth:  # the children may split: partition every feature's sorted list
-            dst_val = lvl_val[depth]
-            dst_idx = lvl_idx[depth]
-            skip[:] = False
-            for q in range(n_total):  # constant here, so never sorted in the subtree
-                skip[constant_features[q]] = True
-            for f in range(num_f):
-                if skip[f]:
-                    continue
-                li = start
-                ri = best_p
-                for q in range(start, end):  # stable partition, branch-free
-                    s = idx[f, q]
-                    m = np.int64(mark[s])
-                    dst = ri + m * (li - ri)
-                    dst_idx[f, dst] = s
-                    dst_val[f, dst] = vals[f, q]
-                    li += m
-                    ri += 1 - m
-        split1 = _mix(_mix(set1, best_f + 2), best_p - start + 2)
-        split2 = _mix(_mix(set2, best_f + 2), best_p - start + 2)
-        for side in range(2):  # right child first: the left one is popped (grown) first
-            if side == 0:
-                st_start[top], st_end[top], st_left[top], st_imp[top] = best_p, end, 0, imp_right
-            else:
-                st_start[top], st_end[top], st_left[top], st_imp[top] = start, best_p, 1, imp_left
-            st_depth[top], st_parent[top], st_const[top] = depth + 1, node_id, n_total
-            st_set[top, 0] = _mix(split1, side + 2)
-            st_set[top, 1] = _mix(split2, side + 2)
-            st_arr[top, 0] = _mix(_mix(st_set[top, 0], arr1), 3)
-            st_arr[top, 1] = _mix(_mix(st_set[top, 1], arr2), 3)
-            top += 1
-    for f in range(num_f):
+        _make_split(tree, node_id, split)
+        importance[split.feature] += _impurity_decrease(node, split, impurity, imp_left, imp_right)
+        if node.depth + 1 < max_depth:  # the children may split: partition every feature's sorted list
+            _partition_sorted_lists(data, ws, node, split)
+        top = _push_children(stack, top, node, node_id, split, imp_left, imp_right)
+    for f in range(importance.shape[0]):
         importance[f] /= n_all
     return n_nodes
 
@@ -596,77 +932,73 @@ def _neg_gradient(raw, y_enc, g):
             g[k, i] = -(pk - (1.0 if y_enc[i] == k else 0.0))
 
 
-def _workspace(n: int, num_f: int, max_depth: int) -> tuple:
-    """Scratch arrays of one tree builder (one per worker thread), with its memo of sort replays."""
-    levels = max(max_depth - 1, 1)
-    cap = 2 ** (max_depth + 1)
-    return (np.empty((levels, num_f, n), np.float32), np.empty((levels, num_f, n), np.int32),
-            np.empty((max_depth + 1, n), np.int32), np.empty(n, np.uint8), np.empty(n, np.int32),
-            np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.int64), np.empty(n, np.int64),
-            np.empty(n, np.int32), np.zeros((1 << 15, 3), np.uint64), np.zeros(1 << 15, np.int64),
-            np.empty(1 << 21, np.int32), np.zeros(2, np.int64), np.empty(n, np.int32),
-            np.empty(cap, np.int64), np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.int64),
-            np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(n), np.empty(n), np.empty(cap))
+@njit(cache=True, nogil=True, inline="always")
+def _leaf_values(tree: TreeNodes, leaves: LeafScratch, gk: np.ndarray, y_enc: np.ndarray, k: int, t_count: int,
+                 num_classes: int, n_nodes: int) -> None:
+    """_update_terminal_regions into tree.value: one Newton step per leaf, the means taken as
+    np.mean takes them, over the leaf's samples in index order."""
+    n = gk.shape[0]
+    leaf_of, count, pos, value = tree.leaf_of, leaves.count, leaves.pos, tree.value
+    factor = (num_classes - 1) / num_classes
+    count[:n_nodes] = 0
+    for i in range(n):
+        count[leaf_of[i]] += 1
+    acc = 0
+    for leaf in range(n_nodes):
+        pos[leaf] = acc
+        acc += count[leaf]
+    for i in range(n):
+        leaf = leaf_of[i]
+        yk = np.float64(y_enc[i] == k) if t_count > 1 else np.float64(y_enc[i])
+        prob = yk - gk[i]
+        leaves.num[pos[leaf]] = gk[i]
+        leaves.hess[pos[leaf]] = prob * (1 - prob)
+        pos[leaf] += 1
+    acc = 0
+    for leaf in range(n_nodes):
+        c = count[leaf]
+        if c == 0:
+            value[leaf] = 0.0
+            continue
+        num = _pairwise_sum(leaves.num, acc, c) / c
+        if t_count > 1:
+            num *= factor
+        den = _pairwise_sum(leaves.hess, acc, c) / c
+        value[leaf] = 0.0 if abs(den) < 1e-150 else num / den
+        acc += c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_tree_output(tree: TreeNodes, x_eval_t: np.ndarray, k: int, learning_rate: float, raw: np.ndarray,
+                     raw_eval: np.ndarray) -> None:
+    """Add the tree's leaf values, times the learning rate, to row k of the raw predictions: by
+    each training sample's leaf, and by walking the tree for each evaluation code."""
+    for i in range(raw.shape[1]):
+        raw[k, i] += learning_rate * tree.value[tree.leaf_of[i]]
+    for i in range(x_eval_t.shape[1]):
+        node = 0
+        while tree.left[node] != -1:
+            if x_eval_t[tree.feature[node], i] <= tree.threshold[node]:
+                node = tree.left[node]
+            else:
+                node = tree.right[node]
+        raw_eval[k, i] += learning_rate * tree.value[node]
 
 
 @njit(cache=True, nogil=True)
-def _stage_trees(ks, stage, x_t, vals0, order0, tied, dup, x_eval_t, y_enc, num_classes, seeds, learning_rate,
-                 max_depth, g, raw, raw_eval, importances, relevant, ws):
+def _stage_trees(ks: np.ndarray, stage: int, data: TreeData, x_eval_t: np.ndarray, y_enc: np.ndarray, num_classes: int,
+                 seeds: np.ndarray, learning_rate: float, max_depth: int, g: np.ndarray, raw: np.ndarray,
+                 raw_eval: np.ndarray, importances: np.ndarray, relevant: np.ndarray, ws: TreeWorkspace) -> None:
     """Grow the trees of classes `ks` of one boosting stage on the stage's negative gradient g, set
     their leaf values and add them to the raw predictions (rows k of raw/raw_eval only, so
     disjoint sets of classes can run in parallel threads with their own workspaces)."""
-    (lvl_val, lvl_idx, members, mark, cur, cur_vals, tie_vals, tie_start, tie_end, tie_buf, memo_keys, memo_span,
-     pool, pool_top, leaf_of, node_feat, node_thr, node_left, node_right, leaf_cnt, leaf_pos, buf_num, buf_hess,
-     value) = ws
-    n = x_t.shape[1]
-    m = x_eval_t.shape[1]
     t_count = raw.shape[0]
-    factor = (num_classes - 1) / num_classes
     for k in ks:
         tree = stage * t_count + k
-        gk = g[k]
-        n_nodes = _grow_tree(x_t, vals0, order0, tied, dup, gk, seeds[tree], max_depth, lvl_val, lvl_idx, members,
-                             cur, cur_vals, mark, leaf_of, node_feat, node_thr, node_left, node_right,
-                             importances[tree], tie_vals, tie_start, tie_end, tie_buf, memo_keys, memo_span, pool,
-                             pool_top)
+        n_nodes = _grow_tree(data, g[k], seeds[tree], max_depth, importances[tree], ws)
         relevant[tree] = n_nodes > 1
-        # _update_terminal_regions: one Newton step per leaf, np.mean over its samples in index order
-        leaf_cnt[:n_nodes] = 0
-        for i in range(n):
-            leaf_cnt[leaf_of[i]] += 1
-        acc = 0
-        for leaf in range(n_nodes):
-            leaf_pos[leaf] = acc
-            acc += leaf_cnt[leaf]
-        for i in range(n):
-            leaf = leaf_of[i]
-            yk = np.float64(y_enc[i] == k) if t_count > 1 else np.float64(y_enc[i])
-            prob = yk - gk[i]
-            buf_num[leaf_pos[leaf]] = gk[i]
-            buf_hess[leaf_pos[leaf]] = prob * (1 - prob)
-            leaf_pos[leaf] += 1
-        acc = 0
-        for leaf in range(n_nodes):
-            c = leaf_cnt[leaf]
-            if c == 0:
-                value[leaf] = 0.0
-                continue
-            num = _pairwise_sum(buf_num, acc, c) / c
-            if t_count > 1:
-                num *= factor
-            den = _pairwise_sum(buf_hess, acc, c) / c
-            value[leaf] = 0.0 if abs(den) < 1e-150 else num / den
-            acc += c
-        for i in range(n):
-            raw[k, i] += learning_rate * value[leaf_of[i]]
-        for i in range(m):
-            node = 0
-            while node_left[node] != -1:
-                if x_eval_t[node_feat[node], i] <= node_thr[node]:
-                    node = node_left[node]
-                else:
-                    node = node_right[node]
-            raw_eval[k, i] += learning_rate * value[node]
+        _leaf_values(ws.tree, ws.leaves, g[k], y_enc, k, t_count, num_classes, n_nodes)
+        _add_tree_output(ws.tree, x_eval_t, k, learning_rate, raw, raw_eval)
 
 
 def _boost(data: "PresortedCodes", tied, dup, x_eval_t, y_enc, num_classes, init_raw, seeds, n_stages,
@@ -685,8 +1017,9 @@ def _boost(data: "PresortedCodes", tied, dup, x_eval_t, y_enc, num_classes, init
     workers = max(1, min(workers if pool is not None else 1, t_count))
     groups = [np.arange(w, t_count, workers) for w in range(workers)]
     spaces = [_workspace(n, data.num_features, max_depth) for _ in range(workers)]
-    args = (data.codes_t, data.values, data.order, tied, dup, x_eval_t, y_enc, num_classes, seeds, learning_rate,
-            max_depth, g, raw, raw_eval, importances, relevant)
+    codes = TreeData(data.codes_t, data.values, data.order, tied, dup)
+    args = (codes, x_eval_t, y_enc, num_classes, seeds, learning_rate, max_depth, g, raw, raw_eval, importances,
+            relevant)
     for stage in range(n_stages):
         _neg_gradient(raw, y_enc, g)
         if workers == 1:
