@@ -86,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip the checksum of official files (re-packed files)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=V[,V...]",
                    help="set or sweep a hyperparameter, e.g. --set betavae.beta=1,4,16")
-    p.add_argument("--grid", default="none", choices=GRIDS, type=_one_of(GRIDS),
-                   help=" | ".join(GRIDS) + " (reference: expand every method over its reference grid)")
+    p.add_argument("--grid", default=None, choices=GRIDS, type=_one_of(GRIDS),
+                   help=" | ".join(GRIDS) + " (reference: expand every method over its reference grid; "
+                   "default: the profile's grid key)")
     p.add_argument("--jobs", type=str, default="1", help="cells run at once on this machine (processes)")
     p.add_argument("--threads", type=str, help="torch CPU threads per cell (default: cores // parallel cells); "
                    "fix it to get bitwise-identical CPU numbers across --jobs settings")
@@ -136,6 +137,18 @@ def _names(value: str | None, default: Any, registered: list[str], kind: str) ->
     return list(dict.fromkeys(names))
 
 
+def _check_sources(profile: dict, source: str, loaded: dict) -> None:
+    """A profile that declares `procedural_ok: false` never falls back to the stand-in silently."""
+    if profile["procedural_ok"] or source != "auto":
+        return
+    for name, dataset in loaded.items():
+        if dataset.source == "procedural":
+            raise BenchError(
+                f"profile {profile['name']} needs the official {name} file (procedural_ok: false) and none was "
+                f"found: run `python -m disentbench.datasets download {name}` (or put the file in --data-dir), or "
+                f"pass --source procedural to use the procedural stand-in on purpose (recorded as data_source)")
+
+
 def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
@@ -164,7 +177,9 @@ def plan(args: argparse.Namespace) -> Plan:
     check_writable(run_dir)
     loaded = {name: datasets.create(name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify,
                                     device=device) for name in dataset_names}
-    cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets, args.grid,
+    _check_sources(profile, args.source, loaded)
+    cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets,
+                   args.grid or profile["grid"],
                    {n: len(d) for n, d in loaded.items()}, args.precision)
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from disentbench.bench.choices import or_list
+from disentbench.bench.choices import GRIDS, or_list
 from disentbench.bench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES
 
@@ -31,6 +31,8 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "init": (str, or_list(INIT_SCHEMES)),
     "primary_metric": (str, "a metric key such as dci"),
     "metrics": (dict, "a mapping metric -> {parameter: value}"),
+    "grid": (str, or_list(GRIDS) + " (reference: every method over its reference grid; --grid overrides)"),
+    "procedural_ok": (bool, "true or false (false: --source auto refuses the procedural stand-in)"),
 }
 _POSITIVE = ("seeds", "batch_size", "steps", "log_every")
 
@@ -85,7 +87,7 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
         if key == "name":
             continue
         kind, what = _SCHEMA[key]
-        if isinstance(value, bool) or not isinstance(value, kind):
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             raise BenchError(f"{where}: {key} must be {what}, got {value!r}")
     for key in _POSITIVE:
         if key in p and p[key] < 1:
@@ -94,6 +96,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
         raise BenchError(f"{where}: checkpoint_every must be >= 0")
     if p.get("init", INIT_SCHEMES[0]) not in INIT_SCHEMES:
         raise BenchError(f"{where}: init must be {or_list(INIT_SCHEMES)}, got {p['init']!r}")
+    if p.get("grid", "none") not in GRIDS:
+        raise BenchError(f"{where}: grid must be {or_list(GRIDS)}, got {p['grid']!r}")
     if isinstance(p.get("methods"), str) and p["methods"] != "all":
         raise BenchError(f"{where}: methods must be a list or 'all'")
     for m, s in (p.get("method_steps") or {}).items():
@@ -111,6 +115,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     p.setdefault("log_every", 100)
     p.setdefault("checkpoint_every", 0)
     p.setdefault("init", "reference")
+    p.setdefault("grid", "none")
+    p.setdefault("procedural_ok", True)
     p["metrics"] = {k: dict(v or {}) for k, v in p["metrics"].items()}
     return p
 

@@ -55,6 +55,9 @@ class Method(nn.Module):
         "lr": Interval(0, None, closed="neither"),
     }
     reference_grid: ClassVar[dict[str, list]] = {}
+    #: training steps of the reference protocol (Locatello et al. 2019); shorter cells are flagged in
+    #: the reports as not comparable with published numbers
+    reference_steps: ClassVar[int] = 300_000
     #: merged over the class hierarchy by __init_subclass__ (a subclass's entry replaces its parent's)
     defaults: ClassVar[dict[str, Any]] = dict(hparams)
     all_constraints: ClassVar[dict[str, Constraint]] = dict(constraints)

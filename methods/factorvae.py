@@ -51,6 +51,9 @@ class FactorVAE(VAE):
     hparams = {"gamma": 30.0, "disc_lr": 1e-4}
     constraints = {"disc_lr": Interval(0, None, closed="neither")}
     reference_grid = {"gamma": [10, 20, 30, 40, 50, 100]}
+    #: the reference advances its global step for the VAE and for the discriminator update and stops
+    #: at 300,000, so each network is updated 150,000 times; one of our steps updates both
+    reference_steps = 150_000
 
     def build(self) -> None:
         super().build()

@@ -67,7 +67,7 @@ def test_same_command_gives_identical_scores_with_dci(tmp_path, tiny_profile, ca
 @pytest.mark.parametrize("args, fragment", [
     (["--methods", "nosuch"], "registered methods: "),
     (["--datasets", "mnist"], "registered datasets: dsprites"),
-    (["--profile", "huge"], "choose one of paper, quick, smoke"),
+    (["--profile", "huge"], "choose one of locatello2019, paper, quick, smoke"),
     (["--device", "tpu"], "auto, cpu, cuda, cuda:N, mps"),
     (["--seeds", "-1"], "--seeds must be a positive integer"),
     (["--seeds", "two"], "--seeds must be a positive integer"),

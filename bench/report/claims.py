@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from disentbench.bench.report.leaderboard import BOARD, best_settings, fmt_cell, fmt_number, setting_stats
+from disentbench.bench.report.length import short_training_note
 from disentbench.bench.report.runs import normalise, ordered_metrics, parse_hparams, short_hparams
 
 DID = "did"
@@ -125,6 +126,9 @@ def claim_rows(runs: pd.DataFrame, primary_metric: str) -> tuple[list[dict], lis
         return rows, ablations, ["no results: no claim can be tested"]
     for (dataset, source), part in runs.groupby(BOARD, sort=True):
         title = f"{dataset} (data: {source})"
+        short = short_training_note(part)
+        if short:
+            notes.append(f"{title}: {short}")
         present = [m for m in CLAIM_METRICS if m in set(part["metric"])]
         if not present:
             notes.append(f"{title}: none of MIG, DCI, SAP was measured; no claim tested")

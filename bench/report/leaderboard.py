@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from disentbench.bench.report.length import short_training_note
 from disentbench.bench.report.runs import (claim_metrics, has_direction, higher_is_better, normalise,
                                            ordered_metrics, registered_metrics, short_hparams, split_metrics)
 
@@ -117,6 +118,9 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
             rank_metric = measured[0] if measured else None  # the same fallback as claims.md
             notes.append(f"primary metric `{primary_metric}` was not measured on this dataset; "
                          f"ranked by `{rank_metric}` instead")
+        short = short_training_note(runs[(runs["dataset"] == dataset) & (runs["data_source"] == source)])
+        if short:
+            notes.append(short)
         headline, secondary = split_metrics(measured, rank_metric, registered)
         metrics = headline + secondary
         keys = _rank_keys(part, rank_metric)
@@ -238,6 +242,9 @@ def console_summary(runs: pd.DataFrame, primary_metric: str) -> str:
     for board in make_boards(runs, primary_metric):
         out += [f"{board.title}: best setting per method, ranked by {board.rank_metric}", "",
                 _md_table(*wide_rows(board.best, board.headline)), ""]
+    short = short_training_note(runs)
+    if short:
+        out.append(f"Note: {short}.")
     return "\n".join(out)
 
 
