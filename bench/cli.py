@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="local", choices=BACKENDS,
                    type=_one_of(BACKENDS, _comma_list),
                    help=" | ".join(BACKENDS) + " (dask: with --scheduler ADDRESS)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (cells, steps, complete cells) and its projected wall time from a short "
+                   "probe; train nothing and change nothing in the results folder")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://head:8786")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
                    help="import a module that registers your own methods/metrics/datasets (repeatable)")
@@ -174,7 +177,8 @@ def plan(args: argparse.Namespace) -> Plan:
         device = resolve_device(devices[0])
     n_parallel = len(devices) * per_device if args.devices else jobs
     run_dir = Path(args.results or Path("results") / profile["name"])
-    check_writable(run_dir)
+    if not getattr(args, "dry_run", False):  # a dry run leaves the results folder as it is
+        check_writable(run_dir)
     loaded = {name: datasets.create(name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify,
                                     device=device) for name in dataset_names}
     _check_sources(profile, args.source, loaded)
@@ -196,6 +200,11 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.time()
     planned = plan(args)
+    if args.dry_run:
+        from disentbench.bench.dryrun import describe
+
+        print(describe(planned), flush=True)
+        return 0
     profile, cells, settings = planned.profile, planned.cells, planned.settings
     run_dir = settings.run_dir
     complete = {c.cell_id for c in cells if is_complete(run_dir, c)}
