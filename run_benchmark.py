@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Entry point: `python run_benchmark.py --methods did,betavae --seeds 5` (see README.md)."""
+
 import os
 import sys
 

@@ -4,15 +4,16 @@ A reader (or a run killed half-way) therefore sees either the old file or the ne
 truncated mix. The file gets the permissions a plain `open(path, "w")` would give it (0o666 less
 the umask), so a results folder shared by a team is readable by the team.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
-
+from typing import Any
 
 # Why not tempfile.mkstemp: it creates 0o600 on purpose (a private file in a shared /tmp), and the
 # rename carries that mode onto runs.csv, scores.json, checkpoints... Reading the umask to chmod

@@ -1,6 +1,7 @@
 """Checkpoints hold everything needed to resume a cell exactly: the method's networks and
 optimisers, the step, and the state of every random generator. They are written atomically, the
 previous one is kept as a fallback, and they load with `weights_only=True` (nothing is unpickled)."""
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,13 @@ def load_latest(cell_dir: str | os.PathLike, map_location: str | torch.device = 
 
 def build_method(state: dict[str, Any], device: str | torch.device = "cpu") -> methods.Method:
     """Re-create the method a checkpoint was written by and load its weights and optimisers."""
-    method = methods.create(state["method_name"], observation_shape=tuple(state["observation_shape"]),
-                            seed=int(state["init_seed"]), init=state["init"], **state["hparams"])
+    method = methods.create(
+        state["method_name"],
+        observation_shape=tuple(state["observation_shape"]),
+        seed=int(state["init_seed"]),
+        init=state["init"],
+        **state["hparams"],
+    )
     method.to(device)
     method.load_checkpoint_state(state["method_state"])
     return method

@@ -4,9 +4,10 @@ The CLI's argparse `choices=`, the error messages, the library's checks and the 
 read these tuples, so a new choice is added in one place. No imports: the dataset and config
 modules can use it without loading torch.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 #: training arithmetic: "bf16" autocasts on the device (part of a cell's identity)
 PRECISIONS = ("fp32", "bf16")

@@ -5,6 +5,7 @@ one-line error that names the valid choices. SIGINT (Ctrl-C) and SIGTERM (a clus
 stop a run cleanly: running cells checkpoint their current step, locks are released, one line says
 so, and the exit code is 128 + the signal (130, 143); the same command resumes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,24 +14,32 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from disentbench import datasets
-from disentbench import methods
-from disentbench import metrics
+from disentbench import datasets, methods, metrics
 from disentbench.bench import preemption, provenance
 from disentbench.bench.atomic import write_json
 from disentbench.bench.choices import BACKENDS, COMPILE_MODES, GRIDS, PRECISIONS, SOURCES, or_list
 from disentbench.bench.config import list_profiles, load_profile
-from disentbench.bench.devices import CHOICES as DEVICE_CHOICES, resolve_device
+from disentbench.bench.devices import CHOICES as DEVICE_CHOICES
+from disentbench.bench.devices import resolve_device
 from disentbench.bench.errors import BenchError
-from disentbench.bench.grid import Cell, expand, parse_sets
 from disentbench.bench.execution import run_parallel, run_sequential
+from disentbench.bench.grid import Cell, expand, parse_sets
 from disentbench.bench.plugins import load_plugins
-from disentbench.bench.runner import (SCORES, RunSettings, cell_dir, check_writable, failed_cell_ids, is_complete,
-                          write_failures, write_runs_csv)
+from disentbench.bench.runner import (
+    SCORES,
+    RunSettings,
+    cell_dir,
+    check_writable,
+    failed_cell_ids,
+    is_complete,
+    write_failures,
+    write_runs_csv,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,10 +54,12 @@ def _comma_list(choices: tuple[str, ...]) -> str:
 def _one_of(choices: tuple[str, ...], listed: Callable[[tuple[str, ...]], str] = or_list):
     """An argparse `type` refusing a value outside `choices` with a message naming them (argparse's
     own wording differs between Python versions); `_Parser.error` makes it a one-line BenchError."""
+
     def check(value: str) -> str:
         if value not in choices:
             raise argparse.ArgumentTypeError(f"unknown value {value!r}; choose {listed(choices)}")
         return value
+
     return check
 
 
@@ -70,46 +81,97 @@ class Plan:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_benchmark.py", description="Train and score disentanglement methods on ground-truth datasets.")
-    p.add_argument("--methods", help="comma-separated method names (default: the profile's); registered: "
-                   + ", ".join(methods.list_methods()))
-    p.add_argument("--datasets", help="comma-separated dataset names (default: the profile's); registered: "
-                   + ", ".join(datasets.list_datasets()))
+    p = _Parser(
+        prog="run_benchmark.py", description="Train and score disentanglement methods on ground-truth datasets."
+    )
+    p.add_argument(
+        "--methods",
+        help="comma-separated method names (default: the profile's); registered: " + ", ".join(methods.list_methods()),
+    )
+    p.add_argument(
+        "--datasets",
+        help="comma-separated dataset names (default: the profile's); registered: "
+        + ", ".join(datasets.list_datasets()),
+    )
     p.add_argument("--seeds", type=str, help="number of seeds n: runs seeds 0..n-1 (default: the profile's)")
     p.add_argument("--profile", default="quick", help=f"{' | '.join(list_profiles())} or a YAML file path")
     p.add_argument("--steps", type=str, help="training steps per model (overrides the profile)")
     p.add_argument("--results", help="run folder (default results/<profile>)")
     p.add_argument("--device", default="auto", help=DEVICE_CHOICES)
     p.add_argument("--data-dir", help="folder holding official dataset files")
-    p.add_argument("--source", default="auto", choices=SOURCES, type=_one_of(SOURCES),
-                   help=" | ".join(SOURCES) + " (auto: the official file if present, else procedural)")
+    p.add_argument(
+        "--source",
+        default="auto",
+        choices=SOURCES,
+        type=_one_of(SOURCES),
+        help=" | ".join(SOURCES) + " (auto: the official file if present, else procedural)",
+    )
     p.add_argument("--no-verify", action="store_true", help="skip the checksum of official files (re-packed files)")
-    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=V[,V...]",
-                   help="set or sweep a hyperparameter, e.g. --set betavae.beta=1,4,16")
-    p.add_argument("--grid", default=None, choices=GRIDS, type=_one_of(GRIDS),
-                   help=" | ".join(GRIDS) + " (reference: expand every method over its reference grid; "
-                   "default: the profile's grid key)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METHOD.PARAM=V[,V...]",
+        help="set or sweep a hyperparameter, e.g. --set betavae.beta=1,4,16",
+    )
+    p.add_argument(
+        "--grid",
+        default=None,
+        choices=GRIDS,
+        type=_one_of(GRIDS),
+        help=" | ".join(GRIDS) + " (reference: expand every method over its reference grid; "
+        "default: the profile's grid key)",
+    )
     p.add_argument("--jobs", type=str, default="1", help="cells run at once on this machine (processes)")
-    p.add_argument("--threads", type=str, help="torch CPU threads per cell (default: cores // parallel cells); "
-                   "fix it to get bitwise-identical CPU numbers across --jobs settings")
+    p.add_argument(
+        "--threads",
+        type=str,
+        help="torch CPU threads per cell (default: cores // parallel cells); "
+        "fix it to get bitwise-identical CPU numbers across --jobs settings",
+    )
     p.add_argument("--devices", help="comma-separated devices to spread cells over, e.g. cuda:0,cuda:1")
     p.add_argument("--jobs-per-device", type=str, default="1", help="cells at once on each of --devices")
-    p.add_argument("--backend", default="local", choices=BACKENDS,
-                   type=_one_of(BACKENDS, _comma_list),
-                   help=" | ".join(BACKENDS) + " (dask: with --scheduler ADDRESS)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan (cells, steps, complete cells) and its projected wall time from a short "
-                   "probe; train nothing and change nothing in the results folder")
+    p.add_argument(
+        "--backend",
+        default="local",
+        choices=BACKENDS,
+        type=_one_of(BACKENDS, _comma_list),
+        help=" | ".join(BACKENDS) + " (dask: with --scheduler ADDRESS)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (cells, steps, complete cells) and its projected wall time from a short "
+        "probe; train nothing and change nothing in the results folder",
+    )
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://head:8786")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
-                   help="import a module that registers your own methods/metrics/datasets (repeatable)")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE.py",
+        help="import a module that registers your own methods/metrics/datasets (repeatable)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS, type=_one_of(PRECISIONS),
-                   help=" | ".join(PRECISIONS) + " (bf16: autocast; helps on recent GPUs, not on CPU)")
-    p.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
-                   type=_one_of(COMPILE_MODES, _comma_list),
-                   help="torch.compile the networks (falls back with a warning); MODE: " + ", ".join(COMPILE_MODES)
-                   + " (reduce-overhead records CUDA graphs on a GPU)")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        type=_one_of(PRECISIONS),
+        help=" | ".join(PRECISIONS) + " (bf16: autocast; helps on recent GPUs, not on CPU)",
+    )
+    p.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        default=False,
+        choices=COMPILE_MODES,
+        metavar="MODE",
+        type=_one_of(COMPILE_MODES, _comma_list),
+        help="torch.compile the networks (falls back with a warning); MODE: "
+        + ", ".join(COMPILE_MODES)
+        + " (reduce-overhead records CUDA graphs on a GPU)",
+    )
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for weights and batches")
     p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
     return p
@@ -149,7 +211,8 @@ def _check_sources(profile: dict, source: str, loaded: dict) -> None:
             raise BenchError(
                 f"profile {profile['name']} needs the official {name} file (procedural_ok: false) and none was "
                 f"found: run `python -m disentbench.datasets download {name}` (or put the file in --data-dir), or "
-                f"pass --source procedural to use the procedural stand-in on purpose (recorded as data_source)")
+                f"pass --source procedural to use the procedural stand-in on purpose (recorded as data_source)"
+            )
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -179,20 +242,49 @@ def plan(args: argparse.Namespace) -> Plan:
     run_dir = Path(args.results or Path("results") / profile["name"])
     if not getattr(args, "dry_run", False):  # a dry run leaves the results folder as it is
         check_writable(run_dir)
-    loaded = {name: datasets.create(name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify,
-                                    device=device) for name in dataset_names}
+    loaded = {
+        name: datasets.create(
+            name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify, device=device
+        )
+        for name in dataset_names
+    }
     _check_sources(profile, args.source, loaded)
-    cells = expand(profile, method_names, {n: d.source for n, d in loaded.items()}, seeds, steps, sets,
-                   args.grid or profile["grid"],
-                   {n: len(d) for n, d in loaded.items()}, args.precision)
+    cells = expand(
+        profile,
+        method_names,
+        {n: d.source for n, d in loaded.items()},
+        seeds,
+        steps,
+        sets,
+        args.grid or profile["grid"],
+        {n: len(d) for n, d in loaded.items()},
+        args.precision,
+    )
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)
-    settings = RunSettings(run_dir=run_dir, profile=profile, device=str(device), data_dir=args.data_dir,
-                           verify=not args.no_verify, torch_threads=threads, plugins=tuple(args.plugin),
-                           compile=args.compile, channels_last=args.channels_last)
-    return Plan(profile=profile, cells=tuple(cells), settings=settings, datasets=loaded, n_parallel=n_parallel,
-                devices=tuple(devices), backend=args.backend, scheduler=args.scheduler,
-                retry_failed=args.retry_failed, skip_figures=args.no_report)
+    settings = RunSettings(
+        run_dir=run_dir,
+        profile=profile,
+        device=str(device),
+        data_dir=args.data_dir,
+        verify=not args.no_verify,
+        torch_threads=threads,
+        plugins=tuple(args.plugin),
+        compile=args.compile,
+        channels_last=args.channels_last,
+    )
+    return Plan(
+        profile=profile,
+        cells=tuple(cells),
+        settings=settings,
+        datasets=loaded,
+        n_parallel=n_parallel,
+        devices=tuple(devices),
+        backend=args.backend,
+        scheduler=args.scheduler,
+        retry_failed=args.retry_failed,
+        skip_figures=args.no_report,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -215,37 +307,55 @@ def run(args: argparse.Namespace) -> int:
         todo = [c for c in todo if c.cell_id in failed]
         print(f"--retry-failed: rerunning {len(todo)} failed cell(s)", flush=True)
     sources = ", ".join(f"{n}: {d.source}" for n, d in planned.datasets.items())
-    print(f"disentbench: profile {profile['name']}, {len(cells)} cell(s) ({sources}), device {settings.device}, "
-          f"results in {run_dir}", flush=True)
+    print(
+        f"disentbench: profile {profile['name']}, {len(cells)} cell(s) ({sources}), device {settings.device}, "
+        f"results in {run_dir}",
+        flush=True,
+    )
     if done:
         print(f"skipping {len(done)} cell(s) already complete in {run_dir}", flush=True)
         for c in done:
             print(f"  complete: {c.cell_id}", flush=True)
     with tqdm(total=len(todo), unit="cell", file=sys.stderr, dynamic_ncols=True, disable=not todo) as bar:
         if planned.backend != "local" or (planned.n_parallel > 1 and len(todo) > 1):
-            outcomes = run_parallel(todo, settings, planned.n_parallel, list(planned.devices), bar,
-                                    planned.backend, planned.scheduler)
+            outcomes = run_parallel(
+                todo, settings, planned.n_parallel, list(planned.devices), bar, planned.backend, planned.scheduler
+            )
         else:  # run_cell applies settings.torch_threads itself
             outcomes = run_sequential(todo, settings, planned.datasets, bar)
     failures = [(c, o) for c, o in outcomes if o.status == "failed"]
     records = [json.loads((cell_dir(run_dir, c) / SCORES).read_text()) for c in cells if is_complete(run_dir, c)]
     runs = write_runs_csv(run_dir, records, profile["name"])
     failures_path = write_failures(run_dir, failures)
-    write_json(run_dir / "run.json", {
-        "profile": profile["name"], "primary_metric": profile["primary_metric"], "argv": sys.argv[1:],
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)), "finished_at": provenance.now(),
-        "wall_seconds": round(time.time() - started, 1), "device": settings.device,
-        "git_commit": provenance.git_commit(), "versions": provenance.versions(), "config": profile,
-        "data_sources": {n: d.describe() for n, d in planned.datasets.items()},
-        "cells": len(cells), "complete": len(records), "failed": len(failures),
-    })
+    write_json(
+        run_dir / "run.json",
+        {
+            "profile": profile["name"],
+            "primary_metric": profile["primary_metric"],
+            "argv": sys.argv[1:],
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)),
+            "finished_at": provenance.now(),
+            "wall_seconds": round(time.time() - started, 1),
+            "device": settings.device,
+            "git_commit": provenance.git_commit(),
+            "versions": provenance.versions(),
+            "config": profile,
+            "data_sources": {n: d.describe() for n, d in planned.datasets.items()},
+            "cells": len(cells),
+            "complete": len(records),
+            "failed": len(failures),
+        },
+    )
     _report(run_dir, runs, profile, planned.skip_figures)
     if failures:
         names = "; ".join(f"{c.cell_id} ({o.reason})" for c, o in failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
-        print(f"\n{len(failures)} of {len(cells)} cell(s) failed: {names}{more}. The other cells' results are "
-              f"saved; details are in {failures_path}. Fix the cause and rerun with --retry-failed to run only "
-              f"those cells.", file=sys.stderr)
+        print(
+            f"\n{len(failures)} of {len(cells)} cell(s) failed: {names}{more}. The other cells' results are "
+            f"saved; details are in {failures_path}. Fix the cause and rerun with --retry-failed to run only "
+            f"those cells.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -285,5 +395,7 @@ def main(argv: list[str] | None = None) -> int:
 def stopped_message(signum: int) -> str:
     """The one line printed when a signal stops a run."""
     what = "interrupted" if signum == signal.SIGINT else "terminated"
-    return (f"{what} ({signal.Signals(signum).name}): finished cells and the running cells' checkpoints at their "
-            f"current step are saved; rerun the same command to resume")
+    return (
+        f"{what} ({signal.Signals(signum).name}): finished cells and the running cells' checkpoints at their "
+        f"current step are saved; rerun the same command to resume"
+    )

@@ -3,6 +3,7 @@ one (or another file); each key it gives replaces the parent's value whole.
 
 Every key is validated before any work starts; an unknown key or a wrong type is a one-line error.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,8 +60,10 @@ def _resolve(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     if name_or_path in list_profiles():
         path = PROFILE_DIR / f"{name_or_path}.yaml"
     elif not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        raise BenchError(f"unknown profile {name_or_path!r}; choose one of {', '.join(list_profiles())} "
-                         f"or give the path of a .yaml file")
+        raise BenchError(
+            f"unknown profile {name_or_path!r}; choose one of {', '.join(list_profiles())} "
+            f"or give the path of a .yaml file"
+        )
     key = str(path.resolve())
     if key in seen:
         raise BenchError(f"profile {name_or_path!r} extends itself")

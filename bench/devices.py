@@ -1,4 +1,5 @@
 """Turn a --device string into a torch.device, or a one-line error."""
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@ rendered beforehand) on the chosen device, and one evaluation of an untrained mo
 sample sizes, scaled up linearly (a rough figure: the tree fits of DCI grow faster than linearly).
 Nothing in the results folder is created or changed.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,18 +34,27 @@ def plan_table(cells: tuple[Cell, ...], run_dir) -> list[dict[str, Any]]:
         groups[(cell.dataset, cell.method)].append(cell)
     rows = []
     for (dataset, method), group in sorted(groups.items()):
-        rows.append({"dataset": dataset, "data_source": group[0].data_source, "method": method,
-                     "settings": len({c.hparams_json for c in group}), "seeds": len({c.seed for c in group}),
-                     "steps": sorted({c.steps for c in group}), "cells": len(group),
-                     "complete": sum(is_complete(run_dir, c) for c in group)})
+        rows.append(
+            {
+                "dataset": dataset,
+                "data_source": group[0].data_source,
+                "method": method,
+                "settings": len({c.hparams_json for c in group}),
+                "seeds": len({c.seed for c in group}),
+                "steps": sorted({c.steps for c in group}),
+                "cells": len(group),
+                "complete": sum(is_complete(run_dir, c) for c in group),
+            }
+        )
     return rows
 
 
 def probe_steps_per_second(cell: Cell, dataset, device: torch.device, steps: int = 5) -> float:
     """Training steps per second of `cell`'s method and setting, timed after one warm-up step."""
     seeds = RunSeeds.from_seed(cell.seed)
-    method = methods.create(cell.method, observation_shape=dataset.observation_shape, seed=seeds.init,
-                            init=cell.init, **cell.hparams).to(device)
+    method = methods.create(
+        cell.method, observation_shape=dataset.observation_shape, seed=seeds.init, init=cell.init, **cell.hparams
+    ).to(device)
     rng = np.random.default_rng(seeds.data)
     noise = torch.Generator(device=device).manual_seed(seeds.noise)
     rows = cell.batch_size * method.batches_per_step
@@ -70,13 +80,15 @@ def probe_eval_seconds(profile_metrics: dict, cell: Cell, dataset, device: torch
         defaults = metrics.create(name, **params)
         scaled = dict(params)
         for key in SIZE_KEYS:
-            value = params.get(key, getattr(defaults, key, None) if key != "num_variance_estimate"
-                               else defaults.kwargs.get(key))
+            value = params.get(
+                key, getattr(defaults, key, None) if key != "num_variance_estimate" else defaults.kwargs.get(key)
+            )
             if value:
                 scaled[key] = max(2, int(value * EVAL_FRACTION))
         small[name] = scaled
-    method = methods.create(cell.method, observation_shape=dataset.observation_shape, seed=0,
-                            init=cell.init, **cell.hparams).to(device)
+    method = methods.create(
+        cell.method, observation_shape=dataset.observation_shape, seed=0, init=cell.init, **cell.hparams
+    ).to(device)
     method.eval()
     start = time.perf_counter()
     metrics.evaluate_many(small, dataset, method.encode, seed=0)
@@ -104,26 +116,34 @@ def describe(planned, probe_steps: int = 5) -> str:
     first: dict[tuple[str, str], Cell] = {}
     for cell in planned.cells:
         first.setdefault((cell.dataset, cell.method), cell)
-    rates = {key: probe_steps_per_second(cell, planned.datasets[key[0]], device, probe_steps)
-             for key, cell in first.items()}
+    rates = {
+        key: probe_steps_per_second(cell, planned.datasets[key[0]], device, probe_steps) for key, cell in first.items()
+    }
     some = next(iter(first.values()))
     eval_seconds = probe_eval_seconds(settings.profile["metrics"], some, planned.datasets[some.dataset], device)
     train_seconds = sum(c.steps / rates[(c.dataset, c.method)] for c in todo)
     total = (train_seconds + eval_seconds * len(todo)) / max(1, planned.n_parallel)
 
-    lines = [f"dry run: profile {settings.profile['name']}, device {settings.device}, "
-             f"{planned.n_parallel} cell(s) at once, results in {settings.run_dir} (nothing is trained or written)",
-             "", "| dataset | data | method | settings | seeds | steps | cells | complete | probe steps/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"dry run: profile {settings.profile['name']}, device {settings.device}, "
+        f"{planned.n_parallel} cell(s) at once, results in {settings.run_dir} (nothing is trained or written)",
+        "",
+        "| dataset | data | method | settings | seeds | steps | cells | complete | probe steps/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         steps = ", ".join(f"{s:,}" for s in r["steps"])
         rate = rates[(r["dataset"], r["method"])]
-        lines.append(f"| {r['dataset']} | {r['data_source']} | {r['method']} | {r['settings']} | {r['seeds']} | "
-                     f"{steps} | {r['cells']} | {r['complete']} | {rate:.2f} |")
-    lines += ["", f"{len(planned.cells)} cell(s), {len(planned.cells) - len(todo)} already complete, "
-                  f"{len(todo)} to run.",
-              f"Projected wall time: {_duration(total)} (training {_duration(train_seconds)} + evaluation "
-              f"~{_duration(eval_seconds)} per model, over {max(1, planned.n_parallel)} parallel cell(s); "
-              f"probe: {probe_steps} timed steps per method, evaluation at {EVAL_FRACTION:g} of the metric sizes "
-              f"scaled up linearly)."]
+        lines.append(
+            f"| {r['dataset']} | {r['data_source']} | {r['method']} | {r['settings']} | {r['seeds']} | "
+            f"{steps} | {r['cells']} | {r['complete']} | {rate:.2f} |"
+        )
+    lines += [
+        "",
+        f"{len(planned.cells)} cell(s), {len(planned.cells) - len(todo)} already complete, {len(todo)} to run.",
+        f"Projected wall time: {_duration(total)} (training {_duration(train_seconds)} + evaluation "
+        f"~{_duration(eval_seconds)} per model, over {max(1, planned.n_parallel)} parallel cell(s); "
+        f"probe: {probe_steps} timed steps per method, evaluation at {EVAL_FRACTION:g} of the metric sizes "
+        f"scaled up linearly).",
+    ]
     return "\n".join(lines)

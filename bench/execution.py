@@ -3,10 +3,12 @@
 joblib's Dask backend. In the parallel modes each cell runs in its own child process (bench.worker)
 and only the driver writes the run's tables. Locally the driver knows every child, so a stop signal
 (bench.preemption) is forwarded to them and the driver waits for their checkpoints before it stops."""
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from disentbench.bench import preemption
 from disentbench.bench.errors import BenchError
@@ -44,8 +46,15 @@ def _tasks(todo: list[Cell], settings: RunSettings, devices: list[str]) -> Itera
         yield cell, dataclasses.replace(settings, device=devices[i % len(devices)])
 
 
-def run_parallel(todo: list[Cell], settings: RunSettings, n_jobs: int, devices: list[str], bar,
-                 backend: str = "local", scheduler: str | None = None) -> list[tuple[Cell, CellOutcome]]:
+def run_parallel(
+    todo: list[Cell],
+    settings: RunSettings,
+    n_jobs: int,
+    devices: list[str],
+    bar,
+    backend: str = "local",
+    scheduler: str | None = None,
+) -> list[tuple[Cell, CellOutcome]]:
     from joblib import Parallel, delayed, parallel_config
 
     from disentbench.bench.worker import forward_signal, run_cell_isolated
@@ -83,10 +92,11 @@ def _dask_client(backend: str, scheduler: str | None, n_workers: int) -> tuple[A
     except ImportError:
         raise BenchError("--backend dask needs dask.distributed: pip install -e '.[dask]'") from None
     if backend == "dask-local":
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
     try:
         return Client(scheduler, timeout="30s"), None
     except (OSError, TimeoutError) as exc:
-        raise BenchError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it or fix --scheduler") from None
+        raise BenchError(
+            f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it or fix --scheduler"
+        ) from None

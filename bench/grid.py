@@ -6,13 +6,15 @@ makes a new cell instead of silently reusing an old one. The configuration inclu
 "module:qualname" of the class that trains the cell, so a plugin registered over a built-in name
 (`override=True`) never reuses the built-in's results.
 """
+
 from __future__ import annotations
 
 import hashlib
 import itertools
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from disentbench import methods
 from disentbench.bench.choices import GRIDS, or_list
@@ -85,7 +87,9 @@ def parse_sets(items: Iterable[str], selected_methods: list[str]) -> dict[str, d
         method, param = lhs.split(".", 1)
         methods.get(method)  # unknown method -> one-line error listing the registered ones
         if method not in selected_methods:
-            raise BenchError(f"--set {item!r}: method {method!r} is not selected (--methods {','.join(selected_methods)})")
+            raise BenchError(
+                f"--set {item!r}: method {method!r} is not selected (--methods {','.join(selected_methods)})"
+            )
         values = [v.strip() for v in rhs.split(",") if v.strip()]
         if not values:
             raise BenchError(f"--set {item!r}: no value given")
@@ -93,8 +97,9 @@ def parse_sets(items: Iterable[str], selected_methods: list[str]) -> dict[str, d
     return out
 
 
-def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid: str = "none",
-                    dataset_size: int | None = None) -> list[dict[str, Any]]:
+def hparam_settings(
+    method: str, sets: dict[str, list[str]] | None = None, grid: str = "none", dataset_size: int | None = None
+) -> list[dict[str, Any]]:
     """Every hyperparameter setting of a method: its reference grid (if asked) and --set sweeps,
     as a cartesian product; each validated and typed. A method hyperparameter named `dataset_size`
     (beta-TCVAE's N) is filled from the dataset unless the user sets it."""
@@ -118,9 +123,17 @@ def hparam_settings(method: str, sets: dict[str, list[str]] | None = None, grid:
     return settings
 
 
-def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: dict[str, str], seeds: int,
-           steps_override: int | None, sets: dict[str, dict[str, list[str]]], grid: str,
-           dataset_sizes: dict[str, int] | None = None, precision: str = "fp32") -> list[Cell]:
+def expand(
+    profile: dict[str, Any],
+    method_names: list[str],
+    dataset_sources: dict[str, str],
+    seeds: int,
+    steps_override: int | None,
+    sets: dict[str, dict[str, list[str]]],
+    grid: str,
+    dataset_sizes: dict[str, int] | None = None,
+    precision: str = "fp32",
+) -> list[Cell]:
     cells = []
     for dataset, source in dataset_sources.items():
         for method in method_names:
@@ -129,7 +142,19 @@ def expand(profile: dict[str, Any], method_names: list[str], dataset_sources: di
             class_path = method_class_path(method)
             for hp in hparam_settings(method, sets.get(method), grid, size):
                 for seed in range(seeds):
-                    cells.append(Cell(dataset, source, method, json.dumps(hp, sort_keys=True), seed, steps,
-                                      int(profile["batch_size"]), str(profile["init"]), precision,
-                                      method_class=class_path, slug=hparams_slug(method, hp)))
+                    cells.append(
+                        Cell(
+                            dataset,
+                            source,
+                            method,
+                            json.dumps(hp, sort_keys=True),
+                            seed,
+                            steps,
+                            int(profile["batch_size"]),
+                            str(profile["init"]),
+                            precision,
+                            method_class=class_path,
+                            slug=hparams_slug(method, hp),
+                        )
+                    )
     return cells

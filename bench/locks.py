@@ -5,6 +5,7 @@ heartbeat refreshed while the cell trains. A lock is stale (and taken over, with
 its owner process is gone on this host, or when its heartbeat is older than `stale_seconds`
 (an owner on another host of a cluster that died without cleaning up).
 """
+
 from __future__ import annotations
 
 import json
@@ -88,7 +89,7 @@ class CellLock:
                 pass
             self.held = False
 
-    def __enter__(self) -> "CellLock":
+    def __enter__(self) -> CellLock:
         return self
 
     def __exit__(self, *exc) -> None:

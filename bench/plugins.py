@@ -5,6 +5,7 @@ A file is imported as module `disentbench_plugin_<file stem>`: the same name in 
 process whatever the folder, because a method class's "module:qualname" is part of its cells'
 identity (bench/grid.py).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -32,8 +33,10 @@ def load_plugin(spec: str) -> None:
             if loaded is not None:
                 other = Path(getattr(loaded, "__file__", "") or "").resolve()
                 if other != path:
-                    raise BenchError(f"--plugin {spec}: another plugin file, {other}, is already loaded as {name}; "
-                                     f"rename one of them")
+                    raise BenchError(
+                        f"--plugin {spec}: another plugin file, {other}, is already loaded as {name}; "
+                        f"rename one of them"
+                    )
                 return
             module_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(module_spec)

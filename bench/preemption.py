@@ -7,12 +7,13 @@ current step; the parallel driver waits for its children), it is honoured there;
 raises `Interrupted` at once, as Ctrl-C always did. Listeners (`listening()`) hear the signal
 first: the parallel driver forwards it to its worker processes.
 """
+
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 Listener = Callable[[int], None]

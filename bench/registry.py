@@ -8,9 +8,11 @@ Taking a name that another class already holds is an error unless the caller say
 built-in's. Registering the same definition again (the same object, or the same module:qualname
 when a module is re-imported or reloaded) is allowed, so importing a module twice never breaks.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from disentbench.bench.errors import BenchError
 
@@ -37,11 +39,15 @@ class Registry(Generic[T]):
             existing = self._entries.get(name)
             if override and existing is None:
                 choices = ", ".join(self.names()) or "(none)"
-                raise BenchError(f"{self.kind} {name!r} is not registered, so override=True replaces nothing; "
-                                 f"drop override=True or use one of: {choices}")
+                raise BenchError(
+                    f"{self.kind} {name!r} is not registered, so override=True replaces nothing; "
+                    f"drop override=True or use one of: {choices}"
+                )
             if existing is not None and not override and qualified_name(existing) != qualified_name(cls):
-                raise BenchError(f"{self.kind} {name!r} is already registered by {qualified_name(existing)}; "
-                                 f"pass override=True to replace it")
+                raise BenchError(
+                    f"{self.kind} {name!r} is already registered by {qualified_name(existing)}; "
+                    f"pass override=True to replace it"
+                )
             self._entries[name] = cls
             try:
                 cls.registered_name = name  # type: ignore[attr-defined]

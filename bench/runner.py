@@ -6,6 +6,7 @@ the same command skips finished cells and resumes unfinished ones from their las
 `run_cell` is a plain top-level function of picklable arguments, so cells can run in worker
 processes; only the driver writes the run's tables.
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,16 +14,15 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import torch
 
-from disentbench import datasets
-from disentbench import methods
-from disentbench import metrics
+from disentbench import datasets, methods, metrics
 from disentbench.bench import provenance
 from disentbench.bench.atomic import atomic_path, write_json
 from disentbench.bench.errors import BenchError
@@ -35,9 +35,27 @@ CONFIG = "config.json"
 FAILURES = "failures.csv"
 RUNS = "runs.csv"
 RUN_COLUMNS = [
-    "cell_id", "profile", "dataset", "data_source", "data_verified", "method", "hparams", "seed", "steps",
-    "metric", "value", "train_seconds", "eval_seconds", "device", "git_commit", "torch_version",
-    "numpy_version", "sklearn_version", "numba_version", "python_version", "config",
+    "cell_id",
+    "profile",
+    "dataset",
+    "data_source",
+    "data_verified",
+    "method",
+    "hparams",
+    "seed",
+    "steps",
+    "metric",
+    "value",
+    "train_seconds",
+    "eval_seconds",
+    "device",
+    "git_commit",
+    "torch_version",
+    "numpy_version",
+    "sklearn_version",
+    "numba_version",
+    "python_version",
+    "config",
 ]
 
 
@@ -81,8 +99,9 @@ def make_dataset(name: str, source: str, settings: RunSettings, device: torch.de
     return datasets.create(name, source=source, data_dir=settings.data_dir, verify=settings.verify, device=device)
 
 
-def run_cell(cell: Cell, settings: RunSettings, progress: Callable[[int, dict], None] | None = None,
-             dataset=None) -> CellOutcome:
+def run_cell(
+    cell: Cell, settings: RunSettings, progress: Callable[[int, dict], None] | None = None, dataset=None
+) -> CellOutcome:
     """Train and evaluate one cell (resuming it if it has a checkpoint). Never raises for a failure
     of the cell itself: the outcome says "failed" with the step and reason."""
     out_dir = cell_dir(settings.run_dir, cell)
@@ -114,32 +133,53 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
     try:
         if dataset is None:
             dataset = make_dataset(cell.dataset, cell.data_source, settings, device)
-        config = {**cell.training_config(), "cell_id": cell.cell_id, "profile": settings.profile["name"],
-                  "metrics": settings.profile["metrics"], "log_every": settings.profile["log_every"],
-                  "checkpoint_every": settings.profile["checkpoint_every"], "device": str(device),
-                  "torch_threads": torch.get_num_threads(),
-                  "compile": settings.compile, "channels_last": settings.channels_last,
-                  "observation_shape": list(dataset.observation_shape), **dataset.describe()}
+        config = {
+            **cell.training_config(),
+            "cell_id": cell.cell_id,
+            "profile": settings.profile["name"],
+            "metrics": settings.profile["metrics"],
+            "log_every": settings.profile["log_every"],
+            "checkpoint_every": settings.profile["checkpoint_every"],
+            "device": str(device),
+            "torch_threads": torch.get_num_threads(),
+            "compile": settings.compile,
+            "channels_last": settings.channels_last,
+            "observation_shape": list(dataset.observation_shape),
+            **dataset.describe(),
+        }
         write_json(out_dir / CONFIG, config)
         if cell.method_class and method_class_path(cell.method) != cell.method_class:
-            raise BenchError(f"{cell.method} is {method_class_path(cell.method)} here but the cell was planned with "
-                             f"{cell.method_class}; load the same --plugin in every process")
+            raise BenchError(
+                f"{cell.method} is {method_class_path(cell.method)} here but the cell was planned with "
+                f"{cell.method_class}; load the same --plugin in every process"
+            )
         seeds = RunSeeds.from_seed(cell.seed)
-        method = methods.create(cell.method, observation_shape=dataset.observation_shape, seed=seeds.init,
-                                init=cell.init, **cell.hparams).to(device)
-        options = TrainOptions(steps=cell.steps, batch_size=cell.batch_size, seed=cell.seed,
-                               log_every=settings.profile["log_every"],
-                               checkpoint_every=settings.profile["checkpoint_every"])
+        method = methods.create(
+            cell.method, observation_shape=dataset.observation_shape, seed=seeds.init, init=cell.init, **cell.hparams
+        ).to(device)
+        options = TrainOptions(
+            steps=cell.steps,
+            batch_size=cell.batch_size,
+            seed=cell.seed,
+            log_every=settings.profile["log_every"],
+            checkpoint_every=settings.profile["checkpoint_every"],
+        )
         speed = SpeedOptions(precision=cell.precision, compile=settings.compile, channels_last=settings.channels_last)
         result = train(method, dataset, options, device=device, cell_dir=out_dir, progress=progress, speed=speed)
         t0 = time.perf_counter()
         scores = metrics.evaluate_many(settings.profile["metrics"], dataset, method.encode, seed=cell.seed)
         eval_seconds = time.perf_counter() - t0
         record = {
-            "cell_id": cell.cell_id, "config": config, "scores": scores,
-            "train_seconds": result.seconds, "eval_seconds": eval_seconds, "device": str(device),
-            "git_commit": provenance.git_commit(), **provenance.versions(),
-            "completed_at": provenance.now(), "resumed_from_step": result.resumed_from,
+            "cell_id": cell.cell_id,
+            "config": config,
+            "scores": scores,
+            "train_seconds": result.seconds,
+            "eval_seconds": eval_seconds,
+            "device": str(device),
+            "git_commit": provenance.git_commit(),
+            **provenance.versions(),
+            "completed_at": provenance.now(),
+            "resumed_from_step": result.resumed_from,
             "last_losses": result.last_losses,
         }
         write_json(out_dir / SCORES, record)
@@ -160,14 +200,24 @@ def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:
     """One tidy runs.csv row per metric value of a finished cell."""
     cfg = record["config"]
     common = {
-        "cell_id": record["cell_id"], "profile": cfg.get("profile", profile_name), "dataset": cfg["dataset"],
-        "data_source": cfg["data_source"], "data_verified": cfg.get("verified", ""),
-        "method": cfg["method"], "hparams": json.dumps(cfg["hparams"], sort_keys=True), "seed": cfg["seed"],
-        "steps": cfg["steps"], "train_seconds": round(record["train_seconds"], 3),
-        "eval_seconds": round(record["eval_seconds"], 3), "device": record["device"],
-        "git_commit": record["git_commit"], "torch_version": record["torch_version"],
-        "numpy_version": record["numpy_version"], "sklearn_version": record["sklearn_version"],
-        "numba_version": record.get("numba_version", ""), "python_version": record.get("python_version", ""),
+        "cell_id": record["cell_id"],
+        "profile": cfg.get("profile", profile_name),
+        "dataset": cfg["dataset"],
+        "data_source": cfg["data_source"],
+        "data_verified": cfg.get("verified", ""),
+        "method": cfg["method"],
+        "hparams": json.dumps(cfg["hparams"], sort_keys=True),
+        "seed": cfg["seed"],
+        "steps": cfg["steps"],
+        "train_seconds": round(record["train_seconds"], 3),
+        "eval_seconds": round(record["eval_seconds"], 3),
+        "device": record["device"],
+        "git_commit": record["git_commit"],
+        "torch_version": record["torch_version"],
+        "numpy_version": record["numpy_version"],
+        "sklearn_version": record["sklearn_version"],
+        "numba_version": record.get("numba_version", ""),
+        "python_version": record.get("python_version", ""),
         "config": json.dumps(cfg, sort_keys=True),
     }
     return [{**common, "metric": k, "value": v} for k, v in sorted(record["scores"].items())]
@@ -191,8 +241,18 @@ def write_failures(run_dir: Path, failures: list[tuple[Cell, CellOutcome]]) -> P
         w = csv.writer(f)
         w.writerow(["cell_id", "dataset", "method", "hparams", "seed", "step", "reason", "time"])
         for cell, out in failures:
-            w.writerow([cell.cell_id, cell.dataset, cell.method, cell.hparams_json, cell.seed,
-                        "" if out.failed_step is None else out.failed_step, out.reason, provenance.now()])
+            w.writerow(
+                [
+                    cell.cell_id,
+                    cell.dataset,
+                    cell.method,
+                    cell.hparams_json,
+                    cell.seed,
+                    "" if out.failed_step is None else out.failed_step,
+                    out.reason,
+                    provenance.now(),
+                ]
+            )
     return path
 
 

@@ -14,6 +14,7 @@ fallback when it fails), `channels_last=True`, and `prefetch_steps` (render the 
 steps in one call: one host->device copy, hence one host sync, per chunk instead of per step; on
 by default on CUDA only). None of them changes the data or noise streams, so resume stays exact.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,9 +23,9 @@ import csv
 import math
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ class RunSeeds:
     noise: int
 
     @classmethod
-    def from_seed(cls, seed: int) -> "RunSeeds":
+    def from_seed(cls, seed: int) -> RunSeeds:
         a, b, c = np.random.SeedSequence(int(seed)).generate_state(3)
         return cls(int(a), int(b), int(c))
 
@@ -133,7 +134,6 @@ def networks(method: Method) -> list[torch.nn.Module]:
     return [m for m in method.children() if any(True for _ in m.parameters())]
 
 
-
 def compile_mode(compile: bool | str | None) -> str | None:
     """None (no compile) or one of COMPILE_MODES; True means "default"."""
     if compile is None or compile is False:
@@ -185,8 +185,9 @@ class BatchStream:
     steps are rendered by one `observations` call (one host->device copy per chunk).
     `rng_state()` is the data RNG state right after the last batch handed out (for checkpoints)."""
 
-    def __init__(self, dataset: GroundTruthDataset, rng: np.random.Generator, rows: int, chunk: int,
-                 channels_last: bool = False):
+    def __init__(
+        self, dataset: GroundTruthDataset, rng: np.random.Generator, rows: int, chunk: int, channels_last: bool = False
+    ):
         self.dataset, self.rng, self.rows, self.chunk = dataset, rng, rows, max(1, int(chunk))
         self.channels_last = channels_last
         self._batches: list[torch.Tensor] = []
@@ -266,7 +267,7 @@ class TrainingLog:
         self.header: list[str] | None = None
 
     @classmethod
-    def open(cls, cell_dir: Path | None, start_step: int) -> "TrainingLog":
+    def open(cls, cell_dir: Path | None, start_step: int) -> TrainingLog:
         """A log appending to cell_dir's file; one that writes nothing when cell_dir is None."""
         log = cls(None if cell_dir is None else Path(cell_dir) / LOG_FILE)
         if log.path is not None:
@@ -303,7 +304,7 @@ class TrainingLog:
             self._file.close()
             self._file = None
 
-    def __enter__(self) -> "TrainingLog":
+    def __enter__(self) -> TrainingLog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -316,8 +317,15 @@ def _read_header(path: Path) -> list[str] | None:
     return first or None
 
 
-def resume(method: Method, cell_dir: Path | None, steps: int, device: torch.device,
-           data_rng: np.random.Generator, noise: torch.Generator, meter: LossMeter) -> tuple[int, float]:
+def resume(
+    method: Method,
+    cell_dir: Path | None,
+    steps: int,
+    device: torch.device,
+    data_rng: np.random.Generator,
+    noise: torch.Generator,
+    meter: LossMeter,
+) -> tuple[int, float]:
     """Load cell_dir's latest checkpoint into the method, both generators and the loss meter.
     Returns (step, elapsed seconds) to continue from; (0, 0.0) when there is nothing to resume."""
     if cell_dir is None:
@@ -350,19 +358,22 @@ class CheckpointWriter:
     def save(self, step: int, elapsed: float) -> None:
         if self.cell_dir is None:
             return
-        save_checkpoint(self.cell_dir / CHECKPOINT, {
-            "step": step,
-            "elapsed_seconds": elapsed,
-            "method_name": self.method.registered_name,
-            "hparams": dict(self.method.hp),
-            "observation_shape": list(self.method.observation_shape),
-            "init": getattr(self.method, "init_scheme", "reference"),
-            "init_seed": self.seeds.init,
-            "method_state": self.method.checkpoint_state(),
-            "data_rng": self.batches.rng_state(),
-            "noise_rng": self.noise.get_state(),
-            **self.meter.state(),
-        })
+        save_checkpoint(
+            self.cell_dir / CHECKPOINT,
+            {
+                "step": step,
+                "elapsed_seconds": elapsed,
+                "method_name": self.method.registered_name,
+                "hparams": dict(self.method.hp),
+                "observation_shape": list(self.method.observation_shape),
+                "init": getattr(self.method, "init_scheme", "reference"),
+                "init_seed": self.seeds.init,
+                "method_state": self.method.checkpoint_state(),
+                "data_rng": self.batches.rng_state(),
+                "noise_rng": self.noise.get_state(),
+                **self.meter.state(),
+            },
+        )
 
 
 @contextlib.contextmanager
@@ -386,8 +397,12 @@ def _compile_or_warn(method: Method, compile: bool | str) -> list[torch.nn.Modul
     try:
         return compile_networks(method, **compile_options(compile))
     except Exception as exc:  # e.g. torch.compile unsupported on this Python/platform
-        warnings.warn(f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: {exc}); "
-                      f"training without compile", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: {exc}); "
+            f"training without compile",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         uncompile_networks(networks(method))
         return []
 
@@ -412,9 +427,16 @@ class _Clock:
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
-def train(method: Method, dataset: GroundTruthDataset, options: TrainOptions, *, device: torch.device,
-          cell_dir: Path | None = None, progress: ProgressFn | None = None,
-          speed: SpeedOptions = SpeedOptions()) -> TrainResult:
+def train(
+    method: Method,
+    dataset: GroundTruthDataset,
+    options: TrainOptions,
+    *,
+    device: torch.device,
+    cell_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+    speed: SpeedOptions = SpeedOptions(),
+) -> TrainResult:
     """Train `method` for options.steps steps, resuming from cell_dir's checkpoint if there is one.
 
     Results do not depend on where it was interrupted, nor on speed.prefetch_steps. Under
@@ -461,9 +483,15 @@ def _stop_at(step: int, saver: CheckpointWriter, clock: _Clock, saved: bool) -> 
     preemption.raise_if_requested()
 
 
-def _train_step(method: Method, x: torch.Tensor, step: int, noise: torch.Generator,
-                context: contextlib.AbstractContextManager, compiled: list[torch.nn.Module],
-                first: bool) -> dict[str, torch.Tensor]:
+def _train_step(
+    method: Method,
+    x: torch.Tensor,
+    step: int,
+    noise: torch.Generator,
+    context: contextlib.AbstractContextManager,
+    compiled: list[torch.nn.Module],
+    first: bool,
+) -> dict[str, torch.Tensor]:
     if compiled and first:
         return _first_compiled_step(method, x, step, noise, context, compiled)
     with context:
@@ -480,8 +508,12 @@ def _first_compiled_step(method, x, step, noise, context, compiled: list[torch.n
             return method.train_step(x, step, noise)
     except Exception as exc:  # compilation errors come in many types (backend, dynamo, autograd)
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-        warnings.warn(f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: "
-                      f"{first_line}); training without compile", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"torch.compile failed for {method.registered_name} ({type(exc).__name__}: "
+            f"{first_line}); training without compile",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         uncompile_networks(compiled)
         compiled.clear()
         method.load_checkpoint_state(saved)

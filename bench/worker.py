@@ -9,6 +9,7 @@ The child imports the driver's own disentbench without putting the checkout root
 path: that root's bench/, datasets/, methods/ and metrics/ folders would shadow other packages of
 those names (Hugging Face `datasets`) inside the worker.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 A registered entry is a factory taking (source, data_dir, verify, device) and returning a
 GroundTruthDataset.
 """
+
 from __future__ import annotations
 
 from typing import Any

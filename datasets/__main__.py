@@ -4,6 +4,7 @@
 stand-in can be used exactly like the official file (load it with verification off: its checksum
 differs). `--sizes` renders a reduced grid (the first values of each factor), mainly for tests.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,9 @@ def _parse_sizes(text: str | None, full: tuple[int, ...]) -> tuple[int, ...]:
     try:
         sizes = tuple(int(s) for s in text.split(","))
     except ValueError:
-        raise BenchError(f"--sizes {text!r}: give {len(full)} comma-separated integers, e.g. {','.join(map(str, full))}") from None
+        raise BenchError(
+            f"--sizes {text!r}: give {len(full)} comma-separated integers, e.g. {','.join(map(str, full))}"
+        ) from None
     if len(sizes) != len(full) or any(s < 1 or s > f for s, f in zip(sizes, full)):
         raise BenchError(f"--sizes {text!r}: need {len(full)} integers between 1 and {list(full)}")
     return sizes

@@ -9,6 +9,7 @@ elementwise operations, which is what makes training-speed rendering possible on
 
 Units: room half-width 1, z up, floor at z = 0, the object at the origin.
 """
+
 from __future__ import annotations
 
 import math
@@ -205,7 +206,11 @@ def render_layers(shape: torch.Tensor, scale: torch.Tensor, azimuth: torch.Tenso
     label = torch.where(
         t_obj < t_room,
         torch.full_like(shp, OBJECT),
-        torch.where((t_floor <= t_wall) & (t_floor < inf), torch.full_like(shp, FLOOR), torch.where(t_wall < inf, torch.full_like(shp, WALL), torch.full_like(shp, SKY))),
+        torch.where(
+            (t_floor <= t_wall) & (t_floor < inf),
+            torch.full_like(shp, FLOOR),
+            torch.where(t_wall < inf, torch.full_like(shp, WALL), torch.full_like(shp, SKY)),
+        ),
     )
     t_hit = torch.minimum(t_obj, t_room).clamp_max(1e3)
     p = o + t_hit.unsqueeze(-1) * d
@@ -216,7 +221,9 @@ def render_layers(shape: torch.Tensor, scale: torch.Tensor, azimuth: torch.Tenso
     )
     floor_n = torch.zeros_like(d)
     floor_n[..., 2] = 1
-    normal = torch.where((label == OBJECT).unsqueeze(-1), n_obj, torch.where((label == FLOOR).unsqueeze(-1), floor_n, wall_n))
+    normal = torch.where(
+        (label == OBJECT).unsqueeze(-1), n_obj, torch.where((label == FLOOR).unsqueeze(-1), floor_n, wall_n)
+    )
     # Lambert from the light centre; the shadow is the visible fraction of an area light
     lights = _light_samples(sc, device, dtype)
     to_light = torch.tensor(sc.light, dtype=dtype, device=device) - p
@@ -252,7 +259,9 @@ def hsv_to_rgb(h: torch.Tensor) -> torch.Tensor:
     return 1 - torch.clamp(torch.minimum(kk, 4 - kk), 0, 1)
 
 
-def compose(layers: torch.Tensor, floor_hue: torch.Tensor, wall_hue: torch.Tensor, object_hue: torch.Tensor) -> torch.Tensor:
+def compose(
+    layers: torch.Tensor, floor_hue: torch.Tensor, wall_hue: torch.Tensor, object_hue: torch.Tensor
+) -> torch.Tensor:
     """Colour layers (n, 7, H, W) with hue values (n,): float32 (n, 3, H, W) in [0, 1], on the 1/255 grid."""
     layers = layers.to(torch.float32)
     sky = torch.tensor(SKY_RGB, dtype=torch.float32, device=layers.device).view(1, 3, 1, 1)
@@ -288,14 +297,20 @@ def _compose_gather(cache, key, rgb, sky, out):
                 out[i, c, p] = np.rint(img * levels) / levels
 
 
-def compose_cached_cpu(cache: torch.Tensor, key: torch.Tensor, floor_hue: torch.Tensor, wall_hue: torch.Tensor,
-                       object_hue: torch.Tensor) -> torch.Tensor:
+def compose_cached_cpu(
+    cache: torch.Tensor, key: torch.Tensor, floor_hue: torch.Tensor, wall_hue: torch.Tensor, object_hue: torch.Tensor
+) -> torch.Tensor:
     """`compose(cache[key], hues...)` on the CPU from a float32 layer cache (G, 7, H, W): the same
     images, ~5x faster (one pass, no gathered copy; see `python -m disentbench.bench.perf data`)."""
     n, size = key.shape[0], cache.shape[-1]
     rgb = torch.stack([hsv_to_rgb(h.to(torch.float32)) for h in (floor_hue, wall_hue, object_hue)], 1)
     sky = torch.tensor(SKY_RGB, dtype=torch.float32)
     out = torch.empty((n, 3, cache.shape[-2], size), dtype=torch.float32)
-    _compose_gather(cache.reshape(cache.shape[0], NUM_LAYERS, -1).numpy(), key.numpy(), rgb.numpy(), sky.numpy(),
-                    out.view(n, 3, -1).numpy())
+    _compose_gather(
+        cache.reshape(cache.shape[0], NUM_LAYERS, -1).numpy(),
+        key.numpy(),
+        rgb.numpy(),
+        sky.numpy(),
+        out.view(n, 3, -1).numpy(),
+    )
     return out

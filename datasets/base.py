@@ -3,10 +3,11 @@
 A dataset is a full factorial grid of integer factor classes stored in row-major order (last factor
 fastest). Subclasses provide only `observations(factors)`; everything else follows from the sizes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -70,7 +71,7 @@ class GroundTruthDataset:
         """Images for integer factors (n, K): float32 tensor (n, C, H, W) in [0, 1] on self.device."""
         raise NotImplementedError
 
-    def to(self, device: str | torch.device) -> "GroundTruthDataset":
+    def to(self, device: str | torch.device) -> GroundTruthDataset:
         self.device = torch.device(device)
         return self
 

@@ -2,6 +2,7 @@
 
 Factors (colour dropped): shape (3), scale (6), orientation (40), posX (32), posY (32).
 """
+
 from __future__ import annotations
 
 import functools
@@ -72,7 +73,6 @@ class DSpritesOfficial(OfficialFileDataset, _DSpritesBase):
     (a pickle) is never read.
     """
 
-
     def __init__(
         self,
         path: str | os.PathLike,
@@ -111,7 +111,9 @@ class DSpritesOfficial(OfficialFileDataset, _DSpritesBase):
                 classes = np.frombuffer(f.read(), dtype=dtype).reshape(shape, order="F" if fortran else "C")
             expected = np.stack(np.unravel_index(np.arange(n), self.factor_sizes), axis=1)
             if not np.array_equal(classes[:, 1:], expected) or (classes[:, 0] != 0).any():
-                raise BenchError(f"{self.path}: latents_classes are not the row-major factor grid {list(self.factor_sizes)}")
+                raise BenchError(
+                    f"{self.path}: latents_classes are not the row-major factor grid {list(self.factor_sizes)}"
+                )
             f, shape, fortran, dtype = _open_npy_member(zf, "imgs.npy")
             with f:
                 if tuple(shape) != (n, IMAGE_SIZE, IMAGE_SIZE) or dtype != np.uint8 or fortran:
@@ -256,5 +258,10 @@ def make_dsprites(
     device: str | torch.device = "cpu",
 ) -> GroundTruthDataset:
     """The official file when present (source="auto" or "official"), else the procedural stand-in."""
-    return choose_source(REMOTE, source, data_dir, lambda path: DSpritesOfficial(path, verify=verify, device=device),
-                         lambda: DSpritesProcedural(device=device))
+    return choose_source(
+        REMOTE,
+        source,
+        data_dir,
+        lambda path: DSpritesOfficial(path, verify=verify, device=device),
+        lambda: DSpritesProcedural(device=device),
+    )

@@ -3,6 +3,7 @@
 Search order: an explicit data_dir (the --data-dir flag), the DISENTBENCH_DATA environment
 variable, then the per-user cache directory.
 """
+
 from __future__ import annotations
 
 import hashlib

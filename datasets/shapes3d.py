@@ -3,6 +3,7 @@
 Factors in storage order: floor_hue (10), wall_hue (10), object_hue (10), scale (8), shape (4),
 orientation (15). Values and scene geometry: docs/datasets.md.
 """
+
 from __future__ import annotations
 
 import logging
@@ -106,7 +107,6 @@ class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
     `memory_limit` bytes (5.9 GB for the full set), otherwise read from the file per batch.
     """
 
-
     def __init__(
         self,
         path: str | os.PathLike,
@@ -130,9 +130,13 @@ class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
                 )
             images, labels = self._h5["images"], self._h5["labels"]
             if tuple(images.shape) != (n, *IMAGE_SHAPE) or images.dtype != np.uint8:
-                raise BenchError(f"{self.path}: images has shape {images.shape} {images.dtype}, expected ({n}, 64, 64, 3) uint8")
+                raise BenchError(
+                    f"{self.path}: images has shape {images.shape} {images.dtype}, expected ({n}, 64, 64, 3) uint8"
+                )
             if tuple(labels.shape) != (n, 6) or labels.dtype.kind != "f":
-                raise BenchError(f"{self.path}: labels has shape {labels.shape} {labels.dtype}, expected ({n}, 6) float")
+                raise BenchError(
+                    f"{self.path}: labels has shape {labels.shape} {labels.dtype}, expected ({n}, 6) float"
+                )
             classes = labels_to_classes(labels[:], self.factor_sizes)
             expected = np.stack(np.unravel_index(np.arange(n), self.factor_sizes), axis=1)
             if not np.array_equal(classes, expected):
@@ -212,9 +216,9 @@ class Shapes3DProcedural(_Shapes3DBase):
 
     source = "procedural"
 
-    def __init__(self, device: str | torch.device = "cpu", scene: Scene = Scene(), cache: bool = True):
+    def __init__(self, device: str | torch.device = "cpu", scene: Scene | None = None, cache: bool = True):
         super().__init__(device)
-        self.scene = scene
+        self.scene = scene if scene is not None else Scene()
         self.cache = bool(cache)
         # (480, 7, 64, 64), filled lazily; values are float16-rounded on every device, held as
         # float16 on accelerators and as float32 on the CPU (where the one-pass composer reads them)
@@ -289,5 +293,10 @@ def make_shapes3d(
     device: str | torch.device = "cpu",
 ) -> GroundTruthDataset:
     """The official file when present (source="auto" or "official"), else the procedural stand-in."""
-    return choose_source(REMOTE, source, data_dir, lambda path: Shapes3DOfficial(path, verify=verify, device=device),
-                         lambda: Shapes3DProcedural(device=device))
+    return choose_source(
+        REMOTE,
+        source,
+        data_dir,
+        lambda path: Shapes3DOfficial(path, verify=verify, device=device),
+        lambda: Shapes3DProcedural(device=device),
+    )

@@ -5,6 +5,7 @@ them under this one package name, so an installed disentbench claims no generic 
 (`datasets` stays Hugging Face's). Import them as `disentbench.methods`, `disentbench.metrics`,
 `disentbench.datasets` and `disentbench.bench`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

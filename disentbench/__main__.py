@@ -1,4 +1,5 @@
 """`python -m disentbench ...` is `run_benchmark.py ...` (and the `disentbench` console script)."""
+
 import sys
 
 from disentbench.bench.cli import main

@@ -1,5 +1,6 @@
 """Methods: `register("name")` on a Method subclass (`override=True` to replace a registered one);
 `create(name, **kwargs)`; `list_methods()`; `Interval` / `Options` for a method's `constraints`."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,7 +22,7 @@ def list_methods() -> list[str]:
     return REGISTRY.names()
 
 
-from disentbench.methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)
 from disentbench.methods import annealedvae, betatcvae, did, dipvae, factorvae  # noqa: E402,F401  (register the rest)
+from disentbench.methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)
 
 __all__ = ["Interval", "Method", "Options", "create", "get", "list_methods", "register"]

@@ -1,4 +1,5 @@
 """AnnealedVAE / beta-VAE-B (Burgess et al. 2018): the KL is pulled towards a growing capacity C(t)."""
+
 from __future__ import annotations
 
 import torch

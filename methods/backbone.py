@@ -4,6 +4,7 @@
 Encoder trunk: 4 convolutions + a 256-unit linear layer, ReLU everywhere. Heads are added by the
 methods (Gaussian mean/log-variance for VAEs; a critic score or code for GANs).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,12 +21,17 @@ class EncoderTrunk(nn.Module):
     def __init__(self, in_channels: int = 1):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 4, stride=2, padding=1), nn.ReLU(),  # 32x32
-            nn.Conv2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),  # 16x16
-            nn.Conv2d(32, 64, 2, stride=2), nn.ReLU(),  # 8x8
-            nn.Conv2d(64, 64, 2, stride=2), nn.ReLU(),  # 4x4
+            nn.Conv2d(in_channels, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # 32x32
+            nn.Conv2d(32, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # 16x16
+            nn.Conv2d(32, 64, 2, stride=2),
+            nn.ReLU(),  # 8x8
+            nn.Conv2d(64, 64, 2, stride=2),
+            nn.ReLU(),  # 4x4
             nn.Flatten(),
-            nn.Linear(64 * 4 * 4, TRUNK_FEATURES), nn.ReLU(),
+            nn.Linear(64 * 4 * 4, TRUNK_FEATURES),
+            nn.ReLU(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,13 +58,18 @@ class ConvDecoder(nn.Module):
     def __init__(self, latent_dim: int = 10, out_channels: int = 1):
         super().__init__()
         self.fc = nn.Sequential(
-            nn.Linear(latent_dim, 256), nn.ReLU(),
-            nn.Linear(256, 1024), nn.ReLU(),
+            nn.Linear(latent_dim, 256),
+            nn.ReLU(),
+            nn.Linear(256, 1024),
+            nn.ReLU(),
         )
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1), nn.ReLU(),  # 8x8
-            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),  # 16x16
-            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),  # 32x32
+            nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1),
+            nn.ReLU(),  # 8x8
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # 16x16
+            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # 32x32
             nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1),  # 64x64
         )
 

@@ -6,6 +6,7 @@ only what it adds or tightens), and its reference grid in `reference_grid`. `val
 turns user input (possibly strings from the CLI) into typed values or raises a one-line error:
 `<method>.<param>=<value> <problem>`.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -38,9 +39,7 @@ def _coerce(value: Any, default: Any, name: str, method: str) -> Any:
                 raise ValueError
             return out
     except (TypeError, ValueError):
-        raise BenchError(
-            f"{method}.{name}={show(value)} is not a valid {type(default).__name__}"
-        ) from None
+        raise BenchError(f"{method}.{name}={show(value)} is not a valid {type(default).__name__}") from None
     return str(value)
 
 

@@ -1,5 +1,6 @@
 """beta-TCVAE (Chen et al. 2018): a VAE whose regulariser adds (beta - 1) times a minibatch estimate
 of the total correlation of the aggregate posterior."""
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ and `Method.validate_hparams` checks every one. Declaring rules as data (not as 
 override) gives every violation the same one-line message,
 `<method>.<param>=<value> <problem>; <what it must be>`, and lets tests enumerate the rules.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -104,19 +105,24 @@ def check_declaration(owner: str, defaults: dict[str, Any], constraints: dict[st
     default satisfies its constraint (a bad declaration fails on import, not at the first run)."""
     for param, constraint in constraints.items():
         if param not in defaults:
-            raise BenchError(f"{owner}.constraints names {param!r}, which is not a hyperparameter; "
-                             f"declare it in hparams first")
+            raise BenchError(
+                f"{owner}.constraints names {param!r}, which is not a hyperparameter; declare it in hparams first"
+            )
         default = defaults[param]
         if isinstance(constraint, Interval):
             numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
             if not numeric or (constraint.integer and not isinstance(default, int)):
                 kind = "an int" if constraint.integer else "a number"
-                raise BenchError(f"{owner}.constraints[{param!r}] is an Interval but the default {show(default)} "
-                                 f"is not {kind}; change the default or the constraint")
+                raise BenchError(
+                    f"{owner}.constraints[{param!r}] is an Interval but the default {show(default)} "
+                    f"is not {kind}; change the default or the constraint"
+                )
         elif isinstance(constraint, Options):
             if not isinstance(default, str):
-                raise BenchError(f"{owner}.constraints[{param!r}] is Options but the default {show(default)} "
-                                 f"is not a string; change the default or the constraint")
+                raise BenchError(
+                    f"{owner}.constraints[{param!r}] is Options but the default {show(default)} "
+                    f"is not a string; change the default or the constraint"
+                )
         else:
             raise BenchError(f"{owner}.constraints[{param!r}] = {constraint!r}; use Interval(...) or Options(...)")
         problem = constraint.problem(default)

@@ -3,6 +3,7 @@ to make the image differences caused by different latent dimensions look differe
 
 The paper released no code; see docs/did.md for which parts are stated and which are ours.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """DIP-VAE-I and -II (Kumar et al. 2018): match the covariance of the aggregate posterior to I."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """FactorVAE (Kim & Mnih 2018): a VAE plus a discriminator that estimates the total correlation."""
+
 from __future__ import annotations
 
 import torch
@@ -81,10 +82,12 @@ class FactorVAE(VAE):
         z = z.detach()
         z_perm = permute_dims(z, generator)
         logits = self.discriminator(torch.cat([z, z_perm]))
-        labels = torch.cat([
-            torch.zeros(len(z), dtype=torch.long, device=z.device),
-            torch.ones(len(z), dtype=torch.long, device=z.device),
-        ])
+        labels = torch.cat(
+            [
+                torch.zeros(len(z), dtype=torch.long, device=z.device),
+                torch.ones(len(z), dtype=torch.long, device=z.device),
+            ]
+        )
         return F.cross_entropy(logits, labels)
 
     def discriminator_step(self, z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

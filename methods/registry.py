@@ -1,4 +1,5 @@
 """The method registry (kept apart from __init__ so method modules can import it)."""
+
 from disentbench.bench.registry import Registry
 
 REGISTRY: Registry = Registry("method")

@@ -1,4 +1,5 @@
 """VAE and beta-VAE on the shared backbone. Subclasses override only `regulariser`."""
+
 from __future__ import annotations
 
 import math

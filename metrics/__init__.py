@@ -6,15 +6,31 @@
   spec prescribes.
 `evaluate_many` scores several metrics on one model and shares the codes they can share.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+import importlib
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from disentbench.bench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric, gather_codes
 from disentbench.metrics.registry import REGISTRY, register
+
+__all__ = [
+    "Encode",
+    "Metric",
+    "create",
+    "evaluate",
+    "evaluate_many",
+    "gather_codes",
+    "list_metrics",
+    "register",
+    "score_arrays",
+    "versions",
+]
 
 
 def create(name: str, **params: Any) -> Metric:
@@ -25,33 +41,43 @@ def list_metrics() -> list[str]:
     return REGISTRY.names()
 
 
-def score_arrays(name: str, train_codes, train_factors, test_codes=None, test_factors=None,
-                 seed: int = 0, **params: Any) -> dict[str, float]:
+def score_arrays(
+    name: str, train_codes, train_factors, test_codes=None, test_factors=None, seed: int = 0, **params: Any
+) -> dict[str, float]:
     metric = create(name, **params)
     if metric.needs_dataset:
-        raise BenchError(f"metric {name} chooses which factor to fix, so it needs a dataset and an encoder: "
-                         f"use metrics.evaluate({name!r}, dataset, encode)")
+        raise BenchError(
+            f"metric {name} chooses which factor to fix, so it needs a dataset and an encoder: "
+            f"use metrics.evaluate({name!r}, dataset, encode)"
+        )
     if metric.needs_test and (test_codes is None or test_factors is None):
         raise BenchError(f"metric {name} needs a test set: pass test_codes and test_factors")
-    return metric.score(np.asarray(train_codes), np.asarray(train_factors),
-                        None if test_codes is None else np.asarray(test_codes),
-                        None if test_factors is None else np.asarray(test_factors),
-                        random_state=np.random.default_rng(seed))
+    return metric.score(
+        np.asarray(train_codes),
+        np.asarray(train_factors),
+        None if test_codes is None else np.asarray(test_codes),
+        None if test_factors is None else np.asarray(test_factors),
+        random_state=np.random.default_rng(seed),
+    )
 
 
 def evaluate(name: str, dataset, encode: Encode, seed: int = 0, **overrides: Any) -> dict[str, float]:
     return create(name, **overrides).evaluate(dataset, encode, np.random.default_rng(seed))
 
 
-def evaluate_many(configs: Mapping[str, Mapping[str, Any]], dataset, encode: Encode, seed: int = 0,
-                  ) -> dict[str, float]:
+def evaluate_many(
+    configs: Mapping[str, Mapping[str, Any]],
+    dataset,
+    encode: Encode,
+    seed: int = 0,
+) -> dict[str, float]:
     """Score every metric in `configs` ({name: overrides}); each gets its own generator seeded with
     `seed`, so the result equals separate `evaluate` calls, but codes drawn once are reused by every
     metric with the same sample sizes."""
     built = {name: create(name, **(params or {})) for name, params in configs.items()}
     cache: dict = {}
     out: dict[str, float] = {}
-    for name, metric in built.items():
+    for metric in built.values():
         out.update(metric.evaluate(dataset, encode, np.random.default_rng(seed), codes_cache=cache))
     return out
 
@@ -64,20 +90,15 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch
 
-    return {"numpy": np.__version__, "scikit_learn": sklearn.__version__, "scipy": scipy.__version__,
-            "torch": torch.__version__, "numba": numba.__version__}
+    return {
+        "numpy": np.__version__,
+        "scikit_learn": sklearn.__version__,
+        "scipy": scipy.__version__,
+        "torch": torch.__version__,
+        "numba": numba.__version__,
+    }
 
 
-from disentbench.metrics import (  # noqa: E402,F401  (each module registers its metric)
-    beta_vae as _beta_vae,
-    dci as _dci,
-    dci_hist as _dci_hist,
-    factor_vae as _factor_vae,
-    irs as _irs,
-    mig as _mig,
-    modularity as _modularity,
-    sap as _sap,
-    unsupervised as _unsupervised,
-)
-
-__all__ = ["Metric", "create", "evaluate", "evaluate_many", "gather_codes", "list_metrics", "register", "score_arrays", "versions"]
+# Each metric module registers its metric when imported.
+for _module in ("beta_vae", "dci", "dci_hist", "factor_vae", "irs", "mig", "modularity", "sap", "unsupervised"):
+    importlib.import_module(f"{__name__}.{_module}")

@@ -5,9 +5,11 @@ and scores plain arrays in `score` (a thin wrapper round a pure function). `eval
 codes from a dataset exactly as docs/metrics.md describes: per batch of 16, factors first,
 then observations, all from one seeded generator; train set before test set.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,13 +36,19 @@ def encode_images(encode: Encode, images: torch.Tensor) -> np.ndarray:
     (see ENCODE_BATCH_CPU)."""
     step = encode_batch_size(images.device)
     with torch.no_grad():
-        parts = [encode(images[i:i + step]).detach().float().reshape(min(step, len(images) - i), -1).cpu()
-                 for i in range(0, len(images), step)]
+        parts = [
+            encode(images[i : i + step]).detach().float().reshape(min(step, len(images) - i), -1).cpu()
+            for i in range(0, len(images), step)
+        ]
     return torch.cat(parts).numpy().astype(np.float64)
 
 
 def gather_codes(
-    dataset, encode: Encode, num_points: int, rng: np.random.Generator, batch_size: int = 16,
+    dataset,
+    encode: Encode,
+    num_points: int,
+    rng: np.random.Generator,
+    batch_size: int = 16,
     render_batch: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw `num_points` (factors, codes) pairs: per batch, factors then observations.
@@ -91,12 +99,13 @@ class Metric:
     #: extra keyword parameters and their defaults, e.g. {"num_bins": 20}
     params: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, num_train: int | None = None, num_test: int | None = None,
-                 batch_size: int | None = None, **params: Any):
+    def __init__(
+        self, num_train: int | None = None, num_test: int | None = None, batch_size: int | None = None, **params: Any
+    ):
         name = self.registered_name
         unknown = set(params) - set(self.params)
         if unknown:
-            allowed = ", ".join(["num_train", "num_test", "batch_size", *self.params]) 
+            allowed = ", ".join(["num_train", "num_test", "batch_size", *self.params])
             raise BenchError(f"metric {name} has no parameter {sorted(unknown)[0]!r}; its parameters: {allowed}")
         if num_train is not None:
             self.num_train = int(num_train)
@@ -115,17 +124,23 @@ class Metric:
     def needs_test(self) -> bool:
         return self.num_test > 0
 
-    def score(self, train_codes: np.ndarray, train_factors: np.ndarray,
-              test_codes: np.ndarray | None, test_factors: np.ndarray | None,
-              random_state: np.random.Generator) -> dict[str, float]:
+    def score(
+        self,
+        train_codes: np.ndarray,
+        train_factors: np.ndarray,
+        test_codes: np.ndarray | None,
+        test_factors: np.ndarray | None,
+        random_state: np.random.Generator,
+    ) -> dict[str, float]:
         raise NotImplementedError
 
     def sample_key(self) -> tuple:
         """Metrics with equal keys draw identical codes from the same seed (so codes are shared)."""
         return (self.num_train, self.num_test, self.batch_size)
 
-    def evaluate(self, dataset, encode: Encode, rng: np.random.Generator,
-                 codes_cache: dict | None = None) -> dict[str, float]:
+    def evaluate(
+        self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
+    ) -> dict[str, float]:
         """Draw the train set, then the test set, then score. With `codes_cache` (shared by
         evaluate_many, fresh generator per metric) a set drawn before is reused: the train set
         depends only on (num_train, batch_size) and the test set on the whole sample key, so e.g.

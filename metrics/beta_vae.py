@@ -6,6 +6,7 @@ LogisticRegression (library defaults, seeded) is fitted on the training points; 
 accuracy on the evaluation points. Order of draws (reference order): training points, the
 estimator's seed, evaluation points. Needs a dataset because it chooses the factor to fix.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,9 @@ from disentbench.metrics.registry import register
 from disentbench.metrics.utils import quiet_estimators
 
 
-def draw_pairs(dataset, num_points: int, batch_size: int, rng: np.random.Generator
-               ) -> tuple[np.ndarray, list[np.ndarray]]:
+def draw_pairs(
+    dataset, num_points: int, batch_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Labels (num_points,) and, per point, the two factor batches stacked (2 * batch_size, K)."""
     labels = np.empty(num_points, dtype=np.int64)
     batches = []
@@ -35,8 +37,12 @@ def draw_pairs(dataset, num_points: int, batch_size: int, rng: np.random.Generat
 
 def pair_features(dataset, encode: Encode, batches: list[np.ndarray], batch_size: int) -> np.ndarray:
     """Mean |rep(x1) - rep(x2)| per point."""
-    return np.stack([np.mean(np.abs(codes[:batch_size] - codes[batch_size:]), axis=0)
-                     for codes in encode_batches(dataset, encode, batches)])
+    return np.stack(
+        [
+            np.mean(np.abs(codes[:batch_size] - codes[batch_size:]), axis=0)
+            for codes in encode_batches(dataset, encode, batches)
+        ]
+    )
 
 
 def beta_vae_score(train_x, train_y, eval_x, eval_y, seed: int) -> dict[str, float]:
@@ -57,11 +63,14 @@ class BetaVAEScore(Metric):
     needs_dataset = True
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        raise BenchError("beta_vae chooses which factor to fix, so it needs a dataset and an encoder: "
-                         "use metrics.evaluate('beta_vae', dataset, encode)")
+        raise BenchError(
+            "beta_vae chooses which factor to fix, so it needs a dataset and an encoder: "
+            "use metrics.evaluate('beta_vae', dataset, encode)"
+        )
 
-    def evaluate(self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
-                 ) -> dict[str, float]:
+    def evaluate(
+        self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
+    ) -> dict[str, float]:
         if self.num_test < 1:
             raise BenchError("beta_vae needs num_test >= 1 evaluation points")
         train_y, train_batches = draw_pairs(dataset, self.num_train, self.batch_size, rng)

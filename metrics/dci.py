@@ -17,6 +17,7 @@ Threads (both tree builders release the GIL): with numba, factor after factor, e
 stage's class-trees split over the threads (even load: dSprites' factors have 3 to 40 classes);
 with scikit-learn, factors concurrently, largest class count first.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -53,13 +54,13 @@ class _StageParallelGBC(GradientBoostingClassifier):
 
     _pool: ThreadPoolExecutor | None = None
 
-    def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
-                   X_csc=None, X_csr=None):
+    def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state, X_csc=None, X_csr=None):
         k_trees = self.n_trees_per_iteration_
         pool = self._pool
         if pool is None or k_trees == 1 or self.subsample < 1.0 or X_csc is not None:
-            return super()._fit_stage(i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
-                                      X_csc=X_csc, X_csr=X_csr)
+            return super()._fit_stage(
+                i, X, y, raw_predictions, sample_weight, sample_mask, random_state, X_csc=X_csc, X_csr=X_csr
+            )
         neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions, sample_weight=None)
         neg_g = neg_gradient.reshape((-1, 1)) if neg_gradient.ndim == 1 else neg_gradient
         states = []
@@ -71,17 +72,31 @@ class _StageParallelGBC(GradientBoostingClassifier):
 
         def fit_one(k: int) -> DecisionTreeRegressor:
             tree = DecisionTreeRegressor(
-                criterion="squared_error", splitter="best", max_depth=self.max_depth,
-                min_samples_split=self.min_samples_split, min_samples_leaf=self.min_samples_leaf,
+                criterion="squared_error",
+                splitter="best",
+                max_depth=self.max_depth,
+                min_samples_split=self.min_samples_split,
+                min_samples_leaf=self.min_samples_leaf,
                 min_weight_fraction_leaf=self.min_weight_fraction_leaf,
-                min_impurity_decrease=self.min_impurity_decrease, max_features=self.max_features,
-                max_leaf_nodes=self.max_leaf_nodes, random_state=states[k], ccp_alpha=self.ccp_alpha,
+                min_impurity_decrease=self.min_impurity_decrease,
+                max_features=self.max_features,
+                max_leaf_nodes=self.max_leaf_nodes,
+                random_state=states[k],
+                ccp_alpha=self.ccp_alpha,
             )
             tree.fit(X, neg_g[:, k], sample_weight=sample_weight, check_input=False)
             # writes only column k of raw_predictions, and reads only the stage's gradient
             _sk_gb._update_terminal_regions(
-                self._loss, tree.tree_, X_csr if X_csr is not None else X, np.array(y == k, dtype=np.float64),
-                neg_g[:, k], raw_predictions, sample_weight, sample_mask, learning_rate=self.learning_rate, k=k,
+                self._loss,
+                tree.tree_,
+                X_csr if X_csr is not None else X,
+                np.array(y == k, dtype=np.float64),
+                neg_g[:, k],
+                raw_predictions,
+                sample_weight,
+                sample_mask,
+                learning_rate=self.learning_rate,
+                k=k,
             )
             return tree
 
@@ -93,14 +108,24 @@ class _StageParallelGBC(GradientBoostingClassifier):
 BACKENDS = ("numba", "sklearn")
 
 
-def _fit_factor(x_train, y_train, x_test, y_test, seed: int, pool: ThreadPoolExecutor | None,
-                backend: str = "numba", presorted: gbt.PresortedCodes | None = None, workers: int = 1):
+def _fit_factor(
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    seed: int,
+    pool: ThreadPoolExecutor | None,
+    backend: str = "numba",
+    presorted: gbt.PresortedCodes | None = None,
+    workers: int = 1,
+):
     classes = np.unique(y_train)
     if len(classes) < 2:  # a constant factor: nothing to explain, no latent is important for it
         return np.zeros(x_train.shape[1]), 1.0, float(np.mean(y_test == classes[0]))
     if backend == "numba":
         importance, pred_train, pred_test = gbt.fit_predict(
-            presorted if presorted is not None else x_train, y_train, x_test, seed, pool=pool, workers=workers)
+            presorted if presorted is not None else x_train, y_train, x_test, seed, pool=pool, workers=workers
+        )
         return (np.abs(importance), float(np.mean(pred_train == y_train)), float(np.mean(pred_test == y_test)))
     if pool is not None and _stage_parallel_supported():
         model = _StageParallelGBC(random_state=seed)
@@ -116,8 +141,9 @@ def _fit_factor(x_train, y_train, x_test, y_test, seed: int, pool: ThreadPoolExe
     return importance, train_acc, test_acc
 
 
-def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed: int, n_jobs: int | None = 1,
-                      backend: str = "numba"):
+def importance_matrix(
+    train_codes, train_factors, test_codes, test_factors, seed: int, n_jobs: int | None = 1, backend: str = "numba"
+):
     """R (D, K) and the train/test accuracy of each factor's classifier.
 
     The numbers depend neither on `n_jobs` nor on `backend` (beyond rounding where codes repeat).
@@ -129,8 +155,9 @@ def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed
     presorted = gbt.PresortedCodes(train_codes) if backend == "numba" else None
 
     def fit(k: int, pool: ThreadPoolExecutor | None):
-        return _fit_factor(train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed, pool,
-                           backend, presorted, jobs)
+        return _fit_factor(
+            train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed, pool, backend, presorted, jobs
+        )
 
     if jobs == 1:
         results = [fit(k, None) for k in range(num_factors)]
@@ -180,12 +207,15 @@ def dci_from_importance(r: np.ndarray, train_acc, test_acc, prefix: str = "dci")
     }
 
 
-def dci(train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1,
-        backend: str = "numba") -> dict[str, float]:
+def dci(
+    train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1, backend: str = "numba"
+) -> dict[str, float]:
     train_codes, train_factors, test_codes, test_factors = check_pair(
-        train_codes, train_factors, test_codes, test_factors, "dci")
-    r, train_acc, test_acc = importance_matrix(train_codes, train_factors, test_codes, test_factors, seed, n_jobs,
-                                               backend)
+        train_codes, train_factors, test_codes, test_factors, "dci"
+    )
+    r, train_acc, test_acc = importance_matrix(
+        train_codes, train_factors, test_codes, test_factors, seed, n_jobs, backend
+    )
     return dci_from_importance(r, train_acc, test_acc)
 
 
@@ -202,6 +232,14 @@ class DCI(Metric):
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
         train_codes, train_factors, test_codes, test_factors = check_pair(
-            train_codes, train_factors, test_codes, test_factors, "dci")
-        return dci(train_codes, train_factors, test_codes, test_factors,
-                   seed=estimator_seed(random_state), n_jobs=self.kwargs["n_jobs"], backend=self.kwargs["backend"])
+            train_codes, train_factors, test_codes, test_factors, "dci"
+        )
+        return dci(
+            train_codes,
+            train_factors,
+            test_codes,
+            test_factors,
+            seed=estimator_seed(random_state),
+            n_jobs=self.kwargs["n_jobs"],
+            backend=self.kwargs["backend"],
+        )

@@ -6,6 +6,7 @@ total split gain (second-order loss reduction) of its splits, where the referenc
 squared-error impurity decrease of exact trees. Numbers are close to `dci`, not equal: report
 them as `dci_hist`, never as DCI.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -36,21 +37,27 @@ def _fit_factor(x_train, y_train, x_test, y_test, seed: int):
     classes = np.unique(y_train)
     if len(classes) < 2:
         return np.zeros(x_train.shape[1]), 1.0, float(np.mean(y_test == classes[0]))
-    model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_depth=3, max_leaf_nodes=None,
-                                           early_stopping=False, random_state=seed)
+    model = HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.1, max_depth=3, max_leaf_nodes=None, early_stopping=False, random_state=seed
+    )
     with quiet_estimators(), threadpool_limits(1):  # predict too: its OpenMP loop spins on a busy machine
         model.fit(x_train, y_train)
-        return (_gain_importance(model, x_train.shape[1]), float(np.mean(model.predict(x_train) == y_train)),
-                float(np.mean(model.predict(x_test) == y_test)))
+        return (
+            _gain_importance(model, x_train.shape[1]),
+            float(np.mean(model.predict(x_train) == y_train)),
+            float(np.mean(model.predict(x_test) == y_test)),
+        )
 
 
-def dci_hist(train_codes, train_factors, test_codes, test_factors, seed: int = 0,
-             n_jobs: int | None = 1) -> dict[str, float]:
+def dci_hist(
+    train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1
+) -> dict[str, float]:
     """Factors run in threads (largest first), each fit on one OpenMP thread: OpenMP's own
     threads oversubscribe a shared machine badly on small fits (minutes instead of seconds,
     measured), and worker processes cost seconds to start."""
     train_codes, train_factors, test_codes, test_factors = check_pair(
-        train_codes, train_factors, test_codes, test_factors, "dci_hist")
+        train_codes, train_factors, test_codes, test_factors, "dci_hist"
+    )
     num_factors = train_factors.shape[1]
     order = sorted(range(num_factors), key=lambda k: -len(np.unique(train_factors[:, k])))
     jobs = resolve_jobs(n_jobs, num_factors)
@@ -71,5 +78,11 @@ class DCIHist(Metric):
     params = {"n_jobs": -1}
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        return dci_hist(train_codes, train_factors, test_codes, test_factors, seed=estimator_seed(random_state),
-                        n_jobs=self.kwargs["n_jobs"])
+        return dci_hist(
+            train_codes,
+            train_factors,
+            test_codes,
+            test_factors,
+            seed=estimator_seed(random_state),
+            n_jobs=self.kwargs["n_jobs"],
+        )

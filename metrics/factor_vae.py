@@ -6,6 +6,7 @@ pick factor k, draw 64 factor vectors, give them all the first one's value of k,
 the training votes is scored on the evaluation votes. `factor_vae_num_active_dims` is the real
 count of active latents (the reference reports the mask length there).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ from disentbench.metrics.intervention import encode_batches
 from disentbench.metrics.registry import register
 
 
-def draw_votes_factors(dataset, num_votes: int, batch_size: int, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, list[np.ndarray]]:
+def draw_votes_factors(
+    dataset, num_votes: int, batch_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
     labels = np.empty(num_votes, dtype=np.int64)
     batches = []
     for i in range(num_votes):
@@ -39,8 +41,10 @@ def majority_accuracy(train_votes: np.ndarray, eval_votes: np.ndarray) -> tuple[
     """Each latent is classified as its majority training factor (ties: lowest index)."""
     classifier = np.argmax(train_votes, axis=0)
     cols = np.arange(train_votes.shape[1])
-    return (float(train_votes[classifier, cols].sum() / train_votes.sum()),
-            float(eval_votes[classifier, cols].sum() / eval_votes.sum()))
+    return (
+        float(train_votes[classifier, cols].sum() / train_votes.sum()),
+        float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
+    )
 
 
 @register("factor_vae")
@@ -52,27 +56,32 @@ class FactorVAEScore(Metric):
     params = {"num_variance_estimate": 10_000, "prune_threshold": 0.05}
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        raise BenchError("factor_vae chooses which factor to fix, so it needs a dataset and an encoder: "
-                         "use metrics.evaluate('factor_vae', dataset, encode)")
+        raise BenchError(
+            "factor_vae chooses which factor to fix, so it needs a dataset and an encoder: "
+            "use metrics.evaluate('factor_vae', dataset, encode)"
+        )
 
     def _argmins(self, dataset, encode, batches, global_var, active) -> np.ndarray:
         """The vote of each batch. With prune_threshold 0 a constant latent stays active and its ratio
         is 0/0 = NaN, which argmin picks first (numpy returns the first NaN): the reference's vote,
         kept for equal numbers, without its RuntimeWarning."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = [np.argmin(np.var(codes, axis=0, ddof=1)[active] / global_var[active])
-                   for codes in encode_batches(dataset, encode, batches)]
+            out = [
+                np.argmin(np.var(codes, axis=0, ddof=1)[active] / global_var[active])
+                for codes in encode_batches(dataset, encode, batches)
+            ]
         return np.asarray(out, dtype=np.int64)
 
-    def evaluate(self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
-                 ) -> dict[str, float]:
+    def evaluate(
+        self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
+    ) -> dict[str, float]:
         if self.num_test < 1 or self.batch_size < 2:
             raise BenchError("factor_vae needs num_test >= 1 and batch_size >= 2")
         num_var = int(self.kwargs["num_variance_estimate"])
         if num_var < 2:
             raise BenchError("factor_vae: num_variance_estimate must be >= 2")
         factors = dataset.sample_factors(num_var, rng)
-        chunks = [factors[i:i + self.batch_size] for i in range(0, num_var, self.batch_size)]
+        chunks = [factors[i : i + self.batch_size] for i in range(0, num_var, self.batch_size)]
         codes = np.concatenate(list(encode_batches(dataset, encode, chunks)))
         global_var = np.var(codes, axis=0, ddof=1)
         active = np.sqrt(global_var) >= float(self.kwargs["prune_threshold"])
@@ -82,8 +91,13 @@ class FactorVAEScore(Metric):
         k = dataset.num_factors
         train_y, train_batches = draw_votes_factors(dataset, self.num_train, self.batch_size, rng)
         eval_y, eval_batches = draw_votes_factors(dataset, self.num_test, self.batch_size, rng)
-        train_votes = vote_table(train_y, self._argmins(dataset, encode, train_batches, global_var, active), k, num_active)
+        train_votes = vote_table(
+            train_y, self._argmins(dataset, encode, train_batches, global_var, active), k, num_active
+        )
         eval_votes = vote_table(eval_y, self._argmins(dataset, encode, eval_batches, global_var, active), k, num_active)
         train_acc, eval_acc = majority_accuracy(train_votes, eval_votes)
-        return {"factor_vae": eval_acc, "factor_vae_train_accuracy": train_acc,
-                "factor_vae_num_active_dims": num_active}
+        return {
+            "factor_vae": eval_acc,
+            "factor_vae_train_accuracy": train_acc,
+            "factor_vae_num_active_dims": num_active,
+        }

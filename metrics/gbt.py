@@ -39,6 +39,7 @@ values use numpy's pairwise summation, as np.mean does. The result is bit for bi
 tests/test_metric_dci.py compares importances and predictions with assert_array_equal on
 continuous, discrete, rounded, duplicated and dead-latent codes, binary and multi-class.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -66,9 +67,13 @@ def _warn_if_other_sklearn() -> None:
 
     if not _version_warned and not sklearn.__version__.startswith(REPLICATES_SKLEARN + "."):
         _version_warned = True
-        warnings.warn(f"metrics.gbt replicates scikit-learn {REPLICATES_SKLEARN}'s gradient boosting; installed "
-                      f"scikit-learn {sklearn.__version__} may build other trees: use dci backend='sklearn' for its "
-                      f"own numbers", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"metrics.gbt replicates scikit-learn {REPLICATES_SKLEARN}'s gradient boosting; installed "
+            f"scikit-learn {sklearn.__version__} may build other trees: use dci backend='sklearn' for its "
+            f"own numbers",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 @njit(cache=True, nogil=True)
@@ -328,7 +333,7 @@ class LeafScratch(NamedTuple):
 
 class TreeWorkspace(NamedTuple):
     """Everything one tree builder writes (one per worker thread), reused by every tree it grows.
-    Its steps take the parts they touch."""
+    Its steps take the parts they touch. Shapes here: N samples, F features, D = max_depth."""
 
     levels: LevelLists
     members: np.ndarray  # (D + 1, N) int32: by depth, each node's samples in scikit-learn's order
@@ -381,23 +386,44 @@ def _workspace(n: int, num_f: int, max_depth: int) -> TreeWorkspace:
     levels = max(max_depth - 1, 1)
     cap = 2 ** (max_depth + 1)
     depth_cap = 2 * max_depth + 2
-    stack = NodeStack(*(np.empty(depth_cap, np.int64) for _ in range(5)), np.empty(depth_cap, np.float64),
-                      np.empty(depth_cap, np.int64), np.empty((depth_cap, 2), np.uint64),
-                      np.empty((depth_cap, 2), np.uint64))
+    stack = NodeStack(
+        *(np.empty(depth_cap, np.int64) for _ in range(5)),
+        np.empty(depth_cap, np.float64),
+        np.empty(depth_cap, np.int64),
+        np.empty((depth_cap, 2), np.uint64),
+        np.empty((depth_cap, 2), np.uint64),
+    )
     replay = SortReplay(
-        cur=np.empty(n, np.int32), cur_vals=np.empty(n, np.float32), tie_vals=np.empty(n, np.float32),
-        tie_start=np.empty(n, np.int64), tie_end=np.empty(n, np.int64), tie_buf=np.empty(n, np.int32),
-        memo_keys=np.zeros((1 << 15, 3), np.uint64), memo_span=np.zeros(1 << 15, np.int64),
-        pool=np.empty(1 << 21, np.int32), pool_top=np.zeros(2, np.int64))
+        cur=np.empty(n, np.int32),
+        cur_vals=np.empty(n, np.float32),
+        tie_vals=np.empty(n, np.float32),
+        tie_start=np.empty(n, np.int64),
+        tie_end=np.empty(n, np.int64),
+        tie_buf=np.empty(n, np.int32),
+        memo_keys=np.zeros((1 << 15, 3), np.uint64),
+        memo_span=np.zeros(1 << 15, np.int64),
+        pool=np.empty(1 << 21, np.int32),
+        pool_top=np.zeros(2, np.int64),
+    )
     return TreeWorkspace(
         levels=LevelLists(np.empty((levels, num_f, n), np.float32), np.empty((levels, num_f, n), np.int32)),
-        members=np.empty((max_depth + 1, n), np.int32), mark=np.empty(n, np.uint8),
-        splitter=SplitterState(np.empty(1, np.int64), np.empty(num_f, np.int64), np.empty(num_f, np.int64),
-                               np.empty(num_f, np.bool_)),
-        stack=stack, replay=replay,
-        tree=TreeNodes(np.empty(n, np.int32), np.empty(cap, np.int64), np.empty(cap, np.float64),
-                       np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)),
-        leaves=LeafScratch(np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(n), np.empty(n)))
+        members=np.empty((max_depth + 1, n), np.int32),
+        mark=np.empty(n, np.uint8),
+        splitter=SplitterState(
+            np.empty(1, np.int64), np.empty(num_f, np.int64), np.empty(num_f, np.int64), np.empty(num_f, np.bool_)
+        ),
+        stack=stack,
+        replay=replay,
+        tree=TreeNodes(
+            np.empty(n, np.int32),
+            np.empty(cap, np.int64),
+            np.empty(cap, np.float64),
+            np.empty(cap, np.int64),
+            np.empty(cap, np.int64),
+            np.empty(cap),
+        ),
+        leaves=LeafScratch(np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(n), np.empty(n)),
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -428,18 +454,29 @@ def _push(stack: NodeStack, top: int, node: _Node) -> int:
 @njit(cache=True, nogil=True, inline="always")
 def _pop(stack: NodeStack, top: int) -> _Node:
     """The node at height `top` (the caller lowers the height)."""
-    return _Node(stack.start[top], stack.end[top], stack.depth[top], stack.parent[top], stack.is_left[top],
-                 stack.impurity[top], stack.n_known[top], stack.sample_set[top, 0], stack.sample_set[top, 1],
-                 stack.arrangement[top, 0], stack.arrangement[top, 1])
+    return _Node(
+        stack.start[top],
+        stack.end[top],
+        stack.depth[top],
+        stack.parent[top],
+        stack.is_left[top],
+        stack.impurity[top],
+        stack.n_known[top],
+        stack.sample_set[top, 0],
+        stack.sample_set[top, 1],
+        stack.arrangement[top, 0],
+        stack.arrangement[top, 1],
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _reset_splitter(splitter: SplitterState, seed: int) -> None:
     """A new tree's splitter: its own xorshift state, features in order, none known constant."""
     splitter.rng_state[0] = seed
-    for f in range(splitter.features.shape[0]):
-        splitter.features[f] = f
-        splitter.constant[f] = 0
+    features, constant = splitter.features, splitter.constant
+    for f in range(features.shape[0]):
+        features[f] = f
+        constant[f] = 0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -450,8 +487,19 @@ def _root(root_order: np.ndarray) -> _Node:
         root_order[i] = i
     set1 = np.uint64(0x243F6A8885A308D3)
     set2 = np.uint64(0x13198A2E03707344)
-    return _Node(np.int64(0), np.int64(n_all), np.int64(0), np.int64(-1), np.int64(0), 0.0, np.int64(0), set1, set2,
-                 _mix(set1, 1), _mix(set2, 1))
+    return _Node(
+        np.int64(0),
+        np.int64(n_all),
+        np.int64(0),
+        np.int64(-1),
+        np.int64(0),
+        0.0,
+        np.int64(0),
+        set1,
+        set2,
+        _mix(set1, 1),
+        _mix(set2, 1),
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -478,6 +526,7 @@ def _sorted_lists(data: TreeData, levels: LevelLists, depth: int) -> tuple[np.nd
 def _find_ties(sv: np.ndarray, si: np.ndarray, dup: np.ndarray, replay: SortReplay, start: int, end: int) -> int:
     """Spans of the node's sorted list sv/si[start:end] whose value repeats on samples that differ
     (equal samples are interchangeable in every sum): into replay.tie_*; returns their count."""
+    tie_vals, tie_start, tie_end = replay.tie_vals, replay.tie_start, replay.tie_end
     n_ties = 0
     q = start + 1
     while q < end:
@@ -488,9 +537,9 @@ def _find_ties(sv: np.ndarray, si: np.ndarray, dup: np.ndarray, replay: SortRepl
             e = q + 1
             while e < end and sv[e] == sv[q]:
                 e += 1
-            replay.tie_vals[n_ties] = sv[q]
-            replay.tie_start[n_ties] = r
-            replay.tie_end[n_ties] = e
+            tie_vals[n_ties] = sv[q]
+            tie_start[n_ties] = r
+            tie_end[n_ties] = e
             n_ties += 1
             q = e
         else:
@@ -499,30 +548,32 @@ def _find_ties(sv: np.ndarray, si: np.ndarray, dup: np.ndarray, replay: SortRepl
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _replay_sort(x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay: SortReplay, node: _Node, src: int,
-                 n_ties: int) -> None:
+def _replay_sort(
+    x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay: SortReplay, node: _Node, src: int, n_ties: int
+) -> None:
     """Sort a copy of the samples array (at src) by x_f as scikit-learn does, only as far as the
     repeated values need, and put the spans' samples, in the order it leaves them, in tie_buf."""
     start, end = node.start, node.end
-    cur = replay.cur
+    cur, cur_vals, tie_buf = replay.cur, replay.cur_vals, replay.tie_buf
     _load_samples(cur, src, node_order, idx, cur, start, end)
     for q in range(start, end):
-        replay.cur_vals[q] = x_f[cur[q]]
-    _introsort3_ties(replay.cur_vals, cur, start, end - start, replay.tie_vals, n_ties)
+        cur_vals[q] = x_f[cur[q]]
+    _introsort3_ties(cur_vals, cur, start, end - start, replay.tie_vals, n_ties)
     k = 0
     for t in range(n_ties):
         for q in range(replay.tie_start[t], replay.tie_end[t]):
-            replay.tie_buf[k] = cur[q]
+            tie_buf[k] = cur[q]
             k += 1
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _memo_store(replay: SortReplay, slot: int, k1: np.uint64, k2: np.uint64, n_span: int) -> None:
     """Keep tie_buf[:n_span] under the key (k1, k2) while the pool and the table have room."""
-    if replay.pool_top[0] + n_span <= replay.pool.shape[0] and replay.pool_top[1] * 10 < replay.memo_keys.shape[0] * 7:
+    pool, tie_buf = replay.pool, replay.tie_buf
+    if replay.pool_top[0] + n_span <= pool.shape[0] and replay.pool_top[1] * 10 < replay.memo_keys.shape[0] * 7:
         off = replay.pool_top[0]
         for q in range(n_span):
-            replay.pool[off + q] = replay.tie_buf[q]
+            pool[off + q] = tie_buf[q]
         replay.memo_keys[slot, 0] = k1
         replay.memo_keys[slot, 1] = k2
         replay.memo_keys[slot, 2] = 1
@@ -532,8 +583,16 @@ def _memo_store(replay: SortReplay, slot: int, k1: np.uint64, k2: np.uint64, n_s
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _tie_order(x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay: SortReplay, node: _Node, feat: int,
-               samples: _SamplesArray, n_ties: int) -> None:
+def _tie_order(
+    x_f: np.ndarray,
+    node_order: np.ndarray,
+    idx: np.ndarray,
+    replay: SortReplay,
+    node: _Node,
+    feat: int,
+    samples: _SamplesArray,
+    n_ties: int,
+) -> None:
     """Fill tie_buf with the repeated values' samples in the order scikit-learn's sort by feat
     leaves them: that depends only on the samples array's arrangement and on feat, so it is read
     from the memo when seen before, else replayed and memoised."""
@@ -545,8 +604,9 @@ def _tie_order(x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay:
         n_span += replay.tie_end[t] - replay.tie_start[t]
     if replay.memo_keys[slot, 2] != 0:  # seen: the spans' order is stored
         off = replay.memo_span[slot]
+        pool, tie_buf = replay.pool, replay.tie_buf
         for q in range(n_span):
-            replay.tie_buf[q] = replay.pool[off + q]
+            tie_buf[q] = pool[off + q]
         return
     _replay_sort(x_f, node_order, idx, replay, node, samples.src, n_ties)
     _memo_store(replay, slot, k1, k2, n_span)
@@ -556,7 +616,7 @@ def _tie_order(x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay:
 def _apply_tie_order(replay: SortReplay, si: np.ndarray, node: _Node, feat: int, n_ties: int) -> _SamplesArray:
     """Write the samples array sorted by feat into cur: the sorted list si, its tied spans in
     tie_buf's order; it is named by the node's set, feat and the spans' order."""
-    cur = replay.cur
+    cur, tie_buf = replay.cur, replay.tie_buf
     for q in range(node.start, node.end):
         cur[q] = si[q]
     k = 0
@@ -564,16 +624,24 @@ def _apply_tie_order(replay: SortReplay, si: np.ndarray, node: _Node, feat: int,
     c2 = _mix(node.set2, feat + 2)
     for t in range(n_ties):
         for q in range(replay.tie_start[t], replay.tie_end[t]):
-            cur[q] = replay.tie_buf[k]
-            c1 = _mix(c1, replay.tie_buf[k] + 2)
-            c2 = _mix(c2, replay.tie_buf[k] + 2)
+            cur[q] = tie_buf[k]
+            c1 = _mix(c1, tie_buf[k] + 2)
+            c2 = _mix(c2, tie_buf[k] + 2)
             k += 1
     return _SamplesArray(np.int64(-1), _mix(c1, 1), _mix(c2, 1))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sort_feature(data: TreeData, node_order: np.ndarray, vals: np.ndarray, idx: np.ndarray, replay: SortReplay,
-                  node: _Node, feat: int, samples: _SamplesArray) -> _SamplesArray:
+def _sort_feature(
+    data: TreeData,
+    node_order: np.ndarray,
+    vals: np.ndarray,
+    idx: np.ndarray,
+    replay: SortReplay,
+    node: _Node,
+    feat: int,
+    samples: _SamplesArray,
+) -> _SamplesArray:
     """sort_samples_and_feature_values(feat): the samples array after the sort. A sort of values
     without repeats has one result, the presorted list; repeats on samples that differ get
     scikit-learn's order replayed into cur."""
@@ -591,8 +659,16 @@ def _sort_feature(data: TreeData, node_order: np.ndarray, vals: np.ndarray, idx:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _scan_feature(g: np.ndarray, sv: np.ndarray, si: np.ndarray, start: int, end: int, s_tot: float, feat: int,
-                  best: tuple[float, int, int, float]) -> tuple[float, int, int, float]:
+def _scan_feature(
+    g: np.ndarray,
+    sv: np.ndarray,
+    si: np.ndarray,
+    start: int,
+    end: int,
+    s_tot: float,
+    feat: int,
+    best: tuple[float, int, int, float],
+) -> tuple[float, int, int, float]:
     """The splitter's scan of a sorted feature with the criterion's running sums: candidates between
     neighbours more than FEATURE_THRESHOLD apart, squared-error proxy, the first strictly better
     wins. best and the result: (proxy, feature, pos, threshold)."""
@@ -621,10 +697,11 @@ def _scan_feature(g: np.ndarray, sv: np.ndarray, si: np.ndarray, start: int, end
 def _remember_constants(splitter: SplitterState, n_known: int, n_found: int) -> None:
     """After a node's search, as the splitter does: the known constant features back in front of
     the order, the ones found in this node recorded after them (for its subtree)."""
+    features, constant = splitter.features, splitter.constant
     for q in range(n_known):
-        splitter.features[q] = splitter.constant[q]
+        features[q] = constant[q]
     for q in range(n_known, n_known + n_found):
-        splitter.constant[q] = splitter.features[q]
+        constant[q] = features[q]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -635,7 +712,7 @@ def _find_best_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _No
     splitter = ws.splitter
     replay = ws.replay
     node_order = ws.members[node.depth]
-    features = splitter.features
+    features, rng_state, cur = splitter.features, splitter.rng_state, replay.cur
     num_f = features.shape[0]
     vals, idx = _sorted_lists(data, ws.levels, node.depth)
     n_known = node.n_known
@@ -648,7 +725,7 @@ def _find_best_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _No
     n_drawn = 0
     while f_i > n_total and (n_visited < num_f or n_visited <= n_found + n_drawn):
         n_visited += 1
-        f_j = _rand_int(splitter.rng_state, n_drawn, f_i - n_found)
+        f_j = _rand_int(rng_state, n_drawn, f_i - n_found)
         if f_j < n_known:
             _swap_entries(features, n_drawn, f_j)
             n_drawn += 1
@@ -664,15 +741,23 @@ def _find_best_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _No
             continue
         f_i -= 1
         _swap_entries(features, f_i, f_j)
-        si = replay.cur if samples.src == -1 else idx[feat]  # -1 here: replayed by this sort (not all equal)
+        si = cur if samples.src == -1 else idx[feat]  # -1 here: replayed by this sort (not all equal)
         best = _scan_feature(g, sv, si, node.start, node.end, s_tot, feat, best)
     _remember_constants(splitter, n_known, n_found)
     return _Split(best[1], best[2], best[3], n_total, samples)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _partition_samples(x_f: np.ndarray, idx: np.ndarray, node_order: np.ndarray, child_order: np.ndarray,
-                       mark: np.ndarray, cur: np.ndarray, node: _Node, split: _Split) -> None:
+def _partition_samples(
+    x_f: np.ndarray,
+    idx: np.ndarray,
+    node_order: np.ndarray,
+    child_order: np.ndarray,
+    mark: np.ndarray,
+    cur: np.ndarray,
+    node: _Node,
+    split: _Split,
+) -> None:
     """partition_samples_final: mark the samples going left, then partition the samples array as
     the search's last sort left it into the children's part of child_order."""
     start, end = node.start, node.end
@@ -693,8 +778,9 @@ def _partition_samples(x_f: np.ndarray, idx: np.ndarray, node_order: np.ndarray,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _children_impurity(g: np.ndarray, child_order: np.ndarray, start: int, pos: int, end: int, s_tot: float,
-                       sq_tot: float) -> tuple[float, float]:
+def _children_impurity(
+    g: np.ndarray, child_order: np.ndarray, start: int, pos: int, end: int, s_tot: float, sq_tot: float
+) -> tuple[float, float]:
     """criterion.reset(); update(pos); children_impurity(): on the partitioned samples array."""
     n_left = pos - start
     n_right = end - pos
@@ -711,13 +797,15 @@ def _children_impurity(g: np.ndarray, child_order: np.ndarray, start: int, pos: 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _apply_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _Node, split: _Split, s_tot: float,
-                 sq_tot: float) -> tuple[float, float]:
+def _apply_split(
+    data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _Node, split: _Split, s_tot: float, sq_tot: float
+) -> tuple[float, float]:
     """Partition the node's samples into members[depth + 1] by the split; the children's impurities."""
     _, idx = _sorted_lists(data, ws.levels, node.depth)
     child_order = ws.members[node.depth + 1]
-    _partition_samples(data.codes_t[split.feature], idx, ws.members[node.depth], child_order, ws.mark, ws.replay.cur,
-                       node, split)
+    _partition_samples(
+        data.codes_t[split.feature], idx, ws.members[node.depth], child_order, ws.mark, ws.replay.cur, node, split
+    )
     return _children_impurity(g, child_order, node.start, split.pos, node.end, s_tot, sq_tot)
 
 
@@ -727,8 +815,9 @@ def _improvement(n_all: int, impurity: float, node: _Node, split: _Split, imp_le
     n = node.end - node.start
     n_left = split.pos - node.start
     n_right = node.end - split.pos
-    return (np.float64(n) / n_all) * (impurity - np.float64(n_right) / n * imp_right
-                                      - np.float64(n_left) / n * imp_left)
+    return (np.float64(n) / n_all) * (
+        impurity - np.float64(n_right) / n * imp_right - np.float64(n_left) / n * imp_left
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -748,8 +837,9 @@ def _make_leaf(tree: TreeNodes, node_order: np.ndarray, node: _Node, node_id: in
     """Mark node `node_id` a leaf and its samples as in it."""
     tree.feature[node_id] = -2
     tree.threshold[node_id] = -2.0
+    leaf_of = tree.leaf_of
     for q in range(node.start, node.end):
-        tree.leaf_of[node_order[q]] = node_id
+        leaf_of[node_order[q]] = node_id
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -777,10 +867,10 @@ def _partition_sorted_lists(data: TreeData, ws: TreeWorkspace, node: _Node, spli
     dst_idx = ws.levels.order[node.depth]
     mark = ws.mark
     splitter = ws.splitter
-    skip = splitter.skip
+    skip, constant = splitter.skip, splitter.constant
     skip[:] = False
     for q in range(split.n_constant):
-        skip[splitter.constant[q]] = True
+        skip[constant[q]] = True
     for f in range(vals.shape[0]):
         if skip[f]:
             continue
@@ -805,21 +895,34 @@ def _child(node: _Node, node_id: int, split: _Split, is_left: int, impurity: flo
     set1 = _mix(split1, is_left + 2)
     set2 = _mix(split2, is_left + 2)
     start, end = (node.start, split.pos) if is_left else (split.pos, node.end)
-    return _Node(start, end, node.depth + 1, node_id, is_left, impurity, split.n_constant, set1, set2,
-                 _mix(_mix(set1, split.samples.hash1), 3), _mix(_mix(set2, split.samples.hash2), 3))
+    return _Node(
+        start,
+        end,
+        node.depth + 1,
+        node_id,
+        is_left,
+        impurity,
+        split.n_constant,
+        set1,
+        set2,
+        _mix(_mix(set1, split.samples.hash1), 3),
+        _mix(_mix(set2, split.samples.hash2), 3),
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _push_children(stack: NodeStack, top: int, node: _Node, node_id: int, split: _Split, imp_left: float,
-                   imp_right: float) -> int:
+def _push_children(
+    stack: NodeStack, top: int, node: _Node, node_id: int, split: _Split, imp_left: float, imp_right: float
+) -> int:
     """Push the children, the right one first: the left one is popped (grown) first."""
     top = _push(stack, top, _child(node, node_id, split, np.int64(0), imp_right))
     return _push(stack, top, _child(node, node_id, split, np.int64(1), imp_left))
 
 
 @njit(cache=True, nogil=True)
-def _grow_tree(data: TreeData, g: np.ndarray, seed: int, max_depth: int, importance: np.ndarray,
-               ws: TreeWorkspace) -> int:
+def _grow_tree(
+    data: TreeData, g: np.ndarray, seed: int, max_depth: int, importance: np.ndarray, ws: TreeWorkspace
+) -> int:
     """Grow one regression tree on the residuals g as scikit-learn's DepthFirstTreeBuilder does
     (left child first; a leaf at max_depth, below 2 samples, at impurity <= DBL_EPSILON, or where no
     split improves). Writes the nodes and each sample's leaf into ws.tree, adds the tree's
@@ -933,12 +1036,21 @@ def _neg_gradient(raw, y_enc, g):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _leaf_values(tree: TreeNodes, leaves: LeafScratch, gk: np.ndarray, y_enc: np.ndarray, k: int, t_count: int,
-                 num_classes: int, n_nodes: int) -> None:
+def _leaf_values(
+    tree: TreeNodes,
+    leaves: LeafScratch,
+    gk: np.ndarray,
+    y_enc: np.ndarray,
+    k: int,
+    t_count: int,
+    num_classes: int,
+    n_nodes: int,
+) -> None:
     """_update_terminal_regions into tree.value: one Newton step per leaf, the means taken as
     np.mean takes them, over the leaf's samples in index order."""
     n = gk.shape[0]
-    leaf_of, count, pos, value = tree.leaf_of, leaves.count, leaves.pos, tree.value
+    leaf_of, value = tree.leaf_of, tree.value
+    count, pos, nums, hess = leaves.count, leaves.pos, leaves.num, leaves.hess
     factor = (num_classes - 1) / num_classes
     count[:n_nodes] = 0
     for i in range(n):
@@ -951,8 +1063,8 @@ def _leaf_values(tree: TreeNodes, leaves: LeafScratch, gk: np.ndarray, y_enc: np
         leaf = leaf_of[i]
         yk = np.float64(y_enc[i] == k) if t_count > 1 else np.float64(y_enc[i])
         prob = yk - gk[i]
-        leaves.num[pos[leaf]] = gk[i]
-        leaves.hess[pos[leaf]] = prob * (1 - prob)
+        nums[pos[leaf]] = gk[i]
+        hess[pos[leaf]] = prob * (1 - prob)
         pos[leaf] += 1
     acc = 0
     for leaf in range(n_nodes):
@@ -960,35 +1072,52 @@ def _leaf_values(tree: TreeNodes, leaves: LeafScratch, gk: np.ndarray, y_enc: np
         if c == 0:
             value[leaf] = 0.0
             continue
-        num = _pairwise_sum(leaves.num, acc, c) / c
+        num = _pairwise_sum(nums, acc, c) / c
         if t_count > 1:
             num *= factor
-        den = _pairwise_sum(leaves.hess, acc, c) / c
+        den = _pairwise_sum(hess, acc, c) / c
         value[leaf] = 0.0 if abs(den) < 1e-150 else num / den
         acc += c
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_tree_output(tree: TreeNodes, x_eval_t: np.ndarray, k: int, learning_rate: float, raw: np.ndarray,
-                     raw_eval: np.ndarray) -> None:
+def _add_tree_output(
+    tree: TreeNodes, x_eval_t: np.ndarray, k: int, learning_rate: float, raw: np.ndarray, raw_eval: np.ndarray
+) -> None:
     """Add the tree's leaf values, times the learning rate, to row k of the raw predictions: by
     each training sample's leaf, and by walking the tree for each evaluation code."""
+    leaf_of, value = tree.leaf_of, tree.value
+    left, right, feature, threshold = tree.left, tree.right, tree.feature, tree.threshold
     for i in range(raw.shape[1]):
-        raw[k, i] += learning_rate * tree.value[tree.leaf_of[i]]
+        raw[k, i] += learning_rate * value[leaf_of[i]]
     for i in range(x_eval_t.shape[1]):
         node = 0
-        while tree.left[node] != -1:
-            if x_eval_t[tree.feature[node], i] <= tree.threshold[node]:
-                node = tree.left[node]
+        while left[node] != -1:
+            if x_eval_t[feature[node], i] <= threshold[node]:
+                node = left[node]
             else:
-                node = tree.right[node]
-        raw_eval[k, i] += learning_rate * tree.value[node]
+                node = right[node]
+        raw_eval[k, i] += learning_rate * value[node]
 
 
 @njit(cache=True, nogil=True)
-def _stage_trees(ks: np.ndarray, stage: int, data: TreeData, x_eval_t: np.ndarray, y_enc: np.ndarray, num_classes: int,
-                 seeds: np.ndarray, learning_rate: float, max_depth: int, g: np.ndarray, raw: np.ndarray,
-                 raw_eval: np.ndarray, importances: np.ndarray, relevant: np.ndarray, ws: TreeWorkspace) -> None:
+def _stage_trees(
+    ks: np.ndarray,
+    stage: int,
+    data: TreeData,
+    x_eval_t: np.ndarray,
+    y_enc: np.ndarray,
+    num_classes: int,
+    seeds: np.ndarray,
+    learning_rate: float,
+    max_depth: int,
+    g: np.ndarray,
+    raw: np.ndarray,
+    raw_eval: np.ndarray,
+    importances: np.ndarray,
+    relevant: np.ndarray,
+    ws: TreeWorkspace,
+) -> None:
     """Grow the trees of classes `ks` of one boosting stage on the stage's negative gradient g, set
     their leaf values and add them to the raw predictions (rows k of raw/raw_eval only, so
     disjoint sets of classes can run in parallel threads with their own workspaces)."""
@@ -1001,8 +1130,21 @@ def _stage_trees(ks: np.ndarray, stage: int, data: TreeData, x_eval_t: np.ndarra
         _add_tree_output(ws.tree, x_eval_t, k, learning_rate, raw, raw_eval)
 
 
-def _boost(data: "PresortedCodes", tied, dup, x_eval_t, y_enc, num_classes, init_raw, seeds, n_stages,
-           learning_rate, max_depth, pool=None, workers: int = 1):
+def _boost(
+    data: PresortedCodes,
+    tied,
+    dup,
+    x_eval_t,
+    y_enc,
+    num_classes,
+    init_raw,
+    seeds,
+    n_stages,
+    learning_rate,
+    max_depth,
+    pool=None,
+    workers: int = 1,
+):
     """All stages of one classifier; each stage's class-trees split over `workers` threads of `pool`
     (class k always on worker k % workers, so a worker's replay memo sees its classes' recurring
     trees). Returns per-tree importances (S*T, F), whether each tree has more than one node, and the
@@ -1018,8 +1160,20 @@ def _boost(data: "PresortedCodes", tied, dup, x_eval_t, y_enc, num_classes, init
     groups = [np.arange(w, t_count, workers) for w in range(workers)]
     spaces = [_workspace(n, data.num_features, max_depth) for _ in range(workers)]
     codes = TreeData(data.codes_t, data.values, data.order, tied, dup)
-    args = (codes, x_eval_t, y_enc, num_classes, seeds, learning_rate, max_depth, g, raw, raw_eval, importances,
-            relevant)
+    args = (
+        codes,
+        x_eval_t,
+        y_enc,
+        num_classes,
+        seeds,
+        learning_rate,
+        max_depth,
+        g,
+        raw,
+        raw_eval,
+        importances,
+        relevant,
+    )
     for stage in range(n_stages):
         _neg_gradient(raw, y_enc, g)
         if workers == 1:
@@ -1068,8 +1222,17 @@ def _init_raw(y: np.ndarray, num_classes: int) -> np.ndarray:
     return np.asarray(loss.link.link(proba), dtype=np.float64).reshape(-1)
 
 
-def fit_predict(codes: PresortedCodes | np.ndarray, labels, eval_codes, seed: int, n_estimators: int = 100,
-                learning_rate: float = 0.1, max_depth: int = 3, pool=None, workers: int = 1):
+def fit_predict(
+    codes: PresortedCodes | np.ndarray,
+    labels,
+    eval_codes,
+    seed: int,
+    n_estimators: int = 100,
+    learning_rate: float = 0.1,
+    max_depth: int = 3,
+    pool=None,
+    workers: int = 1,
+):
     """Fit like GradientBoostingClassifier(random_state=seed) on (codes, labels); the class-trees of
     each stage run on `workers` threads of the executor `pool` (the result does not depend on it).
 
@@ -1090,8 +1253,21 @@ def fit_predict(codes: PresortedCodes | np.ndarray, labels, eval_codes, seed: in
     seeds = np.random.RandomState(seed).randint(0, RAND_R_MAX, size=n_estimators * t_count).astype(np.int64)
     x_eval_t = np.ascontiguousarray(np.asarray(eval_codes, dtype=np.float32).T)
     tied, dup = data.repeats(y_enc)
-    imps, relevant, raw, raw_eval = _boost(data, tied, dup, x_eval_t, y_enc.astype(np.int64), num_classes, init,
-                                           seeds, n_estimators, float(learning_rate), max_depth, pool, workers)
+    imps, relevant, raw, raw_eval = _boost(
+        data,
+        tied,
+        dup,
+        x_eval_t,
+        y_enc.astype(np.int64),
+        num_classes,
+        init,
+        seeds,
+        n_estimators,
+        float(learning_rate),
+        max_depth,
+        pool,
+        workers,
+    )
     if relevant.any():
         avg = np.mean(imps[relevant], axis=0, dtype=np.float64)
         importance = avg / np.sum(avg)

@@ -5,6 +5,7 @@ more than 20 values (dSprites' orientation and positions) are merged into 20 bin
 latents are dropped. Unlike the reference, `irs_num_active_dims` is the number of kept latents
 (the reference reports the sum of the kept code values there).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Mutual Information Gap (Chen et al. 2018), the discrete form of disentanglement_lib."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ Departures from the reference, where it breaks: a constant latent is standardise
 dividing by its zero std (the reference returns NaN), factors with one class in the train set and
 classes absent from an evaluation set are left out of the averages instead of crashing.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +17,14 @@ from sklearn.metrics import roc_auc_score
 
 from disentbench.metrics.base import Metric, estimator_seed
 from disentbench.metrics.registry import register
-from disentbench.metrics.utils import (check_arrays, check_pair, discrete_mutual_info, histogram_discretize,
-                           quiet_estimators, resolve_jobs)
+from disentbench.metrics.utils import (
+    check_arrays,
+    check_pair,
+    discrete_mutual_info,
+    histogram_discretize,
+    quiet_estimators,
+    resolve_jobs,
+)
 
 
 def modularity_from_mi(mi: np.ndarray) -> float:
@@ -63,12 +70,15 @@ def explicitness_per_factor(x_train, y_train, x_test, y_test, seed: int) -> tupl
         return None
     with quiet_estimators():
         model = LogisticRegression(random_state=seed).fit(x_train, y_train)
-    return (macro_auc(y_train, model.predict_proba(x_train), model.classes_),
-            macro_auc(y_test, model.predict_proba(x_test), model.classes_))
+    return (
+        macro_auc(y_train, model.predict_proba(x_train), model.classes_),
+        macro_auc(y_test, model.predict_proba(x_test), model.classes_),
+    )
 
 
-def explicitness(train_codes, train_factors, test_codes, test_factors, seed: int = 0,
-                 n_jobs: int | None = 1) -> tuple[float, float]:
+def explicitness(
+    train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1
+) -> tuple[float, float]:
     """Mean over factors of the train and test macro ROC-AUC (factors run in threads)."""
     x_train, x_test = standardise(train_codes, test_codes)
     fit = lambda k: explicitness_per_factor(x_train, train_factors[:, k], x_test, test_factors[:, k], seed)  # noqa: E731
@@ -94,9 +104,16 @@ class Modularity(Metric):
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
         train_codes, train_factors, test_codes, test_factors = check_pair(
-            train_codes, train_factors, test_codes, test_factors, "modularity")
-        train_auc, test_auc = explicitness(train_codes, train_factors, test_codes, test_factors,
-                                           seed=estimator_seed(random_state), n_jobs=self.kwargs["n_jobs"])
+            train_codes, train_factors, test_codes, test_factors, "modularity"
+        )
+        train_auc, test_auc = explicitness(
+            train_codes,
+            train_factors,
+            test_codes,
+            test_factors,
+            seed=estimator_seed(random_state),
+            n_jobs=self.kwargs["n_jobs"],
+        )
         return {
             "modularity": modularity(train_codes, train_factors, self.kwargs["num_bins"]),
             "modularity_explicitness": test_auc,

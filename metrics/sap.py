@@ -11,6 +11,7 @@ matrix holds the R^2 of a linear fit of each factor on each single latent, cov^2
 latent is constant (var_d <= 1e-12) and, where the reference would divide by zero, where the
 factor is constant.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +24,9 @@ from disentbench.metrics.registry import register
 from disentbench.metrics.utils import check_pair, quiet_estimators, resolve_jobs
 
 
-def single_latent_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                           seed: int) -> float:
+def single_latent_accuracy(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int
+) -> float:
     """Test accuracy of LinearSVC(C=0.01, balanced) fitted on one latent (1-D arrays)."""
     classes = np.unique(y_train)
     if len(classes) < 2:  # LinearSVC needs two classes; the constant prediction is what it would learn
@@ -38,8 +40,13 @@ def single_latent_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.
 def score_matrix(train_codes, train_factors, test_codes, test_factors, seed: int, n_jobs: int | None = 1) -> np.ndarray:
     """S[d, k]: accuracy of predicting factor k from latent d alone."""
     pairs = [(d, k) for d in range(train_codes.shape[1]) for k in range(train_factors.shape[1])]
-    fit = lambda dk: single_latent_accuracy(train_codes[:, dk[0]], train_factors[:, dk[1]],  # noqa: E731
-                                             test_codes[:, dk[0]], test_factors[:, dk[1]], seed)
+
+    def fit(dk: tuple[int, int]) -> float:
+        d, k = dk
+        return single_latent_accuracy(
+            train_codes[:, d], train_factors[:, k], test_codes[:, d], test_factors[:, k], seed
+        )
+
     jobs = resolve_jobs(n_jobs, len(pairs))
     if jobs == 1:
         scores = [fit(p) for p in pairs]
@@ -71,11 +78,19 @@ def top_two_gap(matrix: np.ndarray) -> float:
     return float(np.mean(ordered[-1] - second))
 
 
-def sap(train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1,
-        continuous_factors: bool = False) -> dict[str, float]:
+def sap(
+    train_codes,
+    train_factors,
+    test_codes,
+    test_factors,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    continuous_factors: bool = False,
+) -> dict[str, float]:
     """SAP score; `continuous_factors=True` scores R^2 on the train set (the test set is unused)."""
     train_codes, train_factors, test_codes, test_factors = check_pair(
-        train_codes, train_factors, test_codes, test_factors, "sap", continuous_factors)
+        train_codes, train_factors, test_codes, test_factors, "sap", continuous_factors
+    )
     if continuous_factors:
         return {"sap": top_two_gap(r2_matrix(train_codes, train_factors))}
     return {"sap": top_two_gap(score_matrix(train_codes, train_factors, test_codes, test_factors, seed, n_jobs))}
@@ -88,5 +103,12 @@ class SAP(Metric):
     params = {"n_jobs": -1, "continuous_factors": False}
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        return sap(train_codes, train_factors, test_codes, test_factors, seed=estimator_seed(random_state),
-                   n_jobs=self.kwargs["n_jobs"], continuous_factors=bool(self.kwargs["continuous_factors"]))
+        return sap(
+            train_codes,
+            train_factors,
+            test_codes,
+            test_factors,
+            seed=estimator_seed(random_state),
+            n_jobs=self.kwargs["n_jobs"],
+            continuous_factors=bool(self.kwargs["continuous_factors"]),
+        )

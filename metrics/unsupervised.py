@@ -6,6 +6,7 @@ computed on the non-constant latents (for the Wasserstein correlation this is th
 a constant latent contributes nothing), and `unsupervised_num_active_dims` counts them. Exactly
 collinear latents have an infinite Gaussian total correlation, reported as inf.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,12 +4,13 @@ Contingency tables come from one bincount per pair; the MI arithmetic follows
 sklearn.metrics.mutual_info_score term by term, so the numbers are the reference's (checked in
 tests/test_metric_mig.py against sklearn and a brute-force count).
 """
+
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 
@@ -73,8 +74,9 @@ def discrete_entropy(factors: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_arrays(codes: np.ndarray, factors: np.ndarray, what: str = "train",
-                 continuous_factors: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def check_arrays(
+    codes: np.ndarray, factors: np.ndarray, what: str = "train", continuous_factors: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate (N, D) float codes and (N, K) integer factors (finite floats when
     `continuous_factors`) with the same N."""
     if codes is None or factors is None:
@@ -82,7 +84,9 @@ def check_arrays(codes: np.ndarray, factors: np.ndarray, what: str = "train",
     codes = np.asarray(codes, dtype=np.float64)
     factors = np.asarray(factors)
     if codes.ndim != 2 or factors.ndim != 2:
-        raise BenchError(f"{what} codes and factors must be 2-D (N, D) and (N, K); got {codes.shape} and {factors.shape}")
+        raise BenchError(
+            f"{what} codes and factors must be 2-D (N, D) and (N, K); got {codes.shape} and {factors.shape}"
+        )
     if codes.shape[0] != factors.shape[0]:
         raise BenchError(f"{what} codes have {codes.shape[0]} rows but factors have {factors.shape[0]}")
     if codes.shape[0] < 2:

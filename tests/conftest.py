@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny profile so end-to-end runs take seconds."""
+
 from __future__ import annotations
 
 from pathlib import Path

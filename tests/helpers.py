@@ -1,4 +1,5 @@
 """Test doubles shared by several test files (import them as `from tests.helpers import ...`)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """End to end through the command line, on a tiny profile (seconds, procedural dSprites)."""
+
 import json
 import subprocess
 import sys
@@ -21,16 +22,45 @@ def _run(args, capsys):
 
 def test_two_methods_three_seeds_write_tidy_tables_and_rerun_skips(tmp_path, tiny_profile, capsys):
     run_dir = tmp_path / "run"
-    args = ["--methods", "vae,betavae", "--datasets", "dsprites", "--seeds", "3", "--profile", str(tiny_profile),
-            "--results", str(run_dir), "--device", "cpu", "--source", "procedural", "--no-report"]
+    args = [
+        "--methods",
+        "vae,betavae",
+        "--datasets",
+        "dsprites",
+        "--seeds",
+        "3",
+        "--profile",
+        str(tiny_profile),
+        "--results",
+        str(run_dir),
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+        "--no-report",
+    ]
     code, out, err = _run(args, capsys)
     assert code == 0, err
     runs = pd.read_csv(run_dir / "runs.csv")
     assert runs["cell_id"].nunique() == 6
     assert set(runs["method"]) == {"vae", "betavae"} and sorted(set(runs["seed"])) == [0, 1, 2]
     assert set(runs["metric"]) == {"mig", "sap"}
-    for col in ("dataset", "data_source", "hparams", "steps", "value", "train_seconds", "eval_seconds", "device",
-                "git_commit", "torch_version", "numpy_version", "sklearn_version", "numba_version", "config"):
+    for col in (
+        "dataset",
+        "data_source",
+        "hparams",
+        "steps",
+        "value",
+        "train_seconds",
+        "eval_seconds",
+        "device",
+        "git_commit",
+        "torch_version",
+        "numpy_version",
+        "sklearn_version",
+        "numba_version",
+        "config",
+    ):
         assert runs[col].notna().all(), col
     assert (runs["data_source"] == "procedural").all() and (runs["steps"] == 6).all()
     assert json.loads(runs.loc[runs.method == "betavae", "hparams"].iloc[0])["beta"] == 4.0
@@ -52,10 +82,23 @@ def test_two_methods_three_seeds_write_tidy_tables_and_rerun_skips(tmp_path, tin
 
 def test_same_command_gives_identical_scores_with_dci(tmp_path, tiny_profile, capsys):
     profile = tmp_path / "with_dci.yaml"
-    profile.write_text(f"extends: {tiny_profile}\nprimary_metric: dci\n"
-                       "metrics:\n  mig: {num_train: 200}\n  dci: {num_train: 120, num_test: 60}\n")
-    base = ["--methods", "betavae", "--seeds", "1", "--profile", str(profile), "--device", "cpu",
-            "--source", "procedural", "--no-report"]
+    profile.write_text(
+        f"extends: {tiny_profile}\nprimary_metric: dci\n"
+        "metrics:\n  mig: {num_train: 200}\n  dci: {num_train: 120, num_test: 60}\n"
+    )
+    base = [
+        "--methods",
+        "betavae",
+        "--seeds",
+        "1",
+        "--profile",
+        str(profile),
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+        "--no-report",
+    ]
     assert _run(base + ["--results", str(tmp_path / "a")], capsys)[0] == 0
     assert _run(base + ["--results", str(tmp_path / "b")], capsys)[0] == 0
     a = pd.read_csv(tmp_path / "a" / "runs.csv").set_index("metric")["value"]
@@ -64,22 +107,25 @@ def test_same_command_gives_identical_scores_with_dci(tmp_path, tiny_profile, ca
     pd.testing.assert_series_equal(a, b)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--methods", "nosuch"], "registered methods: "),
-    (["--datasets", "mnist"], "registered datasets: dsprites"),
-    (["--profile", "huge"], "choose one of locatello2019, paper, quick, smoke"),
-    (["--device", "tpu"], "auto, cpu, cuda, cuda:N, mps"),
-    (["--seeds", "-1"], "--seeds must be a positive integer"),
-    (["--seeds", "two"], "--seeds must be a positive integer"),
-    (["--steps", "0"], "--steps must be a positive integer"),
-    (["--jobs", "0"], "--jobs must be a positive integer"),
-    (["--source", "web"], "auto, official or procedural"),
-    (["--grid", "huge"], "reference or none"),
-    (["--methods", "betavae", "--set", "betavae.gamma=1"], "its parameters: latent_dim"),
-    (["--methods", "betavae", "--set", "betavae.beta=abc"], "not a valid float"),
-    (["--bogus"], "unrecognized arguments: --bogus"),
-    (["--precision", "fp16"], "choose fp32 or bf16"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--methods", "nosuch"], "registered methods: "),
+        (["--datasets", "mnist"], "registered datasets: dsprites"),
+        (["--profile", "huge"], "choose one of locatello2019, paper, quick, smoke"),
+        (["--device", "tpu"], "auto, cpu, cuda, cuda:N, mps"),
+        (["--seeds", "-1"], "--seeds must be a positive integer"),
+        (["--seeds", "two"], "--seeds must be a positive integer"),
+        (["--steps", "0"], "--steps must be a positive integer"),
+        (["--jobs", "0"], "--jobs must be a positive integer"),
+        (["--source", "web"], "auto, official or procedural"),
+        (["--grid", "huge"], "reference or none"),
+        (["--methods", "betavae", "--set", "betavae.gamma=1"], "its parameters: latent_dim"),
+        (["--methods", "betavae", "--set", "betavae.beta=abc"], "not a valid float"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--precision", "fp16"], "choose fp32 or bf16"),
+    ],
+)
 def test_bad_input_is_one_line_before_any_training(tmp_path, args, fragment, capsys):
     run_dir = tmp_path / "run"
     extra = [] if "--profile" in args else ["--profile", "smoke"]
@@ -98,8 +144,13 @@ def test_cuda_request_without_cuda_is_a_clear_error(tmp_path, capsys):
 
 
 def test_run_benchmark_script_prints_one_line_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "run_benchmark.py", "--methods", "nosuch", "--results", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "run_benchmark.py", "--methods", "nosuch", "--results", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert "unknown method 'nosuch'" in proc.stderr
@@ -119,9 +170,24 @@ def test_a_method_registered_outside_the_package_runs_through_the_runner(tmp_pat
     methods.register("scaledkl")(ScaledKLVAE)
     try:
         run_dir = tmp_path / "run"
-        code, out, err = _run(["--methods", "scaledkl", "--set", "scaledkl.weight=3", "--profile", str(tiny_profile),
-                               "--results", str(run_dir), "--device", "cpu", "--source", "procedural",
-                               "--no-report"], capsys)
+        code, out, err = _run(
+            [
+                "--methods",
+                "scaledkl",
+                "--set",
+                "scaledkl.weight=3",
+                "--profile",
+                str(tiny_profile),
+                "--results",
+                str(run_dir),
+                "--device",
+                "cpu",
+                "--source",
+                "procedural",
+                "--no-report",
+            ],
+            capsys,
+        )
         assert code == 0, err
         runs = pd.read_csv(run_dir / "runs.csv")
         assert set(runs["method"]) == {"scaledkl"}
@@ -134,9 +200,26 @@ def test_a_method_registered_outside_the_package_runs_through_the_runner(tmp_pat
 
 def test_shapes3d_runs_next_to_dsprites(tmp_path, tiny_profile, capsys):
     run_dir = tmp_path / "run"
-    code, out, err = _run(["--methods", "vae", "--datasets", "dsprites,shapes3d", "--profile", str(tiny_profile),
-                           "--results", str(run_dir), "--device", "cpu", "--source", "procedural", "--steps", "2",
-                           "--no-report"], capsys)
+    code, out, err = _run(
+        [
+            "--methods",
+            "vae",
+            "--datasets",
+            "dsprites,shapes3d",
+            "--profile",
+            str(tiny_profile),
+            "--results",
+            str(run_dir),
+            "--device",
+            "cpu",
+            "--source",
+            "procedural",
+            "--steps",
+            "2",
+            "--no-report",
+        ],
+        capsys,
+    )
     assert code == 0, err
     runs = pd.read_csv(run_dir / "runs.csv")
     assert set(runs["dataset"]) == {"dsprites", "shapes3d"}
@@ -148,9 +231,27 @@ def test_shapes3d_runs_next_to_dsprites(tmp_path, tiny_profile, capsys):
 
 def test_speed_options_reach_the_trainer_and_the_cell_config(tmp_path, tiny_profile, capsys):
     run_dir = tmp_path / "run"
-    code, out, err = _run(["--methods", "vae", "--profile", str(tiny_profile), "--results", str(run_dir),
-                           "--device", "cpu", "--source", "procedural", "--steps", "2", "--precision", "bf16",
-                           "--channels-last", "--no-report"], capsys)
+    code, out, err = _run(
+        [
+            "--methods",
+            "vae",
+            "--profile",
+            str(tiny_profile),
+            "--results",
+            str(run_dir),
+            "--device",
+            "cpu",
+            "--source",
+            "procedural",
+            "--steps",
+            "2",
+            "--precision",
+            "bf16",
+            "--channels-last",
+            "--no-report",
+        ],
+        capsys,
+    )
     assert code == 0, err
     config = json.loads(next(run_dir.glob("cells/*/config.json")).read_text())
     assert config["precision"] == "bf16" and config["channels_last"] is True and config["compile"] is False
@@ -175,8 +276,23 @@ def test_a_plugin_overriding_a_builtin_trains_its_own_cells_in_the_same_results(
     plugin.write_text(OVERRIDING_PLUGIN)
     module_name, plugin_class = "disentbench_plugin_doubled_beta", "disentbench_plugin_doubled_beta:DoubledBetaVAE"
     run_dir = tmp_path / "run"
-    args = ["--methods", "betavae", "--seeds", "1", "--steps", "2", "--profile", str(tiny_profile),
-            "--results", str(run_dir), "--device", "cpu", "--source", "procedural", "--no-report"]
+    args = [
+        "--methods",
+        "betavae",
+        "--seeds",
+        "1",
+        "--steps",
+        "2",
+        "--profile",
+        str(tiny_profile),
+        "--results",
+        str(run_dir),
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+        "--no-report",
+    ]
     original = methods.get("betavae")
     code, out, err = _run(args, capsys)
     assert code == 0, err
@@ -199,8 +315,10 @@ def test_a_plugin_overriding_a_builtin_trains_its_own_cells_in_the_same_results(
     assert {c["method_class"] for c in configs.values()} == {"disentbench.methods.vae:BetaVAE", plugin_class}
     assert configs[plugin_cells.pop()]["method_class"] == plugin_class
     # a fresh process (as a worker) names the plugin's class the same way
-    probe = ("import sys; from disentbench.bench.plugins import load_plugin; load_plugin(sys.argv[1]); "
-             "from disentbench.bench.grid import method_class_path; print(method_class_path('betavae'))")
+    probe = (
+        "import sys; from disentbench.bench.plugins import load_plugin; load_plugin(sys.argv[1]); "
+        "from disentbench.bench.grid import method_class_path; print(method_class_path('betavae'))"
+    )
     child = subprocess.run([sys.executable, "-c", probe, str(plugin)], capture_output=True, text=True, cwd=tmp_path)
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == plugin_class

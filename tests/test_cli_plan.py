@@ -1,4 +1,5 @@
 """The CLI's Plan and the choice lists: one definition, read by argparse, the library and the profile schema."""
+
 import dataclasses
 
 import pytest
@@ -31,10 +32,13 @@ def test_the_library_refuses_what_the_lists_leave_out():
         SpeedOptions(precision="fp16")
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--compile", "turbo"], "choose one of default, reduce-overhead"),
-    (["--backend", "slurm"], "choose one of local, dask, dask-local"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--compile", "turbo"], "choose one of default, reduce-overhead"),
+        (["--backend", "slurm"], "choose one of local, dask, dask-local"),
+    ],
+)
 def test_a_value_outside_a_list_is_one_line_naming_the_list(tmp_path, capsys, args, fragment):
     assert main(args + ["--profile", "smoke", "--results", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
@@ -52,9 +56,26 @@ def test_the_profile_schema_names_and_checks_the_init_schemes(tmp_path):
 
 
 def test_plan_is_a_frozen_record_read_by_attribute(tmp_path, tiny_profile):
-    args = build_parser().parse_args(["--methods", "vae,betavae", "--seeds", "2", "--profile", str(tiny_profile),
-                                      "--results", str(tmp_path / "r"), "--device", "cpu", "--source", "procedural",
-                                      "--jobs", "3", "--no-report", "--retry-failed"])
+    args = build_parser().parse_args(
+        [
+            "--methods",
+            "vae,betavae",
+            "--seeds",
+            "2",
+            "--profile",
+            str(tiny_profile),
+            "--results",
+            str(tmp_path / "r"),
+            "--device",
+            "cpu",
+            "--source",
+            "procedural",
+            "--jobs",
+            "3",
+            "--no-report",
+            "--retry-failed",
+        ]
+    )
     p = plan(args)
     assert isinstance(p, Plan)
     assert len(p.cells) == 4 and {c.method for c in p.cells} == {"vae", "betavae"}

@@ -25,17 +25,20 @@ def test_user_profile_extends_and_merges(tmp_path):
     assert p["name"] == "mine"
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ("extends: quick\nstep: 5\n", "unknown key 'step'"),
-    ("extends: quick\nsteps: -5\n", "steps must be a positive integer"),
-    ("extends: quick\nsteps: 0\n", "steps must be a positive integer"),
-    ("extends: quick\nsteps: ten\n", "steps must be"),
-    ("extends: quick\nmethods: some\n", "methods must be"),
-    ("extends: quick\nmethod_steps: {vae: 0}\n", "method_steps.vae"),
-    ("extends: nope\n", "unknown profile"),
-    ("steps: [1\n", "not valid YAML"),
-    ("- a\n- b\n", "mapping"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ("extends: quick\nstep: 5\n", "unknown key 'step'"),
+        ("extends: quick\nsteps: -5\n", "steps must be a positive integer"),
+        ("extends: quick\nsteps: 0\n", "steps must be a positive integer"),
+        ("extends: quick\nsteps: ten\n", "steps must be"),
+        ("extends: quick\nmethods: some\n", "methods must be"),
+        ("extends: quick\nmethod_steps: {vae: 0}\n", "method_steps.vae"),
+        ("extends: nope\n", "unknown profile"),
+        ("steps: [1\n", "not valid YAML"),
+        ("- a\n- b\n", "mapping"),
+    ],
+)
 def test_bad_profiles_give_one_line_errors(tmp_path, body, fragment):
     path = tmp_path / "bad.yaml"
     path.write_text(body)

@@ -1,5 +1,6 @@
 """`python -m disentbench.datasets download|render`: offline failure is one line; rendered files load with the
 official loaders and hold exactly the procedural images."""
+
 from __future__ import annotations
 
 import subprocess
@@ -27,8 +28,9 @@ def test_download_offline_fails_with_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_unknown_dataset_is_a_usage_error():
-    proc = subprocess.run([sys.executable, "-m", "disentbench.datasets", "render", "mnist", "--out", "x"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "disentbench.datasets", "render", "mnist", "--out", "x"], capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "invalid choice" in proc.stderr
 
 

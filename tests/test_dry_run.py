@@ -1,4 +1,5 @@
 """`--dry-run`: the plan and a projected wall time, exit 0, and nothing written to the results folder."""
+
 import os
 
 from disentbench.bench.cli import main
@@ -10,8 +11,24 @@ def _snapshot(folder):
 
 def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path, tiny_profile, capsys):
     run_dir = tmp_path / "run"
-    base = ["--methods", "vae,betavae", "--datasets", "dsprites", "--seeds", "2", "--profile", str(tiny_profile),
-            "--results", str(run_dir), "--device", "cpu", "--source", "procedural", "--threads", "1"]
+    base = [
+        "--methods",
+        "vae,betavae",
+        "--datasets",
+        "dsprites",
+        "--seeds",
+        "2",
+        "--profile",
+        str(tiny_profile),
+        "--results",
+        str(run_dir),
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+        "--threads",
+        "1",
+    ]
     assert main(["--dry-run", *base]) == 0
     out = capsys.readouterr().out
     assert not run_dir.exists()  # not even the folder
@@ -31,8 +48,11 @@ def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path, tiny_profile, cap
 
 
 def test_paper_dry_run_shows_both_datasets_every_setting_and_factorvae_steps(tmp_path, capsys):
-    code = main(["--dry-run", "--profile", "paper", "--source", "procedural", "--methods", "factorvae",
-                 "--results", str(tmp_path / "r"), "--device", "cpu", "--threads", "1"])
+    # the paper profile with one cheap metric, so the evaluation probe takes seconds, not minutes
+    profile = tmp_path / "paper_cheap.yaml"
+    profile.write_text("extends: paper\nmetrics:\n  mig: {num_train: 500}\n")
+    args = ["--dry-run", "--profile", str(profile), "--source", "procedural", "--methods", "factorvae"]
+    code = main([*args, "--results", str(tmp_path / "r"), "--device", "cpu", "--threads", "1"])
     out = capsys.readouterr().out
     assert code == 0
     assert "| dsprites | procedural | factorvae | 6 | 5 | 150,000 | 30 | 0 |" in out

@@ -1,6 +1,7 @@
 """dSprites: the official-format loader on small files written here, the file search order, and the
 procedural renderer against real frames (tests/data/dsprites_reference_frames.npz, described in
 tests/data/README.md)."""
+
 from __future__ import annotations
 
 import zipfile
@@ -88,8 +89,11 @@ def test_corrupt_file_is_a_bench_error(tmp_path, damage):
     if damage == "bad_crc":
         # a well-formed zip whose imgs member is deflated, then one compressed byte is flipped
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name, arr in (("imgs", random_images(3)), ("latents_classes", grid_classes()),
-                              ("latents_values", grid_classes().astype(float))):
+            for name, arr in (
+                ("imgs", random_images(3)),
+                ("latents_classes", grid_classes()),
+                ("latents_values", grid_classes().astype(float)),
+            ):
                 with zf.open(name + ".npy", "w") as f:
                     np.lib.format.write_array(f, arr)
         data = bytearray(path.read_bytes())
@@ -116,8 +120,14 @@ def test_corrupt_file_is_a_bench_error(tmp_path, damage):
     ],
 )
 def test_wrong_layout_is_refused(tmp_path, change, message):
-    path = write_npz(tmp_path / "d.npz", **{"imgs": None, "classes": None, **{
-        ("classes" if k == "latents_classes" else k): v for k, v in change.items()}})
+    path = write_npz(
+        tmp_path / "d.npz",
+        **{
+            "imgs": None,
+            "classes": None,
+            **{("classes" if k == "latents_classes" else k): v for k, v in change.items()},
+        },
+    )
     with pytest.raises(BenchError, match=message):
         DSpritesOfficial(path, verify=False, factor_sizes=SIZES)
 
@@ -211,8 +221,12 @@ def test_procedural_matches_real_frames():
     iou = _iou(out, real)
     names = ("square", "ellipse", "heart")
     per_shape = {names[s]: float(iou[classes[:, 0] == s].mean()) for s in range(3)}
-    print("dsprites procedural IoU per shape:", {k: round(v, 4) for k, v in per_shape.items()},
-          "min", round(float(iou.min()), 4))
+    print(
+        "dsprites procedural IoU per shape:",
+        {k: round(v, 4) for k, v in per_shape.items()},
+        "min",
+        round(float(iou.min()), 4),
+    )
     assert all(v >= 0.98 for v in per_shape.values()), per_shape
     small = classes[:, 1] == 0
     assert iou[~small].min() >= 0.9 and iou[small].min() >= 0.85

@@ -45,14 +45,17 @@ def test_method_steps_override_per_method():
     assert {c.steps for c in cells} == {11}
 
 
-@pytest.mark.parametrize("item, fragment", [
-    ("betavae.gamma=1", "no hyperparameter 'gamma'"),
-    ("betavae.beta=abc", "not a valid float"),
-    ("betavae=1", "METHOD.PARAM=VALUE"),
-    ("vae.beta=1", "no hyperparameter 'beta'"),
-    ("nosuch.beta=1", "registered methods"),
-    ("betavae.beta=", "no value"),
-])
+@pytest.mark.parametrize(
+    "item, fragment",
+    [
+        ("betavae.gamma=1", "no hyperparameter 'gamma'"),
+        ("betavae.beta=abc", "not a valid float"),
+        ("betavae=1", "METHOD.PARAM=VALUE"),
+        ("vae.beta=1", "no hyperparameter 'beta'"),
+        ("nosuch.beta=1", "registered methods"),
+        ("betavae.beta=", "no value"),
+    ],
+)
 def test_bad_sets(item, fragment):
     with pytest.raises(BenchError) as info:
         sets = parse_sets([item], ["vae", "betavae"])
@@ -76,8 +79,19 @@ def test_dataset_size_hyperparameter_is_filled_from_the_dataset_unless_set():
 
 
 def test_cell_id_known_answer_includes_the_method_class():
-    cell = Cell("dsprites", "procedural", "betavae", json.dumps({"beta": 4.0, "latent_dim": 10, "lr": 1e-4}), 0,
-                10, 64, "reference", "fp32", method_class="disentbench.methods.vae:BetaVAE", slug="beta=4")
+    cell = Cell(
+        "dsprites",
+        "procedural",
+        "betavae",
+        json.dumps({"beta": 4.0, "latent_dim": 10, "lr": 1e-4}),
+        0,
+        10,
+        64,
+        "reference",
+        "fp32",
+        method_class="disentbench.methods.vae:BetaVAE",
+        slug="beta=4",
+    )
     assert cell.training_config()["method_class"] == "disentbench.methods.vae:BetaVAE"
     assert cell.cell_id == "dsprites-betavae-beta=4-s0-5e9a9123"
     assert Cell(**asdict(cell)).cell_id == cell.cell_id  # what a worker process rebuilds from the task file
@@ -97,7 +111,10 @@ def test_a_class_registered_over_a_builtin_name_gets_other_cells():
         plugin = expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0]
     finally:
         methods.register("betavae", override=True)(original)
-    assert plugin.method_class == f"{__name__}:test_a_class_registered_over_a_builtin_name_gets_other_cells.<locals>.PluginBetaVAE"
+    assert (
+        plugin.method_class
+        == f"{__name__}:test_a_class_registered_over_a_builtin_name_gets_other_cells.<locals>.PluginBetaVAE"
+    )
     assert (plugin.method, plugin.hparams_json, plugin.slug) == (builtin.method, builtin.hparams_json, builtin.slug)
     assert plugin.cell_id != builtin.cell_id
     assert expand(profile, ["betavae"], {"dsprites": "procedural"}, 1, None, {}, "none")[0] == builtin

@@ -1,4 +1,5 @@
 """AnnealedVAE: the capacity schedule C(t) and the |KL - C| penalty."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """beta-TCVAE: the TC estimators against explicit loops and against known total correlations."""
+
 import math
 
 import pytest
@@ -25,12 +26,20 @@ def _brute_force_tc(z, mu, logvar, n_data: int, estimator: str) -> float:
         if estimator == "mws":
             w = [1.0 / (m * n_data)] * m
         else:
-            w = [1.0 / n_data if i == j else (n_data - m + 1) / (n_data * (m - 1)) if i == (j + 1) % m
-                 else 1.0 / (m - 1) for i in range(m)]
-        joint = _lse([math.log(w[i]) + sum(_log_normal(z[j][l], mu[i][l], logvar[i][l]) for l in range(d))
-                      for i in range(m)])
-        marginals = sum(_lse([math.log(w[i]) + _log_normal(z[j][l], mu[i][l], logvar[i][l]) for i in range(m)])
-                        for l in range(d))
+            w = [
+                1.0 / n_data if i == j else (n_data - m + 1) / (n_data * (m - 1)) if i == (j + 1) % m else 1.0 / (m - 1)
+                for i in range(m)
+            ]
+        joint = _lse(
+            [
+                math.log(w[i]) + sum(_log_normal(z[j][dim], mu[i][dim], logvar[i][dim]) for dim in range(d))
+                for i in range(m)
+            ]
+        )
+        marginals = sum(
+            _lse([math.log(w[i]) + _log_normal(z[j][dim], mu[i][dim], logvar[i][dim]) for i in range(m)])
+            for dim in range(d)
+        )
         total += joint - marginals
     return total / m
 

@@ -1,4 +1,5 @@
 """DiD: gradient penalty, the difference losses, E's regression targets, the lambda_h = 0 ablation."""
+
 import math
 
 import numpy as np
@@ -9,7 +10,6 @@ from torch import nn
 from disentbench import methods
 from disentbench.bench.errors import BenchError
 from disentbench.methods.did import gradient_penalty, pairwise_difference_loss, supcon_loss
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,9 +1,12 @@
 """DIP-VAE-I/II: the covariance penalty against a numpy computation on a fixed batch."""
+
 import numpy as np
 import pytest
 import torch
 
 from disentbench import methods
+
+
 def _numpy_penalty(cov: np.ndarray, l_od: float, l_d: float) -> float:
     off = cov - np.diag(np.diag(cov))
     return l_od * float((off**2).sum()) + l_d * float(((np.diag(cov) - 1) ** 2).sum())

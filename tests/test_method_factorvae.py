@@ -1,4 +1,5 @@
 """FactorVAE: the dimension-wise permutation, the detached discriminator step, the TC term's sign."""
+
 import math
 
 import pytest
@@ -7,7 +8,6 @@ from torch import nn
 
 from disentbench import methods
 from disentbench.methods.factorvae import permute_dims
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,7 +21,7 @@ def _correlated(n: int, rho: float, seed: int) -> torch.Tensor:
 def test_permutation_keeps_marginals_and_breaks_dependence():
     g = torch.Generator().manual_seed(0)
     base = torch.randn((2000, 1), generator=g)
-    z = torch.cat([base, 2 * base + 1, -base**3], dim=1)  # three fully dependent columns
+    z = torch.cat([base, 2 * base + 1, -(base**3)], dim=1)  # three fully dependent columns
     zp = permute_dims(z, torch.Generator().manual_seed(1))
     assert torch.equal(zp.sort(dim=0).values, z.sort(dim=0).values)  # every marginal kept exactly
     corr = torch.corrcoef(zp.T)

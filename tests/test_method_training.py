@@ -1,11 +1,11 @@
 """Every method: a short run on procedural dSprites stays finite, lowers its loss, encodes to
 (n, latent_dim); hyperparameter validation rejects bad names and values."""
+
 import numpy as np
 import pytest
 import torch
 
-from disentbench import datasets
-from disentbench import methods
+from disentbench import datasets, methods
 from disentbench.bench.errors import BenchError
 from disentbench.methods import Interval, Options
 
@@ -54,15 +54,22 @@ def test_short_did_run(lambda_h):
 @pytest.mark.parametrize(
     "name, overrides, message",
     [
-        ("betavae", {"gamma": 1}, "betavae has no hyperparameter 'gamma'; its parameters: latent_dim (default 10), "
-                                  "lr (default 0.0001), beta (default 4.0)"),
+        (
+            "betavae",
+            {"gamma": 1},
+            "betavae has no hyperparameter 'gamma'; its parameters: latent_dim (default 10), "
+            "lr (default 0.0001), beta (default 4.0)",
+        ),
         ("betavae", {"beta": "abc"}, "betavae.beta='abc' is not a valid float"),
         ("betatcvae", {"estimator": "kde"}, "betatcvae.estimator='kde' is not valid; choose one of mws, mss"),
         ("betatcvae", {"dataset_size": 0}, "betatcvae.dataset_size=0 is out of range; it must be an integer >= 1"),
         ("factorvae", {"gamma": "nan"}, "factorvae.gamma='nan' is not a valid float"),
         ("factorvae", {"disc_lr": -1e-4}, "factorvae.disc_lr=-0.0001 is out of range; it must be > 0"),
-        ("annealedvae", {"iteration_threshold": 0},
-         "annealedvae.iteration_threshold=0 is out of range; it must be an integer >= 1"),
+        (
+            "annealedvae",
+            {"iteration_threshold": 0},
+            "annealedvae.iteration_threshold=0 is out of range; it must be an integer >= 1",
+        ),
         ("annealedvae", {"gamma": -1}, "annealedvae.gamma=-1 is out of range; it must be >= 0"),
         ("dipvae1", {"lambda_od": -1}, "dipvae1.lambda_od=-1 is out of range; it must be >= 0"),
         ("dipvae2", {"lambda_d_factor": "-0.5"}, "dipvae2.lambda_d_factor=-0.5 is out of range; it must be >= 0"),
@@ -117,15 +124,25 @@ def test_every_rule_of_the_former_overrides_is_declared():
         "vae": {"latent_dim": Interval(1, None, integer=True), "lr": Interval(0, None, closed="neither")},
         "betatcvae": {"estimator": Options("mws", "mss"), "dataset_size": Interval(1, None, integer=True)},
         "factorvae": {"disc_lr": Interval(0, None, closed="neither")},
-        "annealedvae": {"c_max": Interval(0, None), "gamma": Interval(0, None),
-                        "iteration_threshold": Interval(1, None, integer=True)},
+        "annealedvae": {
+            "c_max": Interval(0, None),
+            "gamma": Interval(0, None),
+            "iteration_threshold": Interval(1, None, integer=True),
+        },
         "dipvae1": {"lambda_od": Interval(0, None), "lambda_d_factor": Interval(0, None)},
         "dipvae2": {"lambda_od": Interval(0, None), "lambda_d_factor": Interval(0, None)},
-        "did": {"latent_dim": Interval(2, None, integer=True), "loss": Options("pairwise", "supcon"),
-                "perturb": Options("resample", "shift"), "n_critic": Interval(1, None, integer=True),
-                "diff_dim": Interval(1, None, integer=True), "temperature": Interval(0, None, closed="neither"),
-                "delta_min": Interval(0, 1, closed="right"), "lambda_h": Interval(0, None),
-                "lambda_enc": Interval(0, None), "gp_weight": Interval(0, None)},
+        "did": {
+            "latent_dim": Interval(2, None, integer=True),
+            "loss": Options("pairwise", "supcon"),
+            "perturb": Options("resample", "shift"),
+            "n_critic": Interval(1, None, integer=True),
+            "diff_dim": Interval(1, None, integer=True),
+            "temperature": Interval(0, None, closed="neither"),
+            "delta_min": Interval(0, 1, closed="right"),
+            "lambda_h": Interval(0, None),
+            "lambda_enc": Interval(0, None),
+            "gp_weight": Interval(0, None),
+        },
     }
     for name, rules in expected.items():
         declared = methods.get(name).all_constraints
@@ -172,8 +189,9 @@ def test_reference_grids_validate_and_cli_strings_are_typed():
     assert methods.get("did").reference_grid == {"lambda_h": [0.1, 0.3, 1, 3, 10, 30]}
 
 
-@pytest.mark.parametrize("name, keys", [("factorvae", {"vae", "discriminator"}),
-                                        ("did", {"generator", "critic", "encoder", "difference"})])
+@pytest.mark.parametrize(
+    "name, keys", [("factorvae", {"vae", "discriminator"}), ("did", {"generator", "critic", "encoder", "difference"})]
+)
 def test_checkpoint_carries_every_network_and_optimiser(name, keys):
     m, _, x = _run(name, steps=2, batch=4, **({"n_critic": 1} if name == "did" else {}))
     state = m.checkpoint_state()

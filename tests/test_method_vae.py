@@ -1,10 +1,11 @@
 """VAE / beta-VAE: the loss against a hand computation of the ELBO terms; beta scales only the KL."""
+
 import numpy as np
 import pytest
 import torch
 
-from disentbench import datasets
-from disentbench import methods
+from disentbench import datasets, methods
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

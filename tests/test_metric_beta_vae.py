@@ -1,4 +1,5 @@
 """BetaVAE score: dataset-only entry point, the spec's sampling order, known answers."""
+
 import numpy as np
 import pytest
 import torch
@@ -25,7 +26,9 @@ def test_score_arrays_refuses_with_one_line():
 
 
 def test_perfect_encoder_scores_one_and_noise_near_chance():
-    assert metrics.evaluate("beta_vae", IdentityDataset(), lambda o: o, seed=0, **SIZES)["beta_vae"] == pytest.approx(1.0)
+    assert metrics.evaluate("beta_vae", IdentityDataset(), lambda o: o, seed=0, **SIZES)["beta_vae"] == pytest.approx(
+        1.0
+    )
     noise = metrics.evaluate("beta_vae", IdentityDataset(), noise_encoder(), seed=0, **SIZES)["beta_vae"]
     assert abs(noise - 1 / 3) < 0.15
 

@@ -1,6 +1,7 @@
 """DCI: the importance-matrix cases of the spec, sanity answers, and both fast estimators (the
 numba re-implementation and the stage-parallel scikit-learn fit) equal the plain scikit-learn
 GradientBoostingClassifier bit for bit, on continuous codes and where codes repeat."""
+
 import warnings
 
 import numpy as np
@@ -134,9 +135,13 @@ def test_numba_gbt_equals_sklearn_bit_for_bit_on_repeated_values():
     (x, f), (xt, ft) = _codes(14, 300), _codes(15, 150)
     rows = np.random.default_rng(16).integers(0, 120, 300)  # points drawn again, as from a finite grid
     mixed = np.hstack([x[rows], np.round(x[:, :1], 1)])  # duplicated rows and a rounded latent
-    cases = [(f.astype(float), ft.astype(float), f[:, 1]), (np.round(x, 1), np.round(xt, 1), f[:, 1]),
-             (np.hstack([x, np.zeros((300, 1))]), np.hstack([xt, np.zeros((150, 1))]), f[:, 1]),
-             (x[rows], xt, f[rows, 1]), (mixed, np.hstack([xt, xt[:, :1]]), f[rows, 1])]
+    cases = [
+        (f.astype(float), ft.astype(float), f[:, 1]),
+        (np.round(x, 1), np.round(xt, 1), f[:, 1]),
+        (np.hstack([x, np.zeros((300, 1))]), np.hstack([xt, np.zeros((150, 1))]), f[:, 1]),
+        (x[rows], xt, f[rows, 1]),
+        (mixed, np.hstack([xt, xt[:, :1]]), f[rows, 1]),
+    ]
     for (codes, test_codes, labels), seed in zip(cases, (5, 2, 2, 3, 3)):
         imp, p_train, p_test = gbt.fit_predict(codes, labels, test_codes, seed=seed)
         ref_imp, ref_train, ref_test = _sklearn_reference(codes, labels, test_codes, seed=seed)
@@ -218,9 +223,12 @@ def test_numba_gbt_equals_sklearn_on_random_small_problems():
     for _ in range(80):
         n, num_f = int(rng.integers(4, 80)), int(rng.integers(1, 5))
         num_classes, kind = int(rng.integers(2, 6)), rng.integers(0, 4)
-        x = [rng.normal(size=(n, num_f)), rng.integers(0, 3, (n, num_f)).astype(float),
-             np.round(rng.normal(size=(n, num_f)), 1),
-             np.hstack([np.zeros((n, 1)), rng.normal(size=(n, num_f - 1))])][kind]
+        x = [
+            rng.normal(size=(n, num_f)),
+            rng.integers(0, 3, (n, num_f)).astype(float),
+            np.round(rng.normal(size=(n, num_f)), 1),
+            np.hstack([np.zeros((n, 1)), rng.normal(size=(n, num_f - 1))]),
+        ][kind]
         y = rng.integers(0, num_classes, n)
         stages, seed = int(rng.integers(1, 15)), int(rng.integers(0, 1000))
         if len(np.unique(y)) < 2:

@@ -1,5 +1,7 @@
 """dci_hist: the approximate DCI is registered apart and behaves like DCI on clear cases."""
+
 import numpy as np
+
 from disentbench import metrics
 from disentbench.metrics.dci_hist import dci_hist
 

@@ -1,4 +1,5 @@
 """FactorVAE score: known answers, real active counts, chunked encoding equals per-batch."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +9,6 @@ from disentbench.bench.errors import BenchError
 from disentbench.metrics.factor_vae import majority_accuracy, vote_table
 from disentbench.metrics.intervention import encode_batches
 from tests.helpers import IdentityDataset
-
 
 SIZES = dict(num_train=300, num_test=150, num_variance_estimate=500)
 

@@ -1,4 +1,5 @@
 """IRS: known answers, a brute-force recomputation, real active-dimension counts."""
+
 import numpy as np
 import pytest
 
@@ -16,8 +17,10 @@ def brute_force_irs(codes, factors, q=0.99):
         max_dev = np.max(np.abs(z - z.mean()))
         best = -np.inf
         for k in range(factors.shape[1]):
-            devs = [np.percentile(np.abs(z[binned[:, k] == v] - z[binned[:, k] == v].mean()), q * 100)
-                    for v in np.unique(binned[:, k])]
+            devs = [
+                np.percentile(np.abs(z[binned[:, k] == v] - z[binned[:, k] == v].mean()), q * 100)
+                for v in np.unique(binned[:, k])
+            ]
             best = max(best, 1 - np.mean(devs) / max_dev)
         per_latent.append(best)
         weights.append(max_dev)
@@ -34,8 +37,9 @@ def test_perfect_code_scores_one_and_noise_lower():
 def test_matches_brute_force_including_merged_factor():
     rng = np.random.default_rng(1)
     f = rng.integers(0, np.array([4, 40]), (800, 2))  # 40 values are merged into 20 bins
-    codes = np.column_stack([f[:, 0] + 0.3 * rng.normal(size=800), f[:, 1] + rng.normal(size=800),
-                             rng.normal(size=800)])
+    codes = np.column_stack(
+        [f[:, 0] + 0.3 * rng.normal(size=800), f[:, 1] + rng.normal(size=800), rng.normal(size=800)]
+    )
     assert irs(codes, f)["irs"] == pytest.approx(brute_force_irs(codes, f), abs=1e-12)
     assert irs(f[:, 1:].astype(float), f[:, 1:])["irs"] < 1.0  # merging bins leaves spread inside a bin
 

@@ -1,4 +1,5 @@
 """MIG: known answers, and the discrete MI checked against a brute-force count and sklearn."""
+
 import itertools
 
 import numpy as np

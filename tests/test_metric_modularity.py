@@ -1,4 +1,5 @@
 """Modularity and explicitness: the spec's known answers, sklearn cross-check, no NaN."""
+
 import itertools
 
 import numpy as np
@@ -62,4 +63,6 @@ def test_perfect_noise_and_dead_latent():
 def test_fixed_seed_gives_identical_numbers_twice():
     rng = np.random.default_rng(2)
     x, f = rng.normal(size=(200, 3)), rng.integers(0, 3, (200, 2))
-    assert metrics.score_arrays("modularity", x, f, x, f, seed=4) == metrics.score_arrays("modularity", x, f, x, f, seed=4)
+    assert metrics.score_arrays("modularity", x, f, x, f, seed=4) == metrics.score_arrays(
+        "modularity", x, f, x, f, seed=4
+    )

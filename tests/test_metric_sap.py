@@ -1,4 +1,5 @@
 """SAP: single-latent accuracies equal an independent LinearSVC fit; known answers."""
+
 import numpy as np
 import pytest
 from sklearn.svm import LinearSVC

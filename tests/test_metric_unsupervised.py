@@ -1,4 +1,5 @@
 """Unsupervised scores: closed forms for Gaussians, brute-force pairwise MI, dead latents."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import mutual_info_score

@@ -1,4 +1,5 @@
 """The metrics entry points: registry, versions, evaluate_many == separate evaluate calls, errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,14 +11,22 @@ from tests.helpers import IdentityDataset
 
 
 def encode(obs):
-    return torch.cat([obs + 0.1 * torch.sin(7 * obs.sum(dim=1, keepdim=True)), torch.zeros(len(obs), 1, dtype=obs.dtype)], 1)
+    return torch.cat(
+        [obs + 0.1 * torch.sin(7 * obs.sum(dim=1, keepdim=True)), torch.zeros(len(obs), 1, dtype=obs.dtype)], 1
+    )
 
 
 SMALL = {"num_train": 200, "num_test": 100}
 CONFIGS = {
-    "mig": {"num_train": 200}, "irs": {"num_train": 200}, "unsupervised": {"num_train": 200},
-    "sap": SMALL, "modularity": SMALL, "dci": {**SMALL, "n_jobs": 1}, "dci_hist": {**SMALL, "n_jobs": 1},
-    "beta_vae": {**SMALL, "batch_size": 8}, "factor_vae": {**SMALL, "num_variance_estimate": 200},
+    "mig": {"num_train": 200},
+    "irs": {"num_train": 200},
+    "unsupervised": {"num_train": 200},
+    "sap": SMALL,
+    "modularity": SMALL,
+    "dci": {**SMALL, "n_jobs": 1},
+    "dci_hist": {**SMALL, "n_jobs": 1},
+    "beta_vae": {**SMALL, "batch_size": 8},
+    "factor_vae": {**SMALL, "num_variance_estimate": 200},
 }
 
 
@@ -48,10 +57,13 @@ def test_codes_follow_the_spec_sampling_order():
 
 
 def test_user_errors_are_one_line_bench_errors():
-    for call in (lambda: metrics.create("nope"), lambda: metrics.create("mig", bins=3),
-                 lambda: metrics.score_arrays("sap", np.zeros((5, 2)), np.zeros((5, 1), dtype=int)),
-                 lambda: metrics.score_arrays("mig", np.zeros((5, 2)), np.full((5, 1), 0.5)),
-                 lambda: metrics.score_arrays("factor_vae", np.zeros((5, 2)), np.zeros((5, 1), dtype=int))):
+    for call in (
+        lambda: metrics.create("nope"),
+        lambda: metrics.create("mig", bins=3),
+        lambda: metrics.score_arrays("sap", np.zeros((5, 2)), np.zeros((5, 1), dtype=int)),
+        lambda: metrics.score_arrays("mig", np.zeros((5, 2)), np.full((5, 1), 0.5)),
+        lambda: metrics.score_arrays("factor_vae", np.zeros((5, 2)), np.zeros((5, 1), dtype=int)),
+    ):
         with pytest.raises(BenchError) as err:
             call()
         assert "\n" not in str(err.value)
@@ -60,18 +72,19 @@ def test_user_errors_are_one_line_bench_errors():
 def test_codes_do_not_depend_on_how_observations_are_chunked():
     """A real convolution rounds differently per batch size; codes are encoded in fixed batches
     aligned from the first point, so the render chunking does not change a single bit."""
-    from disentbench import datasets
-    from disentbench import methods
+    from disentbench import datasets, methods
     from disentbench.metrics.base import ENCODE_BATCH_CPU, encode_images
 
     ds = datasets.create("dsprites", source="procedural")
     model = methods.create("vae", observation_shape=ds.observation_shape, seed=0)
-    runs = [gather_codes(ds, model.encode, 600, np.random.default_rng(5), batch_size=16, render_batch=chunk)
-            for chunk in (4096, 16, 100)]
+    runs = [
+        gather_codes(ds, model.encode, 600, np.random.default_rng(5), batch_size=16, render_batch=chunk)
+        for chunk in (4096, 16, 100)
+    ]
     for codes, factors in runs[1:]:
         np.testing.assert_array_equal(codes, runs[0][0])
         np.testing.assert_array_equal(factors, runs[0][1])
     images = ds.observations(runs[0][1])
     with torch.no_grad():
-        by_hand = torch.cat([model.encode(images[i:i + ENCODE_BATCH_CPU]) for i in range(0, 600, ENCODE_BATCH_CPU)])
+        by_hand = torch.cat([model.encode(images[i : i + ENCODE_BATCH_CPU]) for i in range(0, 600, ENCODE_BATCH_CPU)])
     np.testing.assert_array_equal(encode_images(model.encode, images), by_hand.numpy().astype(np.float64))

@@ -1,5 +1,6 @@
 """One import namespace: the installed suite claims no generic top-level module name, so a package
 called `datasets` (Hugging Face's, say) earlier on the path neither breaks it nor is shadowed by it."""
+
 import os
 import re
 import shutil
@@ -40,9 +41,27 @@ def foreign_datasets(tmp_path: Path) -> dict:
 
 
 def _run(cmd: list[str], ctx: dict, tiny_profile: Path, results: Path) -> subprocess.CompletedProcess:
-    args = ["--methods", "markervae,vae", "--seeds", "1", "--profile", str(tiny_profile), "--steps", "2",
-            "--device", "cpu", "--source", "procedural", "--no-report", "--threads", "1",
-            "--plugin", str(ctx["plugin"]), "--results", str(results)]
+    args = [
+        "--methods",
+        "markervae,vae",
+        "--seeds",
+        "1",
+        "--profile",
+        str(tiny_profile),
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+        "--no-report",
+        "--threads",
+        "1",
+        "--plugin",
+        str(ctx["plugin"]),
+        "--results",
+        str(results),
+    ]
     return subprocess.run(cmd + args, cwd=ctx["cwd"], env=ctx["env"], capture_output=True, text=True, timeout=300)
 
 
@@ -84,10 +103,32 @@ def test_readme_add_a_method_example_runs_as_a_plugin(tmp_path, tiny_profile):
     example = re.search(r"## Adding a method.*?```python\n(.*?)```", readme, flags=re.S).group(1)
     plugin = tmp_path / "my_methods.py"
     plugin.write_text(example)
-    cmd = [sys.executable, "-m", "disentbench", "--plugin", str(plugin), "--methods", "scaledkl",
-           "--set", "scaledkl.weight=4", "--seeds", "1", "--profile", str(tiny_profile), "--steps", "2",
-           "--device", "cpu", "--source", "procedural", "--no-report", "--threads", "1",
-           "--results", str(tmp_path / "r")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "disentbench",
+        "--plugin",
+        str(plugin),
+        "--methods",
+        "scaledkl",
+        "--set",
+        "scaledkl.weight=4",
+        "--seeds",
+        "1",
+        "--profile",
+        str(tiny_profile),
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+        "--no-report",
+        "--threads",
+        "1",
+        "--results",
+        str(tmp_path / "r"),
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "scaledkl" in (tmp_path / "r" / "runs.csv").read_text()

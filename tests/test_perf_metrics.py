@@ -1,5 +1,6 @@
 """`python -m disentbench.bench.perf metrics` at tiny sizes: it runs and its last line is the JSON summary
 (no timed assertions)."""
+
 import json
 
 from disentbench.bench.perf import metrics as perf_metrics

@@ -1,4 +1,5 @@
 """Trainer speed options and the `bench.perf train` script (tiny sizes; no timed assertions)."""
+
 import json
 import math
 import subprocess
@@ -7,8 +8,7 @@ import warnings
 import pytest
 import torch
 
-from disentbench import datasets
-from disentbench import methods
+from disentbench import datasets, methods
 from disentbench.bench import training
 from disentbench.bench.errors import BenchError
 from disentbench.bench.perf import train as perf_train
@@ -30,21 +30,47 @@ def _params(m):
 def _run(name="betavae", steps=3, **kw):
     ds, m = _fresh(name)
     before = _params(m).clone()
-    result = train(m, ds, TrainOptions(steps=steps, batch_size=8, seed=0, log_every=steps), device=CPU,
-                   speed=SpeedOptions(**kw))
+    result = train(
+        m, ds, TrainOptions(steps=steps, batch_size=8, seed=0, log_every=steps), device=CPU, speed=SpeedOptions(**kw)
+    )
     return m, before, result
 
 
 def test_perf_script_last_line_is_json_with_consistent_figures(capsys):
-    argv = ["--methods", "betavae", "--datasets", "dsprites", "--source", "procedural", "--steps", "1",
-            "--warmup", "1", "--repeats", "2", "--batch", "4", "--concurrency", "1", "--threads", "1"]
+    argv = [
+        "--methods",
+        "betavae",
+        "--datasets",
+        "dsprites",
+        "--source",
+        "procedural",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--repeats",
+        "2",
+        "--batch",
+        "4",
+        "--concurrency",
+        "1",
+        "--threads",
+        "1",
+    ]
     assert perf_train.main(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("device", "methods", "concurrency", "paper_grid", "loadavg_start", "loadavg_end"):
         assert key in out
     row = out["methods"]["dsprites/betavae"]
-    for key in ("ours_steps_s", "ours_img_s", "minimal_steps_s", "minimal_img_s", "ratio", "batch_share",
-                "peak_mem_mb"):
+    for key in (
+        "ours_steps_s",
+        "ours_img_s",
+        "minimal_steps_s",
+        "minimal_img_s",
+        "ratio",
+        "batch_share",
+        "peak_mem_mb",
+    ):
         assert math.isfinite(row[key]) and row[key] > 0
     assert row["ours_img_s"] == pytest.approx(4 * row["ours_steps_s"], rel=1e-3)
     paired = [o / m for o, m in zip(row["ours_runs_steps_s"], row["minimal_runs_steps_s"])]
@@ -56,8 +82,20 @@ def test_perf_script_last_line_is_json_with_consistent_figures(capsys):
 
 
 def test_perf_script_plain_mode_and_bad_method(capsys):
-    argv = ["--methods", "vae", "--datasets", "dsprites", "--source", "procedural", "--plain-steps", "2",
-            "--warmup", "0", "--batch", "4"]
+    argv = [
+        "--methods",
+        "vae",
+        "--datasets",
+        "dsprites",
+        "--source",
+        "procedural",
+        "--plain-steps",
+        "2",
+        "--warmup",
+        "0",
+        "--batch",
+        "4",
+    ]
     assert perf_train.main(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["plain_steps"] == 2 and out["methods"]["dsprites/vae"]["ours_steps_s"] > 0
@@ -81,13 +119,22 @@ def test_channels_last_feeds_nhwc_batches_and_restores_the_layout(monkeypatch):
     step = m.train_step
 
     def spy(x, i, g):
-        seen.append((x.is_contiguous(memory_format=torch.channels_last),
-                     m.encoder.trunk.net[0].weight.is_contiguous(memory_format=torch.channels_last)))
+        seen.append(
+            (
+                x.is_contiguous(memory_format=torch.channels_last),
+                m.encoder.trunk.net[0].weight.is_contiguous(memory_format=torch.channels_last),
+            )
+        )
         return step(x, i, g)
 
     monkeypatch.setattr(m, "train_step", spy)
-    result = train(m, ds, TrainOptions(steps=3, batch_size=8, seed=0, log_every=3), device=CPU,
-                   speed=SpeedOptions(channels_last=True))
+    result = train(
+        m,
+        ds,
+        TrainOptions(steps=3, batch_size=8, seed=0, log_every=3),
+        device=CPU,
+        speed=SpeedOptions(channels_last=True),
+    )
     assert seen == [(True, True)] * 3
     assert all(p.is_contiguous() for p in m.parameters())
     _, _, plain = _run()
@@ -99,6 +146,7 @@ def test_compile_failure_falls_back_to_the_exact_uncompiled_run(monkeypatch):
     def broken_compile(fn, **options):
         def call(*args, **kwargs):
             raise RuntimeError("simulated backend failure")
+
         return call
 
     monkeypatch.setattr(training.torch, "compile", broken_compile)
@@ -129,6 +177,7 @@ def test_compile_wraps_every_network_and_unwraps_after(monkeypatch):
         def call(*args, **kwargs):
             calls.append(fn.__self__.__class__.__name__)
             return fn(*args, **kwargs)
+
         return call
 
     monkeypatch.setattr(training.torch, "compile", counting_compile)
@@ -153,11 +202,24 @@ def test_prefetch_keeps_the_data_stream_and_exact_resume(tmp_path):
 
     ds, part = _fresh()
     with pytest.raises(Stop):  # checkpoint at step 4 falls inside the chunk of steps 4-6
-        train(part, ds, TrainOptions(steps=8, batch_size=8, seed=0, log_every=2, checkpoint_every=4), device=CPU,
-              cell_dir=tmp_path, speed=SpeedOptions(prefetch_steps=3), progress=stop_at_six)
+        train(
+            part,
+            ds,
+            TrainOptions(steps=8, batch_size=8, seed=0, log_every=2, checkpoint_every=4),
+            device=CPU,
+            cell_dir=tmp_path,
+            speed=SpeedOptions(prefetch_steps=3),
+            progress=stop_at_six,
+        )
     ds, resumed = _fresh()
-    result = train(resumed, ds, TrainOptions(steps=8, batch_size=8, seed=0, log_every=2, checkpoint_every=4),
-                   device=CPU, cell_dir=tmp_path, speed=SpeedOptions(prefetch_steps=3))
+    result = train(
+        resumed,
+        ds,
+        TrainOptions(steps=8, batch_size=8, seed=0, log_every=2, checkpoint_every=4),
+        device=CPU,
+        cell_dir=tmp_path,
+        speed=SpeedOptions(prefetch_steps=3),
+    )
     assert result.resumed_from == 4
     assert torch.equal(_params(resumed), _params(plain))
 

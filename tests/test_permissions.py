@@ -1,6 +1,7 @@
 """Files for a team: everything a run writes follows the user's umask, like a plain open(), so a
 results folder shared through a group is readable by the group (atomic writes used to leave
 runs.csv, run.json, config.json, scores.json and checkpoints at 0600)."""
+
 from __future__ import annotations
 
 import os
@@ -72,14 +73,35 @@ def test_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_every_file_of_a_real_run_follows_the_umask(tmp_path, tiny_profile, capsys, umask, report):
     """Every file and folder under the run folder, checkpoints and (with it) the report included."""
     run_dir = tmp_path / "run"
-    args = ["--methods", "vae", "--seeds", "1", "--profile", str(tiny_profile), "--results", str(run_dir),
-            "--device", "cpu", "--source", "procedural"] + ([] if report else ["--no-report"])
+    args = [
+        "--methods",
+        "vae",
+        "--seeds",
+        "1",
+        "--profile",
+        str(tiny_profile),
+        "--results",
+        str(run_dir),
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+    ] + ([] if report else ["--no-report"])
     code = main(args)
     assert code == 0, capsys.readouterr().err
     found = modes_under(run_dir)
     names = {Path(p).name for p in found}
-    assert {"runs.csv", "run.json", "leaderboard.csv", "leaderboard.md", "config.json", "scores.json",
-            "train_log.csv", CHECKPOINT, PREVIOUS} <= names
+    assert {
+        "runs.csv",
+        "run.json",
+        "leaderboard.csv",
+        "leaderboard.md",
+        "config.json",
+        "scores.json",
+        "train_log.csv",
+        CHECKPOINT,
+        PREVIOUS,
+    } <= names
     if report:
         assert {"report.html", "claims.md"} <= names and any(n.endswith(".png") for n in names)
     expected = {p: (0o777 & ~umask if (run_dir / p).is_dir() else 0o666 & ~umask) for p in found}

@@ -1,5 +1,6 @@
 """SIGINT/SIGTERM stop a run cleanly: checkpoint at the current step, locks released, one line, exit
 128 + signal, and the same command resumes. Every test sends a real signal."""
+
 import json
 import os
 import signal
@@ -12,8 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from disentbench import datasets
-from disentbench import methods
+from disentbench import datasets, methods
 from disentbench.bench import preemption
 from disentbench.bench.checkpoint import CHECKPOINT, read_checkpoint
 from disentbench.bench.training import LOG_FILE, RunSeeds, TrainOptions, train
@@ -21,8 +21,10 @@ from tests.conftest import REPO
 
 CPU = torch.device("cpu")
 #: many cheap steps, a log row every 2 steps and no periodic checkpoint before the end
-LONG_PROFILE = ("extends: smoke\nsteps: 300\nbatch_size: 16\nlog_every: 2\ncheckpoint_every: 1000\n"
-                "primary_metric: mig\nmetrics:\n  mig: {num_train: 200}\n")
+LONG_PROFILE = (
+    "extends: smoke\nsteps: 300\nbatch_size: 16\nlog_every: 2\ncheckpoint_every: 1000\n"
+    "primary_metric: mig\nmetrics:\n  mig: {num_train: 200}\n"
+)
 
 
 def _wait_for(condition, proc: subprocess.Popen | None = None, timeout: float = 240) -> None:
@@ -132,8 +134,24 @@ def test_a_restart_without_a_checkpoint_does_not_log_steps_twice(tmp_path):
 # The command line, in a real process
 # --------------------------------------------------------------------------------------------
 def _cli(results: Path, profile: Path, *extra: str) -> list[str]:
-    return [sys.executable, "run_benchmark.py", "--seeds", "1", "--profile", str(profile), "--results",
-            str(results), "--device", "cpu", "--source", "procedural", "--threads", "1", "--no-report", *extra]
+    return [
+        sys.executable,
+        "run_benchmark.py",
+        "--seeds",
+        "1",
+        "--profile",
+        str(profile),
+        "--results",
+        str(results),
+        "--device",
+        "cpu",
+        "--source",
+        "procedural",
+        "--threads",
+        "1",
+        "--no-report",
+        *extra,
+    ]
 
 
 def _logged_step(cell: Path) -> int:
@@ -157,6 +175,7 @@ def _stop_then_resume(tmp_path: Path, methods_arg: str, n_cells: int, *extra: st
     run_dir = tmp_path / "run"
     command = _cli(run_dir, profile, "--methods", methods_arg, *extra)
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
     def cells() -> list[Path]:
         return sorted(run_dir.glob("cells/*"))
 

@@ -1,12 +1,12 @@
 """The literature's comparisons as profiles: datasets, grids, lengths, official data, and the
 reports' warning when cells are shorter than the reference length."""
+
 import pandas as pd
-import pytest
 
 from disentbench import methods
 from disentbench.bench.cli import build_parser, main, plan
 from disentbench.bench.config import load_profile
-from disentbench.bench.report.leaderboard import console_summary, render_markdown, make_boards
+from disentbench.bench.report.leaderboard import console_summary, make_boards, render_markdown
 from disentbench.bench.report.length import short_settings, short_training_note
 
 
@@ -29,8 +29,9 @@ def test_locatello2019_profile_six_methods_six_settings_fifty_seeds():
 
 
 def test_paper_plan_expands_both_datasets_every_setting_and_factorvae_length(tmp_path):
-    args = build_parser().parse_args(["--profile", "paper", "--source", "procedural", "--results", str(tmp_path / "r"),
-                                      "--device", "cpu"])
+    args = build_parser().parse_args(
+        ["--profile", "paper", "--source", "procedural", "--results", str(tmp_path / "r"), "--device", "cpu"]
+    )
     cells = plan(args).cells
     assert {c.dataset for c in cells} == {"dsprites", "shapes3d"}
     per = {(c.dataset, c.method): set() for c in cells}
@@ -46,8 +47,20 @@ def test_paper_plan_expands_both_datasets_every_setting_and_factorvae_length(tmp
 
 
 def test_grid_flag_overrides_the_profile(tmp_path):
-    base = ["--profile", "paper", "--source", "procedural", "--methods", "betavae", "--datasets", "dsprites",
-            "--results", str(tmp_path / "r"), "--device", "cpu"]
+    base = [
+        "--profile",
+        "paper",
+        "--source",
+        "procedural",
+        "--methods",
+        "betavae",
+        "--datasets",
+        "dsprites",
+        "--results",
+        str(tmp_path / "r"),
+        "--device",
+        "cpu",
+    ]
     assert len(plan(build_parser().parse_args(base)).cells) == 6 * 5
     assert len(plan(build_parser().parse_args(base + ["--grid", "none"])).cells) == 5
 
@@ -55,8 +68,22 @@ def test_grid_flag_overrides_the_profile(tmp_path):
 def test_auto_source_without_the_official_file_stops_a_procedural_ok_false_profile(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DISENTBENCH_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache/disentbench either
-    code = main(["--profile", "paper", "--methods", "vae", "--datasets", "dsprites", "--results", str(tmp_path / "r"),
-                 "--data-dir", str(tmp_path / "empty"), "--device", "cpu"])
+    code = main(
+        [
+            "--profile",
+            "paper",
+            "--methods",
+            "vae",
+            "--datasets",
+            "dsprites",
+            "--results",
+            str(tmp_path / "r"),
+            "--data-dir",
+            str(tmp_path / "empty"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "python -m disentbench.datasets download dsprites" in err and "--source procedural" in err
@@ -64,8 +91,10 @@ def test_auto_source_without_the_official_file_stops_a_procedural_ok_false_profi
 
 
 def test_bad_profile_keys_are_one_line_errors(tmp_path, capsys):
-    for text, expected in [("extends: smoke\ngrid: all\n", "grid must be reference or none"),
-                           ("extends: smoke\nprocedural_ok: maybe\n", "procedural_ok must be true or false")]:
+    for text, expected in [
+        ("extends: smoke\ngrid: all\n", "grid must be reference or none"),
+        ("extends: smoke\nprocedural_ok: maybe\n", "procedural_ok must be true or false"),
+    ]:
         path = tmp_path / "p.yaml"
         path.write_text(text)
         code = main(["--profile", str(path), "--results", str(tmp_path / "r"), "--device", "cpu"])
@@ -77,9 +106,19 @@ def _runs(steps_by_method: dict) -> pd.DataFrame:
     rows = []
     for method, steps in steps_by_method.items():
         for seed in range(2):
-            rows.append({"dataset": "dsprites", "data_source": "procedural", "method": method, "hparams": "{}",
-                         "steps": steps, "seed": seed, "metric": "mig", "value": 0.1 + 0.01 * seed,
-                         "cell_id": f"{method}-{seed}"})
+            rows.append(
+                {
+                    "dataset": "dsprites",
+                    "data_source": "procedural",
+                    "method": method,
+                    "hparams": "{}",
+                    "steps": steps,
+                    "seed": seed,
+                    "metric": "mig",
+                    "value": 0.1 + 0.01 * seed,
+                    "cell_id": f"{method}-{seed}",
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -3,9 +3,7 @@ import sys
 
 import pytest
 
-from disentbench import datasets
-from disentbench import methods
-from disentbench import metrics
+from disentbench import datasets, methods, metrics
 from disentbench.bench.errors import BenchError
 from disentbench.bench.plugins import load_plugin
 from disentbench.bench.registry import Registry
@@ -65,8 +63,9 @@ def test_taking_a_registered_name_needs_override():
 
     with pytest.raises(BenchError) as info:
         reg.register("a")(B)
-    assert str(info.value) == (f"widget 'a' is already registered by {A.__module__}.{A.__qualname__}; "
-                               f"pass override=True to replace it")
+    assert str(info.value) == (
+        f"widget 'a' is already registered by {A.__module__}.{A.__qualname__}; pass override=True to replace it"
+    )
     assert reg.get("a") is A  # refused means untouched
     assert reg.register("a", override=True)(B) is B
     assert reg.get("a") is B and B.registered_name == "a"
@@ -77,8 +76,9 @@ def test_override_of_an_unregistered_name_is_refused():
     reg.register("alpha")(type("Alpha", (), {}))
     with pytest.raises(BenchError) as info:
         reg.register("aplha", override=True)(type("Typo", (), {}))
-    assert str(info.value) == ("widget 'aplha' is not registered, so override=True replaces nothing; "
-                               "drop override=True or use one of: alpha")
+    assert str(info.value) == (
+        "widget 'aplha' is not registered, so override=True replaces nothing; drop override=True or use one of: alpha"
+    )
     assert reg.names() == ["alpha"]
 
 
@@ -97,8 +97,10 @@ def test_registering_the_same_definition_again_is_allowed():
 
 def test_reloading_a_module_that_registers_a_method(tmp_path, monkeypatch):
     name = "disentbench_test_reloaded_methods"
-    (tmp_path / f"{name}.py").write_text("from disentbench import methods\nfrom disentbench.methods.vae import VAE\n\n\n"
-                                         "@methods.register('reloadedvae')\nclass ReloadedVAE(VAE):\n    pass\n")
+    (tmp_path / f"{name}.py").write_text(
+        "from disentbench import methods\nfrom disentbench.methods.vae import VAE\n\n\n"
+        "@methods.register('reloadedvae')\nclass ReloadedVAE(VAE):\n    pass\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         module = importlib.import_module(name)
@@ -110,12 +112,15 @@ def test_reloading_a_module_that_registers_a_method(tmp_path, monkeypatch):
         methods.REGISTRY._entries.pop("reloadedvae", None)
 
 
-@pytest.mark.parametrize("module, name, builtin", [
-    (methods, "betavae", "disentbench.methods.vae.BetaVAE"),
-    (metrics, "beta_vae", "disentbench.metrics.beta_vae.BetaVAEScore"),
-    (metrics, "factor_vae", "disentbench.metrics.factor_vae.FactorVAEScore"),
-    (datasets, "dsprites", "disentbench.datasets.dsprites.make_dsprites"),
-])
+@pytest.mark.parametrize(
+    "module, name, builtin",
+    [
+        (methods, "betavae", "disentbench.methods.vae.BetaVAE"),
+        (metrics, "beta_vae", "disentbench.metrics.beta_vae.BetaVAEScore"),
+        (metrics, "factor_vae", "disentbench.metrics.factor_vae.FactorVAEScore"),
+        (datasets, "dsprites", "disentbench.datasets.dsprites.make_dsprites"),
+    ],
+)
 def test_public_register_functions_take_override(module, name, builtin):
     registry = methods.REGISTRY if module is methods else metrics.REGISTRY if module is metrics else datasets._REGISTRY
     original = registry.get(name)
@@ -148,9 +153,11 @@ def test_plugin_files_load_under_a_name_that_depends_on_the_file_name_only(tmp_p
         assert sys.modules[name].FOLDER == "a"
         with pytest.raises(BenchError) as info:
             load_plugin(str(tmp_path / "b" / "same-stem.py"))
-        assert str(info.value) == (f"--plugin {tmp_path / 'b' / 'same-stem.py'}: another plugin file, "
-                                   f"{tmp_path.resolve() / 'a' / 'same-stem.py'}, is already loaded as {name}; "
-                                   f"rename one of them")
+        assert str(info.value) == (
+            f"--plugin {tmp_path / 'b' / 'same-stem.py'}: another plugin file, "
+            f"{tmp_path.resolve() / 'a' / 'same-stem.py'}, is already loaded as {name}; "
+            f"rename one of them"
+        )
     finally:
         sys.modules.pop(name, None)
 

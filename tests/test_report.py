@@ -1,5 +1,6 @@
 """Reports on a synthetic runs.csv with known orderings: leaderboard numbers against independent
 pandas/numpy computations, claim verdicts, figures, the HTML page and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -21,18 +22,28 @@ from disentbench.bench.report.runs import split_metrics
 # method -> {hparams: {metric: centre}}; noise is small, so orderings are known by construction
 CENTRES = {
     "did": {'{"lambda_h": 1.0}': {"dci": 0.80, "mig": 0.50, "sap": 0.05, "unsupervised": 3.0}},
-    "betavae": {'{"beta": 1.0}': {"dci": 0.40, "mig": 0.20, "sap": 0.20, "unsupervised": 1.0},
-                '{"beta": 4.0}': {"dci": 0.60, "mig": 0.30, "sap": 0.30, "unsupervised": 2.0}},
+    "betavae": {
+        '{"beta": 1.0}': {"dci": 0.40, "mig": 0.20, "sap": 0.20, "unsupervised": 1.0},
+        '{"beta": 4.0}': {"dci": 0.60, "mig": 0.30, "sap": 0.30, "unsupervised": 2.0},
+    },
     "factorvae": {'{"gamma": 10.0}': {"dci": 0.50, "mig": 0.25, "sap": 0.40, "unsupervised": 0.5}},
     "vae": {"{}": {"dci": 0.30, "mig": 0.10, "sap": 0.10, "unsupervised": 4.0}},
 }
 SEEDS = 5
-PIXELS = {"scores": (700, 400), "paper": (1200, 400), "sensitivity": (1200, 350), "curves": (1200, 600),
-          "rank_corr": (700, 600), "traversal": (800, 800), "recon": (800, 260)}
+PIXELS = {
+    "scores": (700, 400),
+    "paper": (1200, 400),
+    "sensitivity": (1200, 350),
+    "curves": (1200, 600),
+    "rank_corr": (700, 600),
+    "traversal": (800, 800),
+    "recon": (800, 260),
+}
 
 
-def synthetic_rows(dataset: str = "dsprites", centres=CENTRES, seeds: int = SEEDS, noise_seed: int = 0,
-                   prefix: str = "") -> list[dict]:
+def synthetic_rows(
+    dataset: str = "dsprites", centres=CENTRES, seeds: int = SEEDS, noise_seed: int = 0, prefix: str = ""
+) -> list[dict]:
     rng = np.random.default_rng(noise_seed)
     rows = []
     for method, settings in centres.items():
@@ -40,13 +51,30 @@ def synthetic_rows(dataset: str = "dsprites", centres=CENTRES, seeds: int = SEED
             for seed in range(seeds):
                 cell = f"{prefix}{dataset}-{method}-{index}-s{seed}"
                 for metric, centre in metrics.items():
-                    rows.append({"cell_id": cell, "profile": "test", "dataset": dataset,
-                                 "data_source": "procedural", "data_verified": False, "method": method,
-                                 "hparams": hparams, "seed": seed, "steps": 10, "metric": metric,
-                                 "value": centre + rng.normal(0, 0.005), "train_seconds": 1.0,
-                                 "eval_seconds": 0.5, "device": "cpu", "git_commit": "abc123",
-                                 "torch_version": "2.x", "numpy_version": "1.x", "sklearn_version": "1.x",
-                                 "python_version": "3.11", "config": "{}"})
+                    rows.append(
+                        {
+                            "cell_id": cell,
+                            "profile": "test",
+                            "dataset": dataset,
+                            "data_source": "procedural",
+                            "data_verified": False,
+                            "method": method,
+                            "hparams": hparams,
+                            "seed": seed,
+                            "steps": 10,
+                            "metric": metric,
+                            "value": centre + rng.normal(0, 0.005),
+                            "train_seconds": 1.0,
+                            "eval_seconds": 0.5,
+                            "device": "cpu",
+                            "git_commit": "abc123",
+                            "torch_version": "2.x",
+                            "numpy_version": "1.x",
+                            "sklearn_version": "1.x",
+                            "python_version": "3.11",
+                            "config": "{}",
+                        }
+                    )
     return rows
 
 
@@ -61,8 +89,15 @@ def write_run(path: Path, rows: list[dict], run_json: dict | None = None, logs: 
             cell_dir = path / "cells" / cell
             cell_dir.mkdir(parents=True, exist_ok=True)
             steps = np.arange(1, 11)
-            pd.DataFrame({"step": steps, "elapsed_seconds": steps * 0.1, "loss": 100.0 / steps,
-                          "recon": 90.0 / steps, "kl": np.log1p(steps)}).to_csv(cell_dir / "train_log.csv", index=False)
+            pd.DataFrame(
+                {
+                    "step": steps,
+                    "elapsed_seconds": steps * 0.1,
+                    "loss": 100.0 / steps,
+                    "recon": 90.0 / steps,
+                    "kl": np.log1p(steps),
+                }
+            ).to_csv(cell_dir / "train_log.csv", index=False)
     return path
 
 
@@ -71,13 +106,25 @@ def run_dir(tmp_path_factory) -> Path:
     rows = synthetic_rows()
     # a second, smaller dataset where DiD is absent (no training logs there)
     # (data_verified not recorded there: an empty CSV field)
-    rows += [dict(r, data_verified=None) for r in synthetic_rows(
-        "shapes3d", {"betavae": CENTRES["betavae"], "vae": CENTRES["vae"]}, seeds=2, noise_seed=1)
-        if r["metric"] in ("mig", "dci")]
-    info = {"profile": "test", "primary_metric": "dci", "argv": ["run", "--profile", "test"],
-            "started_at": "2025-01-01T00:00:00+00:00", "finished_at": "2025-01-01T00:10:00+00:00",
-            "wall_seconds": 600.0, "device": "cpu", "git_commit": "abc123",
-            "versions": {"torch_version": "2.x"}, "config": {"profile": "test", "seeds": SEEDS}}
+    rows += [
+        dict(r, data_verified=None)
+        for r in synthetic_rows(
+            "shapes3d", {"betavae": CENTRES["betavae"], "vae": CENTRES["vae"]}, seeds=2, noise_seed=1
+        )
+        if r["metric"] in ("mig", "dci")
+    ]
+    info = {
+        "profile": "test",
+        "primary_metric": "dci",
+        "argv": ["run", "--profile", "test"],
+        "started_at": "2025-01-01T00:00:00+00:00",
+        "finished_at": "2025-01-01T00:10:00+00:00",
+        "wall_seconds": 600.0,
+        "device": "cpu",
+        "git_commit": "abc123",
+        "versions": {"torch_version": "2.x"},
+        "config": {"profile": "test", "seeds": SEEDS},
+    }
     return write_run(tmp_path_factory.mktemp("run"), rows, info)
 
 
@@ -116,16 +163,24 @@ def test_leaderboard_means_stds_and_order_match_pandas(run_dir, tmp_path):
     raw = pd.DataFrame(synthetic_rows())
     got = board[(board["view"] == "setting") & (board["dataset"] == "dsprites")]
     for (method, hparams, metric), values in raw.groupby(["method", "hparams", "metric"])["value"]:
-        row = got[(got["method"] == method) & (got["hparams"] == json.dumps(json.loads(hparams), sort_keys=True))
-                  & (got["metric"] == metric)]
+        row = got[
+            (got["method"] == method)
+            & (got["hparams"] == json.dumps(json.loads(hparams), sort_keys=True))
+            & (got["metric"] == metric)
+        ]
         assert len(row) == 1
         assert row["mean"].iloc[0] == pytest.approx(np.mean(values.to_numpy()), abs=1e-12)
         assert row["std"].iloc[0] == pytest.approx(np.std(values.to_numpy(), ddof=1), abs=1e-12)
         assert row["n"].iloc[0] == SEEDS
     # ranking by dci, descending, by construction of CENTRES
     dci = got[got["metric"] == "dci"].sort_values("rank")
-    assert list(zip(dci["method"], dci["rank"])) == [("did", 1), ("betavae", 2), ("factorvae", 3),
-                                                      ("betavae", 4), ("vae", 5)]
+    assert list(zip(dci["method"], dci["rank"])) == [
+        ("did", 1),
+        ("betavae", 2),
+        ("factorvae", 3),
+        ("betavae", 4),
+        ("vae", 5),
+    ]
     assert json.loads(dci["hparams"].iloc[1]) == {"beta": 4.0}
     # best marks: max for higher-is-better, min for the unsupervised total correlation
     best = got[got["best"]].set_index("metric")["method"].to_dict()
@@ -165,21 +220,33 @@ def test_leaderboard_with_one_seed_and_missing_primary(tmp_path):
 #: one headline key per registered metric, in the expected column order (claim metrics first)
 HEADLINE = ["mig", "dci", "sap", "beta_vae", "factor_vae", "modularity", "irs", "dci_hist", "unsupervised"]
 #: their other keys, grouped by family in headline order
-SECONDARY = ["dci_completeness", "dci_informativeness_test", "dci_informativeness_train",
-             "beta_vae_train_accuracy", "factor_vae_num_active_dims", "factor_vae_train_accuracy",
-             "modularity_explicitness", "modularity_explicitness_train", "irs_num_active_dims",
-             "dci_hist_completeness", "dci_hist_informativeness_test", "unsupervised_mutual_info",
-             "unsupervised_num_active_dims", "unsupervised_wasserstein_correlation"]
+SECONDARY = [
+    "dci_completeness",
+    "dci_informativeness_test",
+    "dci_informativeness_train",
+    "beta_vae_train_accuracy",
+    "factor_vae_num_active_dims",
+    "factor_vae_train_accuracy",
+    "modularity_explicitness",
+    "modularity_explicitness_train",
+    "irs_num_active_dims",
+    "dci_hist_completeness",
+    "dci_hist_informativeness_test",
+    "unsupervised_mutual_info",
+    "unsupervised_num_active_dims",
+    "unsupervised_wasserstein_correlation",
+]
 
 
 @pytest.fixture(scope="module")
 def every_key_runs(tmp_path_factory) -> pd.DataFrame:
     """Two methods scored on every key, listed in an order unlike the expected one."""
     keys = sorted(HEADLINE + SECONDARY, reverse=True)
-    centres = {"did": {'{"lambda_h": 1.0}': {k: 0.6 + 0.001 * i for i, k in enumerate(keys)}},
-               "betavae": {'{"beta": 4.0}': {k: 0.4 + 0.001 * i for i, k in enumerate(keys)}}}
-    return load_runs([write_run(tmp_path_factory.mktemp("keys"), synthetic_rows(centres=centres, seeds=2),
-                                logs=False)])
+    centres = {
+        "did": {'{"lambda_h": 1.0}': {k: 0.6 + 0.001 * i for i, k in enumerate(keys)}},
+        "betavae": {'{"beta": 4.0}': {k: 0.4 + 0.001 * i for i, k in enumerate(keys)}},
+    }
+    return load_runs([write_run(tmp_path_factory.mktemp("keys"), synthetic_rows(centres=centres, seeds=2), logs=False)])
 
 
 def _md_headers(text: str) -> dict[str, list[str]]:
@@ -198,9 +265,11 @@ def _md_headers(text: str) -> dict[str, list[str]]:
 def test_leaderboard_headline_table_leads_with_the_claim_metrics(every_key_runs, tmp_path):
     text = write_leaderboard(every_key_runs, tmp_path, "dci")
     tables = _md_headers(text)
-    assert tables == {"Headline metrics": HEADLINE,
-                      "Best setting per method (chosen by `dci`): headline metrics": HEADLINE,
-                      "Secondary keys and diagnostics": SECONDARY}
+    assert tables == {
+        "Headline metrics": HEADLINE,
+        "Best setting per method (chosen by `dci`): headline metrics": HEADLINE,
+        "Secondary keys and diagnostics": SECONDARY,
+    }
     assert text.index("### Headline metrics") < text.index("### Secondary keys and diagnostics")
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     for (view, method), rows in board.groupby(["view", "method"], sort=False):
@@ -217,8 +286,17 @@ def test_console_shows_the_headline_table_only(every_key_runs):
 
 def test_ranking_metric_follows_the_claim_metrics(every_key_runs, tmp_path):
     boards = make_boards(every_key_runs, "factor_vae")
-    assert boards[0].headline == ["mig", "dci", "sap", "factor_vae", "beta_vae", "modularity", "irs",
-                                  "dci_hist", "unsupervised"]
+    assert boards[0].headline == [
+        "mig",
+        "dci",
+        "sap",
+        "factor_vae",
+        "beta_vae",
+        "modularity",
+        "irs",
+        "dci_hist",
+        "unsupervised",
+    ]
     # a secondary key chosen as primary is shown in the headline table, not twice
     board = make_boards(every_key_runs, "dci_completeness")[0]
     assert board.headline == ["mig", "dci", "sap", "dci_completeness", *HEADLINE[3:]]
@@ -234,8 +312,10 @@ def test_claim_metrics_come_from_the_claims_module(every_key_runs, monkeypatch):
 
 
 def test_metric_keys_of_unloaded_plugins_split_by_prefix():
-    headline, secondary = split_metrics(["foo_extra_train", "foo_extra", "bar", "mig", "foo", "dci_hist_completeness",
-                                         "dci_hist"], registered=frozenset({"mig", "dci", "dci_hist"}))
+    headline, secondary = split_metrics(
+        ["foo_extra_train", "foo_extra", "bar", "mig", "foo", "dci_hist_completeness", "dci_hist"],
+        registered=frozenset({"mig", "dci", "dci_hist"}),
+    )
     assert headline == ["mig", "bar", "dci_hist", "foo"]
     assert secondary == ["dci_hist_completeness", "foo_extra", "foo_extra_train"]
 
@@ -310,7 +390,8 @@ def test_every_figure_exists_has_its_size_and_is_not_blank(report):
     assert sum(p.name.startswith("scores_") for p in pngs) == 6
     assert sum(p.name.startswith("sensitivity_") for p in pngs) == 2
     assert sorted(p.name for p in pngs if p.name.startswith("curves_")) == [
-        f"curves_dsprites_procedural_{m}.png" for m in ("betavae", "did", "factorvae", "vae")]
+        f"curves_dsprites_procedural_{m}.png" for m in ("betavae", "did", "factorvae", "vae")
+    ]
 
 
 def test_html_is_self_contained_and_holds_every_table_and_figure(report):
@@ -333,8 +414,9 @@ def test_html_is_self_contained_and_holds_every_table_and_figure(report):
 def test_main_on_one_dir_and_on_two_dirs_merged(tmp_path, capsys, monkeypatch):
     small = {m: {h: {"dci": c["dci"]} for h, c in CENTRES[m].items()} for m in ("vae", "did")}
     cpu = write_run(tmp_path / "cpu", synthetic_rows("dsprites", small, seeds=2, prefix="cpu-"), logs=False)
-    gpu = write_run(tmp_path / "gpu", synthetic_rows("dsprites", small, seeds=3, noise_seed=3, prefix="gpu-"),
-                    logs=False)
+    gpu = write_run(
+        tmp_path / "gpu", synthetic_rows("dsprites", small, seeds=3, noise_seed=3, prefix="gpu-"), logs=False
+    )
     assert main([str(gpu), "--no-models"]) == 0
     assert capsys.readouterr().out.strip() == str(gpu / "report" / "report.html")
     assert (gpu / "report" / "report.html").is_file()

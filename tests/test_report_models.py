@@ -1,5 +1,6 @@
 """Pictures of trained models: traversal values (known answers) and a real tiny checkpoint drawn
 through the whole report."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ def test_sigma_traversal_sweeps_each_latent_over_two_std_around_the_mean():
     mean, std = codes.mean(axis=0), codes.std(axis=0)
     assert z.shape == (3 * STEPS, 3)
     for d in range(3):
-        rows = z[d * STEPS:(d + 1) * STEPS]
+        rows = z[d * STEPS : (d + 1) * STEPS]
         np.testing.assert_allclose(rows[:, d], np.linspace(mean[d] - 2 * std[d], mean[d] + 2 * std[d], STEPS))
         others = [k for k in range(3) if k != d]
         np.testing.assert_allclose(rows[:, others], np.tile(mean[others], (STEPS, 1)))
@@ -31,7 +32,7 @@ def test_prior_traversal_sweeps_the_prior_range():
     codes = np.random.default_rng(1).uniform(-1, 1, size=(200, 4))
     z, _ = traversal_codes(codes, ("prior", (-1.0, 1.0)))
     for d in range(4):
-        np.testing.assert_allclose(z[d * STEPS:(d + 1) * STEPS, d], np.linspace(-1, 1, STEPS))
+        np.testing.assert_allclose(z[d * STEPS : (d + 1) * STEPS, d], np.linspace(-1, 1, STEPS))
 
 
 class _PriorToy:
@@ -57,7 +58,7 @@ def test_prior_traversal_images_change_only_the_swept_latent():
     assert rule == ("prior", (-1.0, 1.0)) and images.shape == (4 * STEPS, 1, 64, 64)
     quarters = images[:, 0, ::32, ::32].reshape(-1, 4)  # one pixel per painted quarter
     for d in range(4):
-        rows = quarters[d * STEPS:(d + 1) * STEPS]
+        rows = quarters[d * STEPS : (d + 1) * STEPS]
         np.testing.assert_allclose(rows[:, d], (np.linspace(-1, 1, STEPS) + 1) / 2, atol=1e-6)
         others = [k for k in range(4) if k != d]
         np.testing.assert_allclose(rows[:, others], np.tile((mean_code[others] + 1) / 2, (STEPS, 1)), atol=1e-6)
@@ -92,9 +93,19 @@ def test_report_draws_a_real_checkpoint(tmp_path):
         cell = f"dsprites-vae-s{seed}"
         cell_dir = run / "cells" / cell
         cell_dir.mkdir(parents=True)
-        rows.append({"cell_id": cell, "dataset": "dsprites", "data_source": "procedural", "method": "vae",
-                     "hparams": '{"latent_dim": 3, "lr": 0.0001}', "seed": seed, "steps": 0,
-                     "metric": "mig", "value": 0.1 * (seed + 1)})
+        rows.append(
+            {
+                "cell_id": cell,
+                "dataset": "dsprites",
+                "data_source": "procedural",
+                "method": "vae",
+                "hparams": '{"latent_dim": 3, "lr": 0.0001}',
+                "seed": seed,
+                "steps": 0,
+                "metric": "mig",
+                "value": 0.1 * (seed + 1),
+            }
+        )
         if seed == 0:  # the other cell has no checkpoint: skipped with a note
             _save_vae_cell(cell_dir, seed, latent_dim=3)
     pd.DataFrame(rows).to_csv(run / "runs.csv", index=False)
@@ -110,13 +121,23 @@ def test_report_draws_a_real_checkpoint(tmp_path):
 
 def _save_vae_cell(cell_dir, seed: int, latent_dim: int) -> None:
     """An untrained VAE's checkpoint and config, as the runner writes them."""
-    from disentbench.bench import checkpoint
     from disentbench import methods
+    from disentbench.bench import checkpoint
+
     model = methods.create("vae", observation_shape=(1, 64, 64), seed=seed, latent_dim=latent_dim)
-    checkpoint.save_checkpoint(cell_dir / "checkpoint.pt", {
-        "step": 0, "elapsed_seconds": 0.0, "method_name": "vae", "hparams": dict(model.hp),
-        "observation_shape": [1, 64, 64], "init": "reference", "init_seed": seed,
-        "method_state": model.checkpoint_state()})
+    checkpoint.save_checkpoint(
+        cell_dir / "checkpoint.pt",
+        {
+            "step": 0,
+            "elapsed_seconds": 0.0,
+            "method_name": "vae",
+            "hparams": dict(model.hp),
+            "observation_shape": [1, 64, 64],
+            "init": "reference",
+            "init_seed": seed,
+            "method_state": model.checkpoint_state(),
+        },
+    )
     (cell_dir / "config.json").write_text(json.dumps({"dataset": "dsprites", "data_source": "procedural"}))
 
 
@@ -127,9 +148,19 @@ def _two_checkpointed_cells(run):
         cell_dir = run / "cells" / cell
         cell_dir.mkdir(parents=True)
         _save_vae_cell(cell_dir, seed, latent_dim=2)
-        rows.append({"cell_id": cell, "dataset": "dsprites", "data_source": "procedural", "method": "vae",
-                     "hparams": '{"latent_dim": 2, "lr": 0.0001}', "seed": seed, "steps": 0,
-                     "metric": "mig", "value": 0.1 * (seed + 1)})
+        rows.append(
+            {
+                "cell_id": cell,
+                "dataset": "dsprites",
+                "data_source": "procedural",
+                "method": "vae",
+                "hparams": '{"latent_dim": 2, "lr": 0.0001}',
+                "seed": seed,
+                "steps": 0,
+                "metric": "mig",
+                "value": 0.1 * (seed + 1),
+            }
+        )
     pd.DataFrame(rows).to_csv(run / "runs.csv", index=False)
 
 

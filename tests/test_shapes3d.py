@@ -1,6 +1,7 @@
 """3DShapes: the official-format h5 loader on small files written here, label lookup, errors, and
 the procedural ray-caster (its fidelity against the real frames of
 tests/data/shapes3d_reference_frames.npz is checked in test_shapes3d_fidelity.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,12 @@ import torch
 from disentbench.bench.errors import BenchError
 from disentbench.datasets import create
 from disentbench.datasets.shapes3d import (
-    REMOTE, Shapes3DOfficial, Shapes3DProcedural, factor_values, labels_to_classes, make_shapes3d,
+    REMOTE,
+    Shapes3DOfficial,
+    Shapes3DProcedural,
+    factor_values,
+    labels_to_classes,
+    make_shapes3d,
 )
 
 SIZES = (2, 3, 2, 2, 4, 3)
@@ -40,8 +46,9 @@ def write_h5(path: Path, images=None, labels=None, seed: int = 0, drop: str | No
 @pytest.mark.parametrize("memory_limit", [None, 1000])  # in memory, then read from the file
 def test_loader_returns_the_stored_image_for_every_factor_vector(tmp_path, memory_limit):
     images = np.random.default_rng(1).integers(0, 256, size=(N, 64, 64, 3), dtype=np.uint8)
-    ds = Shapes3DOfficial(write_h5(tmp_path / "s.h5", images=images), verify=False,
-                          factor_sizes=SIZES, memory_limit=memory_limit)
+    ds = Shapes3DOfficial(
+        write_h5(tmp_path / "s.h5", images=images), verify=False, factor_sizes=SIZES, memory_limit=memory_limit
+    )
     assert ds.in_memory == (memory_limit is None)
     query = grid()[np.random.default_rng(2).permutation(N)]
     query = np.concatenate([query, query[:5]])  # repeats and arbitrary order

@@ -1,4 +1,5 @@
 """The procedural 3DShapes renderer against the 52 real frames of tests/data/ (see tests/data/README.md)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,10 @@ def test_procedural_matches_real_frames():
     ds = Shapes3DProcedural()
     out = (ds.observations(classes).numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
     mae, agree = scores(out, real, classes)
-    print(f"shapes3d procedural: colour MAE mean {mae.mean():.2f} max {mae.max():.2f}; "
-          f"segmentation agreement mean {agree.mean():.4f} min {agree.min():.4f}")
+    print(
+        f"shapes3d procedural: colour MAE mean {mae.mean():.2f} max {mae.max():.2f}; "
+        f"segmentation agreement mean {agree.mean():.4f} min {agree.min():.4f}"
+    )
     # the reference's own noise is about 1 grey level; these bounds leave room but catch geometry errors
     assert mae.mean() < 12 and mae.max() < 22
     assert agree.mean() > 0.97 and agree.min() > 0.95

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from disentbench import datasets
-from disentbench import methods
+from disentbench import datasets, methods
 from disentbench.bench.checkpoint import CHECKPOINT, PREVIOUS, load_latest, load_method
 from disentbench.bench.training import RunSeeds, TrainingDiverged, TrainOptions, train
 
@@ -26,8 +25,13 @@ class _Stop(Exception):
 
 def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
     ds, full = _fresh()
-    train(full, ds, TrainOptions(steps=8, batch_size=16, seed=0, log_every=2, checkpoint_every=4),
-          device=torch.device("cpu"), cell_dir=tmp_path / "a")
+    train(
+        full,
+        ds,
+        TrainOptions(steps=8, batch_size=16, seed=0, log_every=2, checkpoint_every=4),
+        device=torch.device("cpu"),
+        cell_dir=tmp_path / "a",
+    )
 
     ds, part = _fresh()
 
@@ -37,11 +41,22 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
 
     (tmp_path / "b").mkdir()
     with pytest.raises(_Stop):
-        train(part, ds, TrainOptions(steps=8, batch_size=16, seed=0, log_every=2, checkpoint_every=4),
-              device=torch.device("cpu"), cell_dir=tmp_path / "b", progress=stop_after_six)
+        train(
+            part,
+            ds,
+            TrainOptions(steps=8, batch_size=16, seed=0, log_every=2, checkpoint_every=4),
+            device=torch.device("cpu"),
+            cell_dir=tmp_path / "b",
+            progress=stop_after_six,
+        )
     ds, resumed = _fresh()  # a new process would start from fresh weights and read the checkpoint
-    result = train(resumed, ds, TrainOptions(steps=8, batch_size=16, seed=0, log_every=2, checkpoint_every=4),
-                   device=torch.device("cpu"), cell_dir=tmp_path / "b")
+    result = train(
+        resumed,
+        ds,
+        TrainOptions(steps=8, batch_size=16, seed=0, log_every=2, checkpoint_every=4),
+        device=torch.device("cpu"),
+        cell_dir=tmp_path / "b",
+    )
     assert result.resumed_from == 4
     assert torch.equal(_params(full), _params(resumed))
     log_a = (tmp_path / "a" / "train_log.csv").read_text().splitlines()
@@ -60,8 +75,13 @@ def test_different_seeds_train_differently(tmp_path):
 
 def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
     ds, m = _fresh()
-    train(m, ds, TrainOptions(steps=4, batch_size=8, seed=0, log_every=2, checkpoint_every=2),
-          device=torch.device("cpu"), cell_dir=tmp_path)
+    train(
+        m,
+        ds,
+        TrainOptions(steps=4, batch_size=8, seed=0, log_every=2, checkpoint_every=2),
+        device=torch.device("cpu"),
+        cell_dir=tmp_path,
+    )
     assert (tmp_path / CHECKPOINT).exists() and (tmp_path / PREVIOUS).exists()
     data = (tmp_path / CHECKPOINT).read_bytes()
     (tmp_path / CHECKPOINT).write_bytes(data[: len(data) // 2])
@@ -78,8 +98,9 @@ def test_corrupt_checkpoint_falls_back_to_previous(tmp_path):
 
 def test_checkpoint_rebuilds_the_trained_model(tmp_path):
     ds, m = _fresh()
-    train(m, ds, TrainOptions(steps=3, batch_size=8, seed=0, log_every=3), device=torch.device("cpu"),
-          cell_dir=tmp_path)
+    train(
+        m, ds, TrainOptions(steps=3, batch_size=8, seed=0, log_every=3), device=torch.device("cpu"), cell_dir=tmp_path
+    )
     rebuilt, state = load_method(tmp_path / CHECKPOINT)
     x = ds.observations(ds.sample_factors(5, np.random.default_rng(0)))
     assert state["step"] == 3 and rebuilt.hp == m.hp

@@ -1,5 +1,6 @@
 """A worker process imports other packages named like the checkout's folders (Hugging Face
 `datasets`, a `metrics` module...) as the user installed them, and the driver's own disentbench."""
+
 import os
 
 import disentbench
@@ -31,8 +32,9 @@ def test_a_worker_sees_third_party_packages_named_like_our_folders(tmp_path, tin
     monkeypatch.chdir(REPO)  # where most runs start: the working directory holds datasets/ and metrics/
     profile = load_profile(str(tiny_profile))
     cell = expand(profile, ["vae"], {"dsprites": "procedural"}, 1, 2, {}, "none")[0]
-    settings = RunSettings(run_dir=tmp_path / "run", profile=profile, device="cpu", torch_threads=1,
-                           plugins=(str(probe),))
+    settings = RunSettings(
+        run_dir=tmp_path / "run", profile=profile, device="cpu", torch_threads=1, plugins=(str(probe),)
+    )
     outcome = run_cell_isolated(cell, settings, retries=0)
     assert outcome.status == "done", outcome.reason
     seen_datasets, seen_metrics, seen_disentbench = out.read_text().splitlines()

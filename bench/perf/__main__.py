@@ -1,4 +1,5 @@
 """Dispatch `python -m disentbench.bench.perf SUBCOMMAND ...` to bench.perf.<SUBCOMMAND>.main(argv)."""
+
 import importlib
 import sys
 

@@ -4,14 +4,15 @@ Prints procedural dSprites, procedural shapes3d (cold ray-casting and with the g
 warm), official-style lookups (from in-memory arrays of the official layout), and a betavae
 `train_step` at the same batch size. The last line is a JSON object with every figure.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -44,13 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, float] = {"batch": b, "threads": args.threads}
 
     dsp = DSpritesProcedural(device=args.device)
-    figures["dsprites_procedural_img_s"] = _rate(lambda i: dsp.observations(dsp.sample_factors(b, rng)), b, args.seconds)
+    figures["dsprites_procedural_img_s"] = _rate(
+        lambda i: dsp.observations(dsp.sample_factors(b, rng)), b, args.seconds
+    )
 
     s3d = Shapes3DProcedural(device=args.device)
     t0 = time.perf_counter()
     s3d.layers(s3d.factors_of(np.arange(8 * 4 * 15)))  # hues 0: each of the 480 geometries once
     figures["shapes3d_cache_build_s"] = time.perf_counter() - t0
-    figures["shapes3d_procedural_cached_img_s"] = _rate(lambda i: s3d.observations(s3d.sample_factors(b, rng)), b, args.seconds)
+    figures["shapes3d_procedural_cached_img_s"] = _rate(
+        lambda i: s3d.observations(s3d.sample_factors(b, rng)), b, args.seconds
+    )
     cold = Shapes3DProcedural(device=args.device, cache=False)
     t0 = time.perf_counter()
     for _ in range(args.cold_batches):
@@ -67,23 +72,34 @@ def main(argv: list[str] | None = None) -> int:
             h5.create_dataset("images", data=np.zeros((len(grid), 64, 64, 3), np.uint8), chunks=(64, 64, 64, 3))
             h5.create_dataset("labels", data=factor_values(grid))
         off = Shapes3DOfficial(path, verify=False, factor_sizes=sizes, device=args.device)
-        figures["shapes3d_official_memory_img_s"] = _rate(lambda i: off.observations(off.sample_factors(b, rng)), b, args.seconds)
+        figures["shapes3d_official_memory_img_s"] = _rate(
+            lambda i: off.observations(off.sample_factors(b, rng)), b, args.seconds
+        )
         off_h5 = Shapes3DOfficial(path, verify=False, factor_sizes=sizes, device=args.device, memory_limit=0)
-        figures["shapes3d_official_h5_img_s"] = _rate(lambda i: off_h5.observations(off_h5.sample_factors(b, rng)), b, args.seconds)
+        figures["shapes3d_official_h5_img_s"] = _rate(
+            lambda i: off_h5.observations(off_h5.sample_factors(b, rng)), b, args.seconds
+        )
         dsizes = (3, 6, 40, 8, 8)
         dgrid = np.stack(np.unravel_index(np.arange(int(np.prod(dsizes))), dsizes), axis=1)
         dpath = Path(tmp) / "d.npz"
-        np.savez(dpath, imgs=np.zeros((len(dgrid), 64, 64), np.uint8),
-                 latents_classes=np.concatenate([np.zeros((len(dgrid), 1), np.int64), dgrid], 1),
-                 latents_values=np.zeros((len(dgrid), 6)))
+        np.savez(
+            dpath,
+            imgs=np.zeros((len(dgrid), 64, 64), np.uint8),
+            latents_classes=np.concatenate([np.zeros((len(dgrid), 1), np.int64), dgrid], 1),
+            latents_values=np.zeros((len(dgrid), 6)),
+        )
         doff = DSpritesOfficial(dpath, verify=False, factor_sizes=dsizes, device=args.device)
-        figures["dsprites_official_img_s"] = _rate(lambda i: doff.observations(doff.sample_factors(b, rng)), b, args.seconds)
+        figures["dsprites_official_img_s"] = _rate(
+            lambda i: doff.observations(doff.sample_factors(b, rng)), b, args.seconds
+        )
 
     for name, ds in (("dsprites", dsp), ("shapes3d", s3d)):
         model = methods.create("betavae", observation_shape=ds.observation_shape).to(args.device)
         x = ds.observations(ds.sample_factors(b, rng))
         gen = torch.Generator(device=args.device).manual_seed(0)
-        figures[f"betavae_train_step_{name}_img_s"] = _rate(lambda i: model.train_step(x, i, gen), b, args.seconds)
+        figures[f"betavae_train_step_{name}_img_s"] = _rate(
+            lambda i, model=model, x=x, gen=gen: model.train_step(x, i, gen), b, args.seconds
+        )
 
     for key, value in figures.items():
         print(f"{key:40s} {value:12.1f}")

@@ -19,13 +19,14 @@ one CPU core and these two scores need 1.9M and 1.0M images at the reference siz
 
 The last line printed is one JSON object with the figures.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ class _Clock:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds += time.perf_counter() - start
+
         return timed
 
 
@@ -91,15 +93,23 @@ def _headline(name: str, scores: dict) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m disentbench.bench.perf metrics", description=__doc__.split("\n")[0])
-    parser.add_argument("--metrics", default=",".join(n for n in metrics.list_metrics()),
-                        help="comma-separated metric names (default: every registered metric)")
+    parser = argparse.ArgumentParser(
+        prog="python -m disentbench.bench.perf metrics", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--metrics",
+        default=",".join(n for n in metrics.list_metrics()),
+        help="comma-separated metric names (default: every registered metric)",
+    )
     parser.add_argument("--n-jobs", type=int, default=-1, help="workers for metrics that take n_jobs (-1: all CPUs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every sample size (1 = reference sizes)")
     parser.add_argument("--images", action="store_true", help="BetaVAE/FactorVAE on procedural dSprites images")
-    parser.add_argument("--check-dci", action="store_true",
-                        help="also score DCI with scikit-learn itself (backend=sklearn, minutes) and compare")
+    parser.add_argument(
+        "--check-dci",
+        action="store_true",
+        help="also score DCI with scikit-learn itself (backend=sklearn, minutes) and compare",
+    )
     parser.add_argument("--image-scale", type=float, default=0.02, help="sizes of the image runs (with --images)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
@@ -123,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     image_ds = image_encode = None
     if args.images:
         from disentbench import datasets
+
         image_ds = datasets.create("dsprites", source="procedural")
         image_ds.observations = clock.wrap(image_ds.observations)  # type: ignore[method-assign]
         image_encode = clock.wrap(projection_encoder(args.seed))
@@ -146,27 +157,53 @@ def main(argv: list[str] | None = None) -> int:
         scores = metric.evaluate(ds, enc, np.random.default_rng(args.seed), codes_cache=cache)
         wall = time.perf_counter() - begin
         data = clock.seconds - data_before
-        rows[name] = {"seconds": round(wall - data, 3), "data_seconds": round(data, 3),
-                      "score": _headline(name, scores), "sizes": overrides}
-        print(f"{name:14s} {wall - data:8.2f} s   (data+encode {data:6.2f} s)   {name} = {rows[name]['score']:.4f}",
-              flush=True)
+        rows[name] = {
+            "seconds": round(wall - data, 3),
+            "data_seconds": round(data, 3),
+            "score": _headline(name, scores),
+            "sizes": overrides,
+        }
+        print(
+            f"{name:14s} {wall - data:8.2f} s   (data+encode {data:6.2f} s)   {name} = {rows[name]['score']:.4f}",
+            flush=True,
+        )
         if name == "dci" and args.check_dci:
             reference = metrics.create(name, **overrides, backend="sklearn")
             begin = time.perf_counter()
             ref_scores = reference.evaluate(ds, enc, np.random.default_rng(args.seed), codes_cache=cache)
-            check = {"sklearn_seconds": round(time.perf_counter() - begin, 3),
-                     "identical": all(ref_scores[k] == scores[k] for k in scores if k.startswith("dci"))}
-            print(f"{'':14s} scikit-learn's own GradientBoostingClassifier on the same codes: "
-                  f"{check['sklearn_seconds']:.2f} s, identical scores: {check['identical']}", flush=True)
+            check = {
+                "sklearn_seconds": round(time.perf_counter() - begin, 3),
+                "identical": all(ref_scores[k] == scores[k] for k in scores if k.startswith("dci")),
+            }
+            print(
+                f"{'':14s} scikit-learn's own GradientBoostingClassifier on the same codes: "
+                f"{check['sklearn_seconds']:.2f} s, identical scores: {check['identical']}",
+                flush=True,
+            )
     total = sum(r["seconds"] for r in rows.values())
-    print(f"{'total':14s} {total:8.2f} s   (before it: {jit_seconds:.2f} s compiling or loading DCI's numba kernels)",
-          flush=True)
+    print(
+        f"{'total':14s} {total:8.2f} s   (before it: {jit_seconds:.2f} s compiling or loading DCI's numba kernels)",
+        flush=True,
+    )
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count()
-    print(json.dumps({"bench": "metrics", "total_seconds": round(total, 3), "setup_seconds": round(setup_seconds, 3),
-                      "jit_seconds": round(jit_seconds, 3),
-                      "cpus": cpus, "n_jobs": args.n_jobs, "scale": args.scale, "images": args.images,
-                      "metrics": rows, "dci_vs_sklearn": check, "versions": metrics.versions()}))
+    print(
+        json.dumps(
+            {
+                "bench": "metrics",
+                "total_seconds": round(total, 3),
+                "setup_seconds": round(setup_seconds, 3),
+                "jit_seconds": round(jit_seconds, 3),
+                "cpus": cpus,
+                "n_jobs": args.n_jobs,
+                "scale": args.scale,
+                "images": args.images,
+                "metrics": rows,
+                "dci_vs_sklearn": check,
+                "versions": metrics.versions(),
+            }
+        )
+    )
     return 0

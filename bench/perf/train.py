@@ -17,6 +17,7 @@ hits both sides alike):
   mean measured per-model time, sequentially and at the best measured concurrency speed-up.
 The last line is one JSON object with every figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _build(method_name: str, dataset_name: str, source: str, device: torch.device):
-    from disentbench import datasets
-    from disentbench import methods
+    from disentbench import datasets, methods
     from disentbench.bench.training import RunSeeds
 
     ds = datasets.create(dataset_name, source=source, device=device)
@@ -56,16 +56,27 @@ def _time_ours(method, ds, steps: int, batch: int, device, opts: dict) -> float:
 
     _sync(device)
     t0 = time.perf_counter()
-    train(method, ds, TrainOptions(steps=steps, batch_size=batch, seed=1, log_every=10**9), device=device,
-          speed=SpeedOptions(**opts))
+    train(
+        method,
+        ds,
+        TrainOptions(steps=steps, batch_size=batch, seed=1, log_every=10**9),
+        device=device,
+        speed=SpeedOptions(**opts),
+    )
     _sync(device)
     return time.perf_counter() - t0
 
 
 def _time_minimal(method, ds, steps: int, batch: int, device, opts: dict) -> float:
     """The hand-written loop; compile/channels_last/autocast applied exactly as a user would."""
-    from disentbench.bench.training import (autocast_context, compile_mode, compile_networks, compile_options,
-                                set_channels_last, uncompile_networks)
+    from disentbench.bench.training import (
+        autocast_context,
+        compile_mode,
+        compile_networks,
+        compile_options,
+        set_channels_last,
+        uncompile_networks,
+    )
 
     rows = method.batches_per_step * batch
     rng = np.random.default_rng(1)
@@ -134,13 +145,20 @@ def measure_method(method_name: str, dataset_name: str, args, device: torch.devi
     t_ours, t_min, t_batch = (statistics.median(v) for v in (ours, minimal, batches))
     peak, kind = _peak_mb(device)
     return {
-        "ours_steps_s": 1 / t_ours, "ours_img_s": rows / t_ours,
-        "minimal_steps_s": 1 / t_min, "minimal_img_s": rows / t_min,
+        "ours_steps_s": 1 / t_ours,
+        "ours_img_s": rows / t_ours,
+        "minimal_steps_s": 1 / t_min,
+        "minimal_img_s": rows / t_min,
         "ratio": statistics.median(m / o for m, o in zip(minimal, ours)),  # paired per repeat: robust to drift
         "batch_share": t_batch / t_min,
-        "batch_ms": 1e3 * t_batch, "step_ms_ours": 1e3 * t_ours, "step_ms_minimal": 1e3 * t_min,
-        "ours_runs_steps_s": [1 / t for t in ours], "minimal_runs_steps_s": [1 / t for t in minimal],
-        "peak_mem_mb": peak, "peak_mem_kind": kind, "data_source": ds.source,
+        "batch_ms": 1e3 * t_batch,
+        "step_ms_ours": 1e3 * t_ours,
+        "step_ms_minimal": 1e3 * t_min,
+        "ours_runs_steps_s": [1 / t for t in ours],
+        "minimal_runs_steps_s": [1 / t for t in minimal],
+        "peak_mem_mb": peak,
+        "peak_mem_kind": kind,
+        "data_source": ds.source,
         "rows_per_step": rows,
     }
 
@@ -219,9 +237,17 @@ def measure_concurrency(k: int, args, device: torch.device, opts: dict) -> dict:
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(k + 1), ctx.Queue()
     threads = max(1, torch.get_num_threads() // k) if device.type == "cpu" else torch.get_num_threads()
-    spec = {"method": args.concurrency_method, "dataset": args.datasets[0], "source": args.source,
-            "device": str(device), "warmup": args.warmup, "steps": args.steps, "batch": args.batch,
-            "opts": opts, "threads": threads}
+    spec = {
+        "method": args.concurrency_method,
+        "dataset": args.datasets[0],
+        "source": args.source,
+        "device": str(device),
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "batch": args.batch,
+        "opts": opts,
+        "threads": threads,
+    }
     procs = [ctx.Process(target=_worker, args=(spec, barrier, queue), daemon=True) for _ in range(k)]
     for p in procs:
         p.start()
@@ -240,9 +266,13 @@ def measure_concurrency(k: int, args, device: torch.device, opts: dict) -> dict:
     errors = [r[1] for r in results if r[0] != "ok"]
     if errors:
         return {"k": k, "error": errors[0]}
-    return {"k": k, "aggregate_steps_s": k * args.steps / wall, "per_model_steps_s": args.steps / wall,
-            "threads_per_model": threads,
-            "peak_mem_mb_per_model": max(r[1] for r in results) if device.type == "cuda" else None}
+    return {
+        "k": k,
+        "aggregate_steps_s": k * args.steps / wall,
+        "per_model_steps_s": args.steps / wall,
+        "threads_per_model": threads,
+        "peak_mem_mb_per_model": max(r[1] for r in results) if device.type == "cuda" else None,
+    }
 
 
 def project_grid(per_model: dict[str, float], args, speedup: float) -> dict:
@@ -250,42 +280,71 @@ def project_grid(per_model: dict[str, float], args, speedup: float) -> dict:
     seconds = [args.grid_steps / rate for rate in per_model.values()]
     mean_model_s = statistics.fmean(seconds)
     total = args.grid_models * mean_model_s
-    return {"models": args.grid_models, "steps_per_model": args.grid_steps,
-            "mean_model_hours": mean_model_s / 3600, "sequential_hours": total / 3600,
-            "concurrency_speedup": speedup, "concurrent_hours": total / speedup / 3600,
-            "from": sorted(per_model)}
+    return {
+        "models": args.grid_models,
+        "steps_per_model": args.grid_steps,
+        "mean_model_hours": mean_model_s / 3600,
+        "sequential_hours": total / 3600,
+        "concurrency_speedup": speedup,
+        "concurrent_hours": total / speedup / 3600,
+        "from": sorted(per_model),
+    }
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m disentbench.bench.perf train", description=__doc__.splitlines()[0])
-    p.add_argument("--methods", default="paper", help="comma list, or 'paper' (betavae,annealedvae,betatcvae,"
-                   "factorvae,did) or 'all' registered methods")
+    p.add_argument(
+        "--methods",
+        default="paper",
+        help="comma list, or 'paper' (betavae,annealedvae,betatcvae,factorvae,did) or 'all' registered methods",
+    )
     p.add_argument("--datasets", default="dsprites,shapes3d")
-    p.add_argument("--source", default="auto", choices=SOURCES,
-                   help=f"{or_list(SOURCES)} (auto: the official file if present)")
+    p.add_argument(
+        "--source", default="auto", choices=SOURCES, help=f"{or_list(SOURCES)} (auto: the official file if present)"
+    )
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=20, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    p.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
-                   help="torch.compile (MODE: " + ", ".join(COMPILE_MODES) + "; reduce-overhead = CUDA graphs)")
+    p.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        default=False,
+        choices=COMPILE_MODES,
+        metavar="MODE",
+        help="torch.compile (MODE: " + ", ".join(COMPILE_MODES) + "; reduce-overhead = CUDA graphs)",
+    )
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--prefetch-steps", type=int, default=None, help="trainer prefetch (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--concurrency", default=None, help="K values, e.g. 1,2,4,8 (default: 1,2,4,8 on CUDA, "
-                   "none on CPU); 0 or '' skips")
+    p.add_argument(
+        "--concurrency",
+        default=None,
+        help="K values, e.g. 1,2,4,8 (default: 1,2,4,8 on CUDA, none on CPU); 0 or '' skips",
+    )
     p.add_argument("--concurrency-method", default="betavae")
     p.add_argument("--concurrency-timeout", type=float, default=600)
-    p.add_argument("--plain-steps", type=int, default=0, help="instead of the comparison: one trainer run of "
-                   "this many steps per method (steps/s), then the grid projection")
-    p.add_argument("--options-ab", action="store_true", help="instead: interleaved A/B rounds of the trainer "
-                   "with each speed option (default, channels_last, compile, bf16, 1 thread) per method")
+    p.add_argument(
+        "--plain-steps",
+        type=int,
+        default=0,
+        help="instead of the comparison: one trainer run of "
+        "this many steps per method (steps/s), then the grid projection",
+    )
+    p.add_argument(
+        "--options-ab",
+        action="store_true",
+        help="instead: interleaved A/B rounds of the trainer "
+        "with each speed option (default, channels_last, compile, bf16, 1 thread) per method",
+    )
     p.add_argument("--grid-models", type=int, default=50, help="5 methods x 2 datasets x 5 seeds")
     p.add_argument("--grid-steps", type=int, default=300_000)
     args = p.parse_args(argv)
     from disentbench import methods
+
     if args.methods == "paper":
         args.methods = "betavae,annealedvae,betatcvae,factorvae,did"
     args.methods = methods.list_methods() if args.methods == "all" else [m for m in args.methods.split(",") if m]
@@ -313,20 +372,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.prefetch_steps is not None:
         opts["prefetch_steps"] = args.prefetch_steps
     figures: dict = {
-        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
         else platform.processor() or platform.machine(),
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-        "loadavg_start": list(os.getloadavg()), "batch": args.batch, "steps": args.steps,
-        "repeats": args.repeats, **opts, "methods": {}, "concurrency": {},
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": list(os.getloadavg()),
+        "batch": args.batch,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        **opts,
+        "methods": {},
+        "concurrency": {},
     }
-    print(f"# bench.perf train on {figures['device']} ({figures['device_name']}), torch {torch.__version__}, "
-          f"{figures['threads']} threads, load {figures['loadavg_start'][0]:.2f}, options {opts}")
+    print(
+        f"# bench.perf train on {figures['device']} ({figures['device_name']}), torch {torch.__version__}, "
+        f"{figures['threads']} threads, load {figures['loadavg_start'][0]:.2f}, options {opts}"
+    )
     if args.plain_steps > 0:
         return _plain(args, device, opts, figures)
     if args.options_ab:
         return _options_ab(args, device, figures)
-    print(f"{'dataset/method':24s} {'ours st/s':>10s} {'min st/s':>10s} {'ratio':>6s} {'ours img/s':>11s} "
-          f"{'batch%':>7s} {'peak MB':>9s}")
+    print(
+        f"{'dataset/method':24s} {'ours st/s':>10s} {'min st/s':>10s} {'ratio':>6s} {'ours img/s':>11s} "
+        f"{'batch%':>7s} {'peak MB':>9s}"
+    )
     for dataset_name in args.datasets:
         for method_name in args.methods:
             key = f"{dataset_name}/{method_name}"
@@ -337,12 +409,16 @@ def main(argv: list[str] | None = None) -> int:
             if fallbacks:
                 row["compile_fallback"] = fallbacks[0]
             figures["methods"][key] = row
-            print(f"{key:24s} {row['ours_steps_s']:10.2f} {row['minimal_steps_s']:10.2f} {row['ratio']:6.3f} "
-                  f"{row['ours_img_s']:11.1f} {100 * row['batch_share']:6.1f}% {row['peak_mem_mb']:9.1f}"
-                  + ("  (compile fell back)" if fallbacks else ""))
+            print(
+                f"{key:24s} {row['ours_steps_s']:10.2f} {row['minimal_steps_s']:10.2f} {row['ratio']:6.3f} "
+                f"{row['ours_img_s']:11.1f} {100 * row['batch_share']:6.1f}% {row['peak_mem_mb']:9.1f}"
+                + ("  (compile fell back)" if fallbacks else "")
+            )
     figures["trainer_overhead_us_per_step"] = trainer_overhead_us(device)
-    print(f"trainer overhead over a bare loop (null method and data): "
-          f"{figures['trainer_overhead_us_per_step']:.1f} us/step")
+    print(
+        f"trainer overhead over a bare loop (null method and data): "
+        f"{figures['trainer_overhead_us_per_step']:.1f} us/step"
+    )
     base = None
     for k in args.concurrency:
         res = measure_concurrency(k, args, device, opts)
@@ -351,8 +427,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"concurrency K={k}: failed ({res['error']})")
             continue
         base = res["aggregate_steps_s"] if k == 1 else base
-        print(f"concurrency K={k} ({args.concurrency_method}, processes): aggregate {res['aggregate_steps_s']:.2f} "
-              f"steps/s, {res['per_model_steps_s']:.2f} per model")
+        print(
+            f"concurrency K={k} ({args.concurrency_method}, processes): aggregate {res['aggregate_steps_s']:.2f} "
+            f"steps/s, {res['per_model_steps_s']:.2f} per model"
+        )
     figures["concurrency_mode"] = "processes" if args.concurrency else "none"
     speedup = 1.0
     if base:
@@ -365,8 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     figures["paper_grid"] = project_grid(per_model, args, speedup)
     figures["loadavg_end"] = list(os.getloadavg())
     g = figures["paper_grid"]
-    print(f"paper grid ({g['models']} models x {g['steps_per_model']} steps): {g['sequential_hours']:.1f} h "
-          f"sequential, {g['concurrent_hours']:.1f} h at x{speedup:.2f} concurrency  (load {figures['loadavg_end'][0]:.2f})")
+    print(
+        f"paper grid ({g['models']} models x {g['steps_per_model']} steps): {g['sequential_hours']:.1f} h "
+        f"sequential, {g['concurrent_hours']:.1f} h at x{speedup:.2f} concurrency  (load {figures['loadavg_end'][0]:.2f})"
+    )
     print(json.dumps(_round(figures)))
     return 0
 
@@ -384,10 +464,16 @@ def _plain(args, device: torch.device, opts: dict, figures: dict) -> int:
             peak, kind = _peak_mb(device)
             rate = args.plain_steps / seconds
             figures["methods"][f"{dataset_name}/{method_name}"] = {
-                "ours_steps_s": rate, "ours_img_s": rate * method.batches_per_step * args.batch,
-                "seconds": seconds, "peak_mem_mb": peak, "peak_mem_kind": kind}
-            print(f"{dataset_name}/{method_name:18s} {args.plain_steps} steps in {seconds:8.2f} s: "
-                  f"{rate:8.2f} steps/s, peak {peak:.0f} MB")
+                "ours_steps_s": rate,
+                "ours_img_s": rate * method.batches_per_step * args.batch,
+                "seconds": seconds,
+                "peak_mem_mb": peak,
+                "peak_mem_kind": kind,
+            }
+            print(
+                f"{dataset_name}/{method_name:18s} {args.plain_steps} steps in {seconds:8.2f} s: "
+                f"{rate:8.2f} steps/s, peak {peak:.0f} MB"
+            )
     figures["paper_grid"] = project_grid({k: r["ours_steps_s"] for k, r in figures["methods"].items()}, args, 1.0)
     figures["loadavg_end"] = list(os.getloadavg())
     print(f"paper grid ({args.grid_models} models, sequential): {figures['paper_grid']['sequential_hours']:.2f} h")
@@ -429,12 +515,19 @@ def _options_ab(args, device: torch.device, figures: dict) -> int:
                             times[name].append(seconds / args.steps)
             fell_back = any("torch.compile failed" in str(w.message) for w in caught)
             rates = {name: 1 / statistics.median(t) for name, t in times.items()}
-            row = {name: {"steps_s": r, "vs_default": statistics.median(
-                d / t for d, t in zip(times["default"], times[name]))} for name, r in rates.items()}
+            row = {
+                name: {
+                    "steps_s": r,
+                    "vs_default": statistics.median(d / t for d, t in zip(times["default"], times[name])),
+                }
+                for name, r in rates.items()
+            }
             row["compile"]["fell_back"] = fell_back
             figures["ab"][f"{dataset_name}/{method_name}"] = row
-            print(f"{dataset_name}/{method_name}: " + ", ".join(
-                f"{name} {r['steps_s']:.2f} st/s (x{r['vs_default']:.3f})" for name, r in row.items()))
+            print(
+                f"{dataset_name}/{method_name}: "
+                + ", ".join(f"{name} {r['steps_s']:.2f} st/s (x{r['vs_default']:.3f})" for name, r in row.items())
+            )
     figures["loadavg_end"] = list(os.getloadavg())
     print(json.dumps(_round(figures)))
     return 0

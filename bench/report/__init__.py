@@ -5,6 +5,7 @@ add pictures of models and training curves when present.
     from disentbench.bench.report import build_report
     build_report([Path("results/quick")], Path("results/quick/report"))
 """
+
 from disentbench.bench.report.cli import build_report, main
 from disentbench.bench.report.leaderboard import console_summary, write_leaderboard
 from disentbench.bench.report.runs import load_runs

@@ -14,6 +14,7 @@ Verdict (alpha = 0.05):
 - "inconclusive (n=K seeds)" otherwise, K = the smaller seed count of the two.
 A tie (equal means) is never a win.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,12 +47,12 @@ def inconclusive(n: int) -> str:
 class Comparison:
     """DiD's seeds against one rival's seeds on one metric."""
 
-    margin: float          # mean(did) - mean(other); 0 when the means tie
-    p_value: float         # two-sided Mann-Whitney U
-    min_p: float           # smallest p the exact test can reach with these seed counts
+    margin: float  # mean(did) - mean(other); 0 when the means tie
+    p_value: float  # two-sided Mann-Whitney U
+    min_p: float  # smallest p the exact test can reach with these seed counts
     ci_low: float
     ci_high: float
-    n: int                 # min(seed counts)
+    n: int  # min(seed counts)
     verdict: str
 
 
@@ -62,8 +63,9 @@ def min_two_sided_p(n1: int, n2: int) -> float:
     return min(1.0, 2.0 / math.comb(n1 + n2, n1))
 
 
-def bootstrap_margin(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
-                     n_resamples: int = N_BOOTSTRAP) -> tuple[float, float]:
+def bootstrap_margin(
+    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_resamples: int = N_BOOTSTRAP
+) -> tuple[float, float]:
     """Percentile 95% interval of mean(a) - mean(b), each group resampled with replacement."""
     ia = rng.integers(0, len(a), size=(n_resamples, len(a)))
     ib = rng.integers(0, len(b), size=(n_resamples, len(b)))
@@ -72,8 +74,9 @@ def bootstrap_margin(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
     return float(lo), float(hi)
 
 
-def compare(did: np.ndarray, other: np.ndarray, alpha: float = ALPHA, seed: int = BOOTSTRAP_SEED,
-            higher_better: bool = True) -> Comparison:
+def compare(
+    did: np.ndarray, other: np.ndarray, alpha: float = ALPHA, seed: int = BOOTSTRAP_SEED, higher_better: bool = True
+) -> Comparison:
     """Test "did beats other" on two samples of per-seed scores."""
     did = np.asarray(did, dtype=float)
     other = np.asarray(other, dtype=float)
@@ -107,8 +110,12 @@ def _is_ablation(method: str, hparams: str) -> bool:
 
 def _seeds(part: pd.DataFrame, setting: tuple, metric: str) -> np.ndarray:
     method, hparams, steps = setting
-    sel = part[(part["method"] == method) & (part["hparams"] == hparams) & (part["steps"] == steps)
-               & (part["metric"] == metric)]
+    sel = part[
+        (part["method"] == method)
+        & (part["hparams"] == hparams)
+        & (part["steps"] == steps)
+        & (part["metric"] == metric)
+    ]
     return sel["value"].dropna().to_numpy(dtype=float)
 
 
@@ -159,28 +166,50 @@ def claim_rows(runs: pd.DataFrame, primary_metric: str) -> tuple[list[dict], lis
             did_mean = did_vals.mean()
             higher = sum(v.mean() > did_mean and cmp.margin != 0 for v in rivals.values())
             tied = cmp.margin == 0
-            rows.append(_row(title, metric, chosen[DID], did_vals, chosen[best_other], rivals[best_other],
-                             cmp, f"{1 + higher}{' (tied)' if tied else ''} of {1 + len(rivals)}"))
+            rows.append(
+                _row(
+                    title,
+                    metric,
+                    chosen[DID],
+                    did_vals,
+                    chosen[best_other],
+                    rivals[best_other],
+                    cmp,
+                    f"{1 + higher}{' (tied)' if tied else ''} of {1 + len(rivals)}",
+                )
+            )
         if not ablated.empty:
             ab_stats = setting_stats(ablated)
-            ab_chosen = tuple(best_settings(ab_stats, rank_metric if rank_metric in set(ab_stats["metric"])
-                                            else ab_stats["metric"].iloc[0]).iloc[0])
+            ab_chosen = tuple(
+                best_settings(
+                    ab_stats, rank_metric if rank_metric in set(ab_stats["metric"]) else ab_stats["metric"].iloc[0]
+                ).iloc[0]
+            )
             for metric in present:
                 full_vals, ab_vals = _seeds(full, chosen[DID], metric), _seeds(ablated, ab_chosen, metric)
                 if len(full_vals) and len(ab_vals):
-                    ablations.append(_row(title, metric, chosen[DID], full_vals, ab_chosen, ab_vals,
-                                          compare(full_vals, ab_vals), ""))
+                    ablations.append(
+                        _row(title, metric, chosen[DID], full_vals, ab_chosen, ab_vals, compare(full_vals, ab_vals), "")
+                    )
     return rows, ablations, notes
 
 
 def _row(title, metric, did_setting, did_vals, other_setting, other_vals, cmp: Comparison, rank) -> dict:
     did_name, did_cell = _describe(did_setting, did_vals)
     other_name, other_cell = _describe(other_setting, other_vals)
-    return {"dataset": title, "metric": METRIC_LABELS.get(metric, metric), "DiD setting": did_name,
-            "DiD score": did_cell, "rival": other_name, "rival score": other_cell, "DiD rank": rank,
-            "margin": f"{cmp.margin:+.3f}", "Mann-Whitney p": f"{cmp.p_value:.3g}",
-            "bootstrap 95% CI of margin": f"[{fmt_number(cmp.ci_low)}, {fmt_number(cmp.ci_high)}]",
-            "verdict": cmp.verdict}
+    return {
+        "dataset": title,
+        "metric": METRIC_LABELS.get(metric, metric),
+        "DiD setting": did_name,
+        "DiD score": did_cell,
+        "rival": other_name,
+        "rival score": other_cell,
+        "DiD rank": rank,
+        "margin": f"{cmp.margin:+.3f}",
+        "Mann-Whitney p": f"{cmp.p_value:.3g}",
+        "bootstrap 95% CI of margin": f"[{fmt_number(cmp.ci_low)}, {fmt_number(cmp.ci_high)}]",
+        "verdict": cmp.verdict,
+    }
 
 
 def _md_table(rows: list[dict]) -> str:
@@ -190,21 +219,25 @@ def _md_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-CLAIM_TEXT = ("The DiD paper's claim: DiD beats the mainstream methods (beta-VAE, FactorVAE, "
-              "beta-TCVAE and the like) on MIG, DCI disentanglement and SAP, on dSprites and 3DShapes.")
+CLAIM_TEXT = (
+    "The DiD paper's claim: DiD beats the mainstream methods (beta-VAE, FactorVAE, "
+    "beta-TCVAE and the like) on MIG, DCI disentanglement and SAP, on dSprites and 3DShapes."
+)
 
 
 def explanation(primary_metric: str) -> str:
     """How the claim is tested, in plain words (shared by claims.md and report.html)."""
-    return (f"Every method enters with its best setting, chosen by the primary metric `{primary_metric}` "
-            f"(the same rule for every method). The rival is the other method with the highest mean on "
-            f"the row's metric; the margin is DiD's mean minus the rival's. p is a two-sided Mann-Whitney "
-            f"U test between the two sets of seeds; the interval is a percentile bootstrap "
-            f"({N_BOOTSTRAP} resamples, seed {BOOTSTRAP_SEED}). \"supported\": DiD ranks strictly first "
-            f"and p < {ALPHA}. \"not supported\": DiD is significantly worse, or it does not rank "
-            f"strictly first although the seeds were enough for the test to show a win. Otherwise "
-            f"\"inconclusive\", with the smaller seed count. A tie is never a win. With fewer than 4 "
-            f"seeds per side no two-sided test at {ALPHA} can be significant.")
+    return (
+        f"Every method enters with its best setting, chosen by the primary metric `{primary_metric}` "
+        f"(the same rule for every method). The rival is the other method with the highest mean on "
+        f"the row's metric; the margin is DiD's mean minus the rival's. p is a two-sided Mann-Whitney "
+        f"U test between the two sets of seeds; the interval is a percentile bootstrap "
+        f'({N_BOOTSTRAP} resamples, seed {BOOTSTRAP_SEED}). "supported": DiD ranks strictly first '
+        f'and p < {ALPHA}. "not supported": DiD is significantly worse, or it does not rank '
+        f"strictly first although the seeds were enough for the test to show a win. Otherwise "
+        f'"inconclusive", with the smaller seed count. A tie is never a win. With fewer than 4 '
+        f"seeds per side no two-sided test at {ALPHA} can be significant."
+    )
 
 
 def render_claims_md(rows: list[dict], ablations: list[dict], notes: list[str], primary_metric: str) -> str:
@@ -212,15 +245,22 @@ def render_claims_md(rows: list[dict], ablations: list[dict], notes: list[str], 
     out += ["## DiD against the best other method", ""]
     out += [_md_table(rows), ""] if rows else ["No row could be tested.", ""]
     if ablations:
-        out += ["## Ablation: does removing the difference learning (lambda_h = 0) hurt?", "",
-                "Here the rival is DiD with `lambda_h=0`; \"supported\" means full DiD is "
-                "significantly better.", "", _md_table(ablations), ""]
+        out += [
+            "## Ablation: does removing the difference learning (lambda_h = 0) hurt?",
+            "",
+            'Here the rival is DiD with `lambda_h=0`; "supported" means full DiD is significantly better.',
+            "",
+            _md_table(ablations),
+            "",
+        ]
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(out)
 
 
-def write_claims(runs: pd.DataFrame, out_dir: Path, primary_metric: str) -> tuple[str, list[dict], list[dict], list[str]]:
+def write_claims(
+    runs: pd.DataFrame, out_dir: Path, primary_metric: str
+) -> tuple[str, list[dict], list[dict], list[str]]:
     """Write claims.md; return its text and the rows (for the HTML report)."""
     rows, ablations, notes = claim_rows(runs, primary_metric)
     text = render_claims_md(rows, ablations, notes, primary_metric)

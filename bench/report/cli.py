@@ -1,4 +1,5 @@
 """`build_report` (everything of a report from run folders) and the `report` sub-command."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,13 @@ FIGURES = "figures"
 AUTO_ALL_MODELS = 24  # up to this many models, every one gets its traversal and reconstructions
 
 
-def build_report(run_dirs: list[Path], out_dir: Path, primary_metric: str | None = None,
-                 all_models: bool | None = None, models: bool = True) -> Path:
+def build_report(
+    run_dirs: list[Path],
+    out_dir: Path,
+    primary_metric: str | None = None,
+    all_models: bool | None = None,
+    models: bool = True,
+) -> Path:
     """Write leaderboard.md/csv, claims.md, figures/*.png and report.html into out_dir; return the
     path of report.html. Only runs.csv is required; missing logs and checkpoints are noted.
 
@@ -51,15 +57,25 @@ def build_report(run_dirs: list[Path], out_dir: Path, primary_metric: str | None
             n_models = runs["cell_id"].nunique()
             all_models = n_models <= AUTO_ALL_MODELS
             if not all_models:
-                notes.append(f"{n_models} trained models: pictures drawn for one representative model per method "
-                             f"and dataset (report --all-models draws every one)")
+                notes.append(
+                    f"{n_models} trained models: pictures drawn for one representative model per method "
+                    f"and dataset (report --all-models draws every one)"
+                )
         files, why = model_pictures(runs, boards, fig_dir, all_models=all_models)
         figures += files
         notes += why
     else:
         notes.append("pictures of models not drawn (--no-models)")
-    page = render_report(runs=runs, run_dirs=run_dirs, run_infos=[read_run_json(d) for d in run_dirs],
-                         boards=boards, primary_metric=primary, claims=claims, figures=figures, notes=notes)
+    page = render_report(
+        runs=runs,
+        run_dirs=run_dirs,
+        run_infos=[read_run_json(d) for d in run_dirs],
+        boards=boards,
+        primary_metric=primary,
+        claims=claims,
+        figures=figures,
+        notes=notes,
+    )
     path = out_dir / REPORT_HTML
     path.write_text(page, encoding="utf-8")
     return path
@@ -68,17 +84,37 @@ def build_report(run_dirs: list[Path], out_dir: Path, primary_metric: str | None
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run_benchmark.py report",
-        description="Rebuild a report (leaderboard, claims, figures, report.html) from run folders.")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR",
-                   help="run folder(s) holding runs.csv; several are merged (later ones win on a repeated cell)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: DIR/report for one DIR, ./report-merged for several)")
-    p.add_argument("--primary-metric", default=None,
-                   help="metric that ranks the leaderboard (default: run.json's, else dci)")
-    p.add_argument("--all-models", action="store_true", default=None,
-                   help=f"draw traversals of every checkpoint (the default up to {AUTO_ALL_MODELS} models)")
-    p.add_argument("--representative-models", dest="all_models", action="store_false", default=None,
-                   help="draw one representative model per method and dataset (the default above that)")
+        description="Rebuild a report (leaderboard, claims, figures, report.html) from run folders.",
+    )
+    p.add_argument(
+        "run_dirs",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="run folder(s) holding runs.csv; several are merged (later ones win on a repeated cell)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: DIR/report for one DIR, ./report-merged for several)",
+    )
+    p.add_argument(
+        "--primary-metric", default=None, help="metric that ranks the leaderboard (default: run.json's, else dci)"
+    )
+    p.add_argument(
+        "--all-models",
+        action="store_true",
+        default=None,
+        help=f"draw traversals of every checkpoint (the default up to {AUTO_ALL_MODELS} models)",
+    )
+    p.add_argument(
+        "--representative-models",
+        dest="all_models",
+        action="store_false",
+        default=None,
+        help="draw one representative model per method and dataset (the default above that)",
+    )
     p.add_argument("--no-models", action="store_true", help="skip the pictures of trained models")
     return p
 
@@ -87,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     out = args.out or (args.run_dirs[0] / "report" if len(args.run_dirs) == 1 else Path("report-merged"))
     try:
-        path = build_report(args.run_dirs, out, args.primary_metric, all_models=args.all_models,
-                            models=not args.no_models)
+        path = build_report(
+            args.run_dirs, out, args.primary_metric, all_models=args.all_models, models=not args.no_models
+        )
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """report.html: one self-contained file (inline CSS, figures as base64 PNG data URIs, no script,
 no external resource), so it can be mailed, archived, and opened offline with JavaScript off."""
+
 from __future__ import annotations
 
 import base64
@@ -12,8 +13,16 @@ from typing import Any
 import pandas as pd
 
 from disentbench.bench.report.claims import CLAIM_TEXT, explanation
-from disentbench.bench.report.leaderboard import (HEADLINE_TITLE, NO_SECONDARY, SECONDARY_NOTE, SECONDARY_TITLE, Board,
-                                                  best_title, layout_text, wide_rows)
+from disentbench.bench.report.leaderboard import (
+    HEADLINE_TITLE,
+    NO_SECONDARY,
+    SECONDARY_NOTE,
+    SECONDARY_TITLE,
+    Board,
+    best_title,
+    layout_text,
+    wide_rows,
+)
 from disentbench.bench.report.style import FigureFile
 
 KIND_TITLES = {
@@ -50,23 +59,29 @@ def _e(value: Any) -> str:
 def _table(header: list[str], rows: list[list[tuple[str, str]]], css_class: str) -> str:
     """rows of (text, td class) cells."""
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="{c}">{_e(t)}</td>' if c else f"<td>{_e(t)}</td>"
-                                    for t, c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{c}">{_e(t)}</td>' if c else f"<td>{_e(t)}</td>" for t, c in row) + "</tr>"
+        for row in rows
+    )
     return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def leaderboard_html(boards: list[Board], primary_metric: str) -> str:
-    parts = [f"<p>Mean ± std over seeds (n = seeds; std with ddof=1, — for one seed). Bold: best of the "
-             f"column; (↓): lower is better. Ranked by <code>{_e(primary_metric)}</code>. "
-             f"{_e(layout_text())}</p>"]
+    parts = [
+        f"<p>Mean ± std over seeds (n = seeds; std with ddof=1, — for one seed). Bold: best of the "
+        f"column; (↓): lower is better. Ranked by <code>{_e(primary_metric)}</code>. "
+        f"{_e(layout_text())}</p>"
+    ]
     if not boards:
         parts.append('<p class="note">No results: runs.csv holds no scored cell.</p>')
     for board in boards:
         parts.append(f"<h3>{_e(board.title)}</h3>")
         parts += [f'<p class="note">Note: {_e(n)}.</p>' for n in board.notes]
-        for caption, view, metrics, note in ((HEADLINE_TITLE, board.settings, board.headline, ""),
-                                             (best_title(board, quote=""), board.best, board.headline, ""),
-                                             (SECONDARY_TITLE, board.settings, board.secondary, SECONDARY_NOTE)):
+        for caption, view, metrics, note in (
+            (HEADLINE_TITLE, board.settings, board.headline, ""),
+            (best_title(board, quote=""), board.best, board.headline, ""),
+            (SECONDARY_TITLE, board.settings, board.secondary, SECONDARY_NOTE),
+        ):
             parts.append(f"<h4>{_e(caption)}</h4>")
             if not metrics:  # only the secondary table can be empty: the ranking metric is a headline
                 parts.append(f"<p>{_e(NO_SECONDARY)}</p>")
@@ -86,8 +101,10 @@ def _verdict_class(verdict: str) -> str:
 
 def claims_html(rows: list[dict], ablations: list[dict], notes: list[str], primary_metric: str) -> str:
     parts = [f"<p>{_e(CLAIM_TEXT)}</p>", f"<p>How it is tested: {_e(explanation(primary_metric))}</p>"]
-    for title, table_rows in (("DiD against the best other method", rows),
-                              ("Ablation: DiD against DiD with lambda_h = 0", ablations)):
+    for title, table_rows in (
+        ("DiD against the best other method", rows),
+        ("Ablation: DiD against DiD with lambda_h = 0", ablations),
+    ):
         if not table_rows:
             continue
         header = list(table_rows[0])
@@ -105,8 +122,19 @@ def _distinct(values: pd.Series) -> str:
 
 
 def provenance_html(runs: pd.DataFrame, run_dirs: list[Path], run_infos: list[dict | None]) -> str:
-    fields = ["profile", "primary_metric", "started_at", "finished_at", "wall_seconds", "device",
-              "git_commit", "versions", "data sources", "cells", "argv"]
+    fields = [
+        "profile",
+        "primary_metric",
+        "started_at",
+        "finished_at",
+        "wall_seconds",
+        "device",
+        "git_commit",
+        "versions",
+        "data sources",
+        "cells",
+        "argv",
+    ]
     header = ["field"] + [str(d) for d in run_dirs]
     columns = []
     for run_dir, info in zip(run_dirs, run_infos):
@@ -137,11 +165,14 @@ def provenance_html(runs: pd.DataFrame, run_dirs: list[Path], run_infos: list[di
     parts = [_table(header, rows, "provenance")]
     for run_dir, info in zip(run_dirs, run_infos):
         if info is None:
-            parts.append(f'<p class="note">{_e(run_dir)}: no run.json (an older run); provenance above '
-                         f"comes from runs.csv.</p>")
+            parts.append(
+                f'<p class="note">{_e(run_dir)}: no run.json (an older run); provenance above comes from runs.csv.</p>'
+            )
         elif info.get("config") is not None:
-            parts.append(f"<details><summary>Configuration of {_e(run_dir)}</summary><pre>"
-                         f"{_e(json.dumps(info['config'], indent=2, sort_keys=True, default=str))}</pre></details>")
+            parts.append(
+                f"<details><summary>Configuration of {_e(run_dir)}</summary><pre>"
+                f"{_e(json.dumps(info['config'], indent=2, sort_keys=True, default=str))}</pre></details>"
+            )
     return "\n".join(parts)
 
 
@@ -157,14 +188,24 @@ def figures_html(figures: list[FigureFile]) -> str:
             continue
         parts.append(f"<h3>{_e(title)}</h3>")
         for fig in group:
-            parts.append(f'<figure><img src="{_data_uri(fig.path)}" alt="{_e(fig.title)}">'
-                         f"<figcaption>{_e(fig.title)} ({_e(fig.path.name)})</figcaption></figure>")
+            parts.append(
+                f'<figure><img src="{_data_uri(fig.path)}" alt="{_e(fig.title)}">'
+                f"<figcaption>{_e(fig.title)} ({_e(fig.path.name)})</figcaption></figure>"
+            )
     return "\n".join(parts)
 
 
-def render_report(*, runs: pd.DataFrame, run_dirs: list[Path], run_infos: list[dict | None],
-                  boards: list[Board], primary_metric: str, claims: tuple, figures: list[FigureFile],
-                  notes: list[str]) -> str:
+def render_report(
+    *,
+    runs: pd.DataFrame,
+    run_dirs: list[Path],
+    run_infos: list[dict | None],
+    boards: list[Board],
+    primary_metric: str,
+    claims: tuple,
+    figures: list[FigureFile],
+    notes: list[str],
+) -> str:
     _, rows, ablations, claim_notes = claims
     generated = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     note_items = "".join(f"<li>{_e(n)}</li>" for n in notes) or "<li>none</li>"
@@ -178,7 +219,7 @@ def render_report(*, runs: pd.DataFrame, run_dirs: list[Path], run_infos: list[d
 </head>
 <body>
 <h1>disentbench report</h1>
-<p>Generated {generated} from {len(run_dirs)} run folder(s): {_e(', '.join(map(str, run_dirs)))}.
+<p>Generated {generated} from {len(run_dirs)} run folder(s): {_e(", ".join(map(str, run_dirs)))}.
 Contents: <a href="#provenance">provenance</a> · <a href="#leaderboard">leaderboard</a> ·
 <a href="#claims">claims</a> · <a href="#figures">figures</a> · <a href="#notes">notes</a>.</p>
 <h2 id="provenance">Provenance</h2>

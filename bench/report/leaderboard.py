@@ -12,6 +12,7 @@ it is undefined, written "—" in the markdown and left empty (NaN) in the CSV. 
 marked on every row that reaches it (ties are all marked). Ranks are "min" ranks (ties share).
 A setting is (method, hparams, steps); runs of different lengths are never pooled.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,8 +22,16 @@ import numpy as np
 import pandas as pd
 
 from disentbench.bench.report.length import short_training_note
-from disentbench.bench.report.runs import (claim_metrics, has_direction, higher_is_better, normalise,
-                                           ordered_metrics, registered_metrics, short_hparams, split_metrics)
+from disentbench.bench.report.runs import (
+    claim_metrics,
+    has_direction,
+    higher_is_better,
+    normalise,
+    ordered_metrics,
+    registered_metrics,
+    short_hparams,
+    split_metrics,
+)
 
 BOARD = ["dataset", "data_source"]
 SETTING = ["method", "hparams", "steps"]
@@ -116,8 +125,9 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         rank_metric: str | None = primary_metric
         if primary_metric not in measured:
             rank_metric = measured[0] if measured else None  # the same fallback as claims.md
-            notes.append(f"primary metric `{primary_metric}` was not measured on this dataset; "
-                         f"ranked by `{rank_metric}` instead")
+            notes.append(
+                f"primary metric `{primary_metric}` was not measured on this dataset; ranked by `{rank_metric}` instead"
+            )
         short = short_training_note(runs[(runs["dataset"] == dataset) & (runs["data_source"] == source)])
         if short:
             notes.append(short)
@@ -128,21 +138,37 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         chosen = best_settings(part, rank_metric)
         best_part = part.merge(chosen, on=SETTING, how="inner")
         best = _with_rank(best_part, _rank_keys(best_part, rank_metric), metrics, headline)
-        boards.append(Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes,
-                            headline, secondary))
+        boards.append(
+            Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary)
+        )
     return boards
 
 
 def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
     """The CSV: one row per view x dataset x setting x metric; within a setting the rows follow the
     markdown's column order (headline metrics first), and `kind` says headline or secondary."""
-    cols = ["dataset", "data_source", "view", "method", "hparams", "steps", "metric", "kind", "mean", "std",
-            "n", "rank", "best", "higher_is_better", "rank_metric", "primary_metric"]
+    cols = [
+        "dataset",
+        "data_source",
+        "view",
+        "method",
+        "hparams",
+        "steps",
+        "metric",
+        "kind",
+        "mean",
+        "std",
+        "n",
+        "rank",
+        "best",
+        "higher_is_better",
+        "rank_metric",
+        "primary_metric",
+    ]
     frames = []
     for board in boards:
         for view, frame in (("setting", board.settings), ("best_per_method", board.best)):
-            frames.append(frame.assign(view=view, rank_metric=board.rank_metric or "",
-                                       primary_metric=primary_metric))
+            frames.append(frame.assign(view=view, rank_metric=board.rank_metric or "", primary_metric=primary_metric))
     if not frames:
         return pd.DataFrame(columns=cols)
     out = pd.concat(frames, ignore_index=True)
@@ -165,15 +191,17 @@ def wide_rows(view: pd.DataFrame, metrics: list[str]) -> tuple[list[str], list[l
     """Header and rows of a view as (text, is_best) cells; used by the markdown and the HTML."""
     show_steps = view["steps"].nunique() > 1
     header = ["rank", "method", "hparams"] + (["steps"] if show_steps else [])
-    header += [m + ("" if higher_is_better(m) else " (↓)") + ("" if has_direction(m) else " (count)")
-               for m in metrics]
+    header += [m + ("" if higher_is_better(m) else " (↓)") + ("" if has_direction(m) else " (count)") for m in metrics]
     rows = []
     for key, group in view.groupby(SETTING, sort=False):
         method, hparams, steps = key
         by_metric = group.set_index("metric")
         rank = group["rank"].iloc[0]
-        row = [(DASH if pd.isna(rank) else str(int(rank)), False), (method, False),
-               (short_hparams(hparams, method), False)]
+        row = [
+            (DASH if pd.isna(rank) else str(int(rank)), False),
+            (method, False),
+            (short_hparams(hparams, method), False),
+        ]
         if show_steps:
             row.append((str(steps), False))
         for m in metrics:
@@ -207,19 +235,24 @@ def best_title(board: Board, quote: str = "`") -> str:
 def layout_text() -> str:
     """How the columns are laid out, in plain words (shared by leaderboard.md and report.html)."""
     claims = ", ".join(claim_metrics())
-    return (f"The headline table has one column per metric (its main score), the claim metrics "
-            f"({claims}) first, then the ranking metric when it is not one of them, then the others; each metric's other keys "
-            f"(train accuracies, completeness, informativeness, counts of active latents) are in the "
-            f"\"{SECONDARY_TITLE}\" table.")
+    return (
+        f"The headline table has one column per metric (its main score), the claim metrics "
+        f"({claims}) first, then the ranking metric when it is not one of them, then the others; each metric's other keys "
+        f"(train accuracies, completeness, informativeness, counts of active latents) are in the "
+        f'"{SECONDARY_TITLE}" table.'
+    )
 
 
 def render_markdown(boards: list[Board], primary_metric: str) -> str:
-    out = ["# Leaderboard", "",
-           f"Cells are mean ± std over seeds (n = number of seeds); std is the sample std (ddof=1), "
-           f"\"{DASH}\" with a single seed. **Bold** marks the best value of each column (every row "
-           f"that reaches it); metrics marked (↓) are better when lower; (count) columns are diagnostics and never marked. Rows are ranked by the "
-           f"primary metric `{primary_metric}`; each hyperparameter setting is its own row. "
-           + layout_text(), ""]
+    out = [
+        "# Leaderboard",
+        "",
+        f"Cells are mean ± std over seeds (n = number of seeds); std is the sample std (ddof=1), "
+        f'"{DASH}" with a single seed. **Bold** marks the best value of each column (every row '
+        f"that reaches it); metrics marked (↓) are better when lower; (count) columns are diagnostics and never marked. Rows are ranked by the "
+        f"primary metric `{primary_metric}`; each hyperparameter setting is its own row. " + layout_text(),
+        "",
+    ]
     if not boards:
         out += ["No results: runs.csv holds no scored cell.", ""]
     for board in boards:
@@ -240,8 +273,12 @@ def console_summary(runs: pd.DataFrame, primary_metric: str) -> str:
     metric), short enough for a terminal; leaderboard.md has the secondary keys too."""
     out = []
     for board in make_boards(runs, primary_metric):
-        out += [f"{board.title}: best setting per method, ranked by {board.rank_metric}", "",
-                _md_table(*wide_rows(board.best, board.headline)), ""]
+        out += [
+            f"{board.title}: best setting per method, ranked by {board.rank_metric}",
+            "",
+            _md_table(*wide_rows(board.best, board.headline)),
+            "",
+        ]
     short = short_training_note(runs)
     if short:
         out.append(f"Note: {short}.")

@@ -6,6 +6,7 @@ claims.md, and one line under the console leaderboard. The reference length is t
 `reference_steps` (300,000 for the protocol of Locatello et al. 2019; 150,000 updates for FactorVAE);
 a method that is not registered in this process has no known length and is not flagged.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -38,5 +39,7 @@ def short_training_note(runs: pd.DataFrame) -> str | None:
     short = short_settings(runs)
     if not short:
         return None
-    return (f"trained for less than the reference length ({'; '.join(short)}): these numbers are not "
-            f"comparable with published ones, and their ranking is not evidence about the methods")
+    return (
+        f"trained for less than the reference length ({'; '.join(short)}): these numbers are not "
+        f"comparable with published ones, and their ranking is not evidence about the methods"
+    )

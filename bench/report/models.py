@@ -8,6 +8,7 @@ with a note. Traversals: one row per latent, ten values; ("sigma", s) sweeps eac
 mean ± s std of the codes of real images (others held at the mean code); ("prior", (lo, hi))
 sweeps over that range (DiD's uniform prior).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,10 @@ from disentbench.bench.report.leaderboard import SETTING, Board
 from disentbench.bench.report.runs import short_hparams
 from disentbench.bench.report.style import FigureFile, new_figure, save, slug
 
-STEPS = 10          # traversal values per latent
-N_REAL = 256        # real images for the code statistics
-N_RECON = 8         # reconstructions shown
-IMAGE_SEED = 0      # the real images are the same for every model of a dataset
+STEPS = 10  # traversal values per latent
+N_REAL = 256  # real images for the code statistics
+N_RECON = 8  # reconstructions shown
+IMAGE_SEED = 0  # the real images are the same for every model of a dataset
 
 
 def representative_cells(runs: pd.DataFrame, boards: list[Board], all_models: bool = False) -> pd.DataFrame:
@@ -59,14 +60,16 @@ def _cell_config(cell_dir: Path, row: pd.Series) -> dict:
 def _dataset(config: dict):
     """The cell's dataset; the procedural stand-in (said in the title) when the official file is missing."""
     from disentbench import datasets
+
     source = config.get("data_source", "procedural")
     try:
         return datasets.create(config["dataset"], source=source), f"data: {source}"
     except BenchError:
         if source == "procedural":
             raise
-        return datasets.create(config["dataset"], source="procedural"), \
-            f"data: procedural stand-in ({source} file missing)"
+        return datasets.create(
+            config["dataset"], source="procedural"
+        ), f"data: procedural stand-in ({source} file missing)"
 
 
 def _grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
@@ -75,7 +78,7 @@ def _grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     out = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, c), dtype=np.float32)
     for i in range(n):
         r, k = divmod(i, cols)
-        out[r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = images[i].transpose(1, 2, 0)
+        out[r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = images[i].transpose(1, 2, 0)
     return out
 
 
@@ -99,10 +102,12 @@ def traversal_codes(codes: np.ndarray, traversal: tuple, steps: int = STEPS) -> 
         lo, hi = arg
         values = np.tile(np.linspace(float(lo), float(hi), steps), (d, 1))
     else:
-        raise BenchError(f"unknown traversal kind {kind!r}; a method's `traversal` is ('sigma', s) or ('prior', (lo, hi))")
+        raise BenchError(
+            f"unknown traversal kind {kind!r}; a method's `traversal` is ('sigma', s) or ('prior', (lo, hi))"
+        )
     z = np.repeat(mean[None, :], d * steps, axis=0)
     for i in range(d):
-        z[i * steps:(i + 1) * steps, i] = values[i]
+        z[i * steps : (i + 1) * steps, i] = values[i]
     return z, values
 
 
@@ -117,8 +122,9 @@ def traversal_images(method, x: torch.Tensor, device: str = "cpu") -> tuple[np.n
     return images, values, traversal
 
 
-def draw_model(method, x: np.ndarray | torch.Tensor, out: Path, name: str, label: str,
-               device: str = "cpu") -> list[FigureFile]:
+def draw_model(
+    method, x: np.ndarray | torch.Tensor, out: Path, name: str, label: str, device: str = "cpu"
+) -> list[FigureFile]:
     """Traversal and reconstruction figures of one model on real images x (n, C, 64, 64); files are
     traversal_<name>.png and recon_<name>.png."""
     x = torch.as_tensor(x, dtype=torch.float32, device=device)
@@ -130,8 +136,11 @@ def draw_model(method, x: np.ndarray | torch.Tensor, out: Path, name: str, label
     ax = fig.add_subplot()
     _show(ax, _grid(np.clip(images, 0, 1), d, STEPS))
     h = images.shape[2] + 2
-    ax.set_yticks([i * h + h / 2 - 1 for i in range(d)],
-                  [f"z{i} [{values[i, 0]:.2g}, {values[i, -1]:.2g}]" for i in range(d)], fontsize=7)
+    ax.set_yticks(
+        [i * h + h / 2 - 1 for i in range(d)],
+        [f"z{i} [{values[i, 0]:.2g}, {values[i, -1]:.2g}]" for i in range(d)],
+        fontsize=7,
+    )
     ax.set_xticks([])
     span = f"mean ± {traversal[1]} std of real codes" if traversal[0] == "sigma" else f"prior range {traversal[1]}"
     title_t = f"{label}\ntraversals: one row per latent, {STEPS} values over {span}"
@@ -153,13 +162,20 @@ def draw_model(method, x: np.ndarray | torch.Tensor, out: Path, name: str, label
     return files
 
 
-def model_pictures(runs: pd.DataFrame, boards: list[Board], out: Path, all_models: bool = False,
-                   device: str = "cpu", n_real: int = N_REAL) -> tuple[list[FigureFile], list[str]]:
+def model_pictures(
+    runs: pd.DataFrame,
+    boards: list[Board],
+    out: Path,
+    all_models: bool = False,
+    device: str = "cpu",
+    n_real: int = N_REAL,
+) -> tuple[list[FigureFile], list[str]]:
     """Draw every selected model that has a checkpoint; note every one that is skipped."""
     figures, notes = [], []
     cells = representative_cells(runs, boards, all_models)
-    missing = [r for _, r in cells.iterrows()
-               if not (Path(r["run_dir"]) / "cells" / r["cell_id"] / "checkpoint.pt").is_file()]
+    missing = [
+        r for _, r in cells.iterrows() if not (Path(r["run_dir"]) / "cells" / r["cell_id"] / "checkpoint.pt").is_file()
+    ]
     if missing:
         names = ", ".join(str(r["cell_id"]) for r in missing[:5]) + (" ..." if len(missing) > 5 else "")
         notes.append(f"pictures of {len(missing)} model(s) skipped: no checkpoint.pt ({names})")
@@ -183,9 +199,13 @@ def model_pictures(runs: pd.DataFrame, boards: list[Board], out: Path, all_model
             x, data_note = images[key]
             method, _ = load_method(cell_dir / "checkpoint.pt", device=device)
         except Exception as exc:  # one broken cell must not stop the report
-            notes.append(f"pictures of {row['cell_id']} skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            notes.append(
+                f"pictures of {row['cell_id']} skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            )
             continue
-        label = (f"{row['dataset']} {row['method']} ({short_hparams(row['hparams'], row['method'])}) seed {row['seed']}, "
-                 f"{data_note}, cell {row['cell_id']}")
+        label = (
+            f"{row['dataset']} {row['method']} ({short_hparams(row['hparams'], row['method'])}) seed {row['seed']}, "
+            f"{data_note}, cell {row['cell_id']}"
+        )
         figures += draw_model(method, x, out, str(row["cell_id"]), label, device)
     return figures, notes

@@ -8,6 +8,7 @@
 Every method gets the single colour `style.method_colours` gives it, in every figure. Each
 function returns (figures written, notes on what was skipped and why).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,12 @@ def _board_runs(runs: pd.DataFrame, board: Board) -> pd.DataFrame:
 
 def _setting_values(part: pd.DataFrame, setting: tuple, metric: str) -> np.ndarray:
     method, hparams, steps = setting
-    sel = part[(part["method"] == method) & (part["hparams"] == hparams) & (part["steps"] == steps)
-               & (part["metric"] == metric)]
+    sel = part[
+        (part["method"] == method)
+        & (part["hparams"] == hparams)
+        & (part["steps"] == steps)
+        & (part["metric"] == metric)
+    ]
     return sel["value"].dropna().to_numpy(dtype=float)
 
 
@@ -57,19 +62,28 @@ def _distribution_axes(ax, part: pd.DataFrame, settings: list[tuple], metric: st
     if not data:
         return False
     positions = np.arange(len(data))
-    box = ax.boxplot([v for _, v in data], positions=positions, widths=0.6, patch_artist=True,
-                     showfliers=False, medianprops={"color": "black"})
+    box = ax.boxplot(
+        [v for _, v in data],
+        positions=positions,
+        widths=0.6,
+        patch_artist=True,
+        showfliers=False,
+        medianprops={"color": "black"},
+    )
     for patch, (s, values), x in zip(box["boxes"], data, positions):
         patch.set_facecolor(colours[s[0]])
         patch.set_alpha(0.35)
-        ax.scatter(x + _offsets(len(values)), values, s=14, color=colours[s[0]], edgecolor="black",
-                   linewidth=0.4, zorder=3)
+        ax.scatter(
+            x + _offsets(len(values)), values, s=14, color=colours[s[0]], edgecolor="black", linewidth=0.4, zorder=3
+        )
     ax.set_xticks(positions, [s[0] for s, _ in data], rotation=30, ha="right")
     ax.grid(axis="y", alpha=0.3)
     return True
 
 
-def score_distributions(runs: pd.DataFrame, boards: list[Board], out: Path, colours: dict) -> tuple[list[FigureFile], Notes]:
+def score_distributions(
+    runs: pd.DataFrame, boards: list[Board], out: Path, colours: dict
+) -> tuple[list[FigureFile], Notes]:
     figures = []
     for board in boards:
         part, settings = _board_runs(runs, board), _best(board)
@@ -82,8 +96,9 @@ def score_distributions(runs: pd.DataFrame, boards: list[Board], out: Path, colo
             ax.set_title(title, fontsize=9)
             ax.set_ylabel(_ylabel(metric))
             fig.tight_layout()
-            figures.append(save(fig, out / f"{slug('scores', board.dataset, board.data_source, metric)}.png",
-                                "scores", title))
+            figures.append(
+                save(fig, out / f"{slug('scores', board.dataset, board.data_source, metric)}.png", "scores", title)
+            )
     return figures, []
 
 
@@ -104,7 +119,7 @@ def paper_figure(runs: pd.DataFrame, boards: list[Board], out: Path, colours: di
             means = [v.mean() for _, v in data]
             stds = [v.std(ddof=1) if len(v) > 1 else 0.0 for _, v in data]
             ax.bar(x, means, yerr=stds, capsize=3, color=[colours[s[0]] for s, _ in data], alpha=0.8)
-            for xi, (s, v) in zip(x, data):
+            for xi, (_, v) in zip(x, data):
                 ax.scatter(xi + _offsets(len(v), 0.3), v, s=10, color="black", zorder=3)
             ax.set_xticks(x, [s[0] for s, _ in data], rotation=30, ha="right")
             ax.set_title(METRIC_LABELS.get(metric, metric))
@@ -156,9 +171,14 @@ def _sensitivity_axes(ax, rows: pd.DataFrame, key: str, colour: str) -> None:
     """One line per combination of the other hyperparameters (and steps)."""
     hp = [parse_hparams(h) for h in rows["hparams"]]
     many_steps = rows["steps"].nunique() > 1
-    frame = rows.assign(_x=[h.get(key) for h in hp],
-                        _rest=[short_hparams(json.dumps({k: v for k, v in h.items() if k != key}, sort_keys=True))
-                               + (f", steps={s}" if many_steps else "") for h, s in zip(hp, rows["steps"])])
+    frame = rows.assign(
+        _x=[h.get(key) for h in hp],
+        _rest=[
+            short_hparams(json.dumps({k: v for k, v in h.items() if k != key}, sort_keys=True))
+            + (f", steps={s}" if many_steps else "")
+            for h, s in zip(hp, rows["steps"])
+        ],
+    )
     xs = [_as_float(v) for v in frame["_x"]]
     numeric = all(x is not None for x in xs)
     if not numeric:  # categorical values: evenly spaced positions
@@ -173,8 +193,16 @@ def _sensitivity_axes(ax, rows: pd.DataFrame, key: str, colour: str) -> None:
     lines = list(frame.groupby("_rest", sort=True))
     for i, (rest, group) in enumerate(lines):
         stats = group.groupby("_x")["value"].agg(["mean", "std"]).sort_index()
-        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), color=colour,
-                    linestyle=SEED_STYLES[i % len(SEED_STYLES)], marker="o", capsize=2, label=rest)
+        ax.errorbar(
+            stats.index,
+            stats["mean"],
+            yerr=stats["std"].fillna(0),
+            color=colour,
+            linestyle=SEED_STYLES[i % len(SEED_STYLES)],
+            marker="o",
+            capsize=2,
+            label=rest,
+        )
         ax.scatter(group["_x"], group["value"], s=8, color=colour, alpha=0.5)
     if len(lines) > 1:
         ax.legend(fontsize=6)
@@ -192,7 +220,9 @@ def _read_log(run_dir: str, cell_id: str) -> pd.DataFrame | None:
     return log if "step" in log.columns and len(log) else None
 
 
-def training_curves(runs: pd.DataFrame, boards: list[Board], out: Path, colours: dict) -> tuple[list[FigureFile], Notes]:
+def training_curves(
+    runs: pd.DataFrame, boards: list[Board], out: Path, colours: dict
+) -> tuple[list[FigureFile], Notes]:
     figures, notes = [], []
     for board in boards:
         part = _board_runs(runs, board)
@@ -203,14 +233,20 @@ def training_curves(runs: pd.DataFrame, boards: list[Board], out: Path, colours:
             logs = [(seed, _read_log(rd, cid)) for cid, rd, seed in cells.itertuples(index=False)]
             logs = [(seed, log) for seed, log in logs if log is not None]
             if not logs:
-                notes.append(f"{board.title}: no train_log.csv for {method} ({short_hparams(hparams, method)}); "
-                             f"no training curves")
+                notes.append(
+                    f"{board.title}: no train_log.csv for {method} ({short_hparams(hparams, method)}); "
+                    f"no training curves"
+                )
                 continue
-            losses = sorted({c for _, log in logs for c in log.columns} - {"step", "elapsed_seconds"},
-                            key=lambda c: (c != "loss", c))
+            losses = sorted(
+                {c for _, log in logs for c in log.columns} - {"step", "elapsed_seconds"},
+                key=lambda c: (c != "loss", c),
+            )
             if len(losses) > MAX_LOSSES:
-                notes.append(f"{board.title}: {method} logs {len(losses)} losses; curves show the first "
-                             f"{MAX_LOSSES}: {', '.join(losses[:MAX_LOSSES])}")
+                notes.append(
+                    f"{board.title}: {method} logs {len(losses)} losses; curves show the first "
+                    f"{MAX_LOSSES}: {', '.join(losses[:MAX_LOSSES])}"
+                )
                 losses = losses[:MAX_LOSSES]
             if not losses:
                 continue
@@ -221,17 +257,25 @@ def training_curves(runs: pd.DataFrame, boards: list[Board], out: Path, colours:
             for ax, loss in zip(axes, losses):
                 for i, (seed, log) in enumerate(logs):
                     if loss in log.columns:  # one colour per method; seeds told apart by line style
-                        ax.plot(log["step"], pd.to_numeric(log[loss], errors="coerce"), color=colours[method],
-                                linestyle=SEED_STYLES[i % len(SEED_STYLES)], linewidth=1, alpha=0.85,
-                                label=f"seed {seed}")
+                        ax.plot(
+                            log["step"],
+                            pd.to_numeric(log[loss], errors="coerce"),
+                            color=colours[method],
+                            linestyle=SEED_STYLES[i % len(SEED_STYLES)],
+                            linewidth=1,
+                            alpha=0.85,
+                            label=f"seed {seed}",
+                        )
                 ax.set_title(loss, fontsize=9)
                 ax.set_xlabel("step")
                 ax.grid(alpha=0.3)
-            for ax in axes[len(losses):]:
+            for ax in axes[len(losses) :]:
                 ax.set_visible(False)
             if len(logs) <= 6:
                 axes[0].legend(fontsize=7)
-            title = f"{board.title}: training curves of {method} ({short_hparams(hparams, method)}), {len(logs)} seed(s)"
+            title = (
+                f"{board.title}: training curves of {method} ({short_hparams(hparams, method)}), {len(logs)} seed(s)"
+            )
             fig.suptitle(title, fontsize=10)
             fig.tight_layout()
             name = slug("curves", board.dataset, board.data_source, method)
@@ -239,15 +283,19 @@ def training_curves(runs: pd.DataFrame, boards: list[Board], out: Path, colours:
     return figures, notes
 
 
-def rank_correlation(runs: pd.DataFrame, boards: list[Board], out: Path, colours: dict) -> tuple[list[FigureFile], Notes]:
+def rank_correlation(
+    runs: pd.DataFrame, boards: list[Board], out: Path, colours: dict
+) -> tuple[list[FigureFile], Notes]:
     figures, notes = [], []
     for board in boards:
         part = _board_runs(runs, board).dropna(subset=["value"])
         table = part.pivot_table(index="cell_id", columns="metric", values="value", aggfunc="mean")
         table = table[[m for m in board.metrics if m in table.columns]]
         if table.shape[0] < 3 or table.shape[1] < 2:
-            notes.append(f"{board.title}: rank correlation needs >= 3 models and >= 2 metrics "
-                         f"(have {table.shape[0]} and {table.shape[1]})")
+            notes.append(
+                f"{board.title}: rank correlation needs >= 3 models and >= 2 metrics "
+                f"(have {table.shape[0]} and {table.shape[1]})"
+            )
             continue
         corr = table.corr(method="spearman", min_periods=3)
         fig = new_figure("rank_corr")
@@ -261,14 +309,20 @@ def rank_correlation(runs: pd.DataFrame, boards: list[Board], out: Path, colours
             for i in range(len(labels)):
                 for j in range(len(labels)):
                     v = corr.iat[i, j]
-                    ax.text(j, i, "—" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if not pd.isna(v) and abs(v) > 0.6 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        "—" if pd.isna(v) else f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if not pd.isna(v) and abs(v) > 0.6 else "black",
+                    )
         fig.colorbar(image, ax=ax, shrink=0.8)
         title = f"{board.title}: Spearman rank correlation of metrics over {table.shape[0]} models"
         ax.set_title(title, fontsize=9)
         fig.tight_layout()
-        figures.append(save(fig, out / f"{slug('rankcorr', board.dataset, board.data_source)}.png",
-                            "rank_corr", title))
+        figures.append(save(fig, out / f"{slug('rankcorr', board.dataset, board.data_source)}.png", "rank_corr", title))
     return figures, notes
 
 

@@ -3,6 +3,7 @@
 A report must be rebuildable from the run folders alone, and several runs (a CPU run and a GPU
 run, say) merge into one report, so everything downstream works from this one frame.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,23 +22,34 @@ REQUIRED = ("cell_id", "dataset", "method", "hparams", "seed", "metric", "value"
 #: metrics where smaller is better (the unsupervised correlation scores: "unsupervised" is the
 #: Gaussian total correlation); every other metric is "higher is better". Kept explicit so that an
 #: unknown key never silently flips direction.
-LOWER_IS_BETTER = frozenset({
-    "unsupervised",
-    "unsupervised_wasserstein_correlation",
-    "unsupervised_wasserstein_correlation_norm",
-    "unsupervised_mutual_info",
-    "gaussian_total_correlation",
-    "gaussian_wasserstein_correlation",
-    "gaussian_wasserstein_correlation_norm",
-    "mutual_info_score",
-})
+LOWER_IS_BETTER = frozenset(
+    {
+        "unsupervised",
+        "unsupervised_wasserstein_correlation",
+        "unsupervised_wasserstein_correlation_norm",
+        "unsupervised_mutual_info",
+        "gaussian_total_correlation",
+        "gaussian_wasserstein_correlation",
+        "gaussian_wasserstein_correlation_norm",
+        "mutual_info_score",
+    }
+)
 #: diagnostics with no better direction (counts of active latents): never marked best
 NO_DIRECTION_SUFFIXES = ("_num_active_dims",)
 
 #: display order of the common metrics after the claim metrics (`claims.CLAIM_METRICS`, which lead);
 #: others follow alphabetically
-METRIC_ORDER = ("beta_vae", "factor_vae", "modularity", "modularity_explicitness", "explicitness", "irs",
-                "dci_completeness", "dci_informativeness_test", "dci_informativeness_train")
+METRIC_ORDER = (
+    "beta_vae",
+    "factor_vae",
+    "modularity",
+    "modularity_explicitness",
+    "explicitness",
+    "irs",
+    "dci_completeness",
+    "dci_informativeness_test",
+    "dci_informativeness_train",
+)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -53,6 +65,7 @@ def claim_metrics() -> tuple[str, ...]:
     """The metrics the DiD paper's claim is about, from the one list in claims.py (imported here,
     not at the top, because claims.py imports this module)."""
     from disentbench.bench.report.claims import CLAIM_METRICS
+
     return tuple(CLAIM_METRICS)
 
 
@@ -70,6 +83,7 @@ def registered_metrics() -> frozenset[str]:
     """Names of the registered metrics (plugins included once loaded): each is its family's
     headline key. Imported late: the metrics package pulls in scikit-learn and numba."""
     from disentbench import metrics
+
     return frozenset(metrics.list_metrics())
 
 
@@ -92,8 +106,9 @@ def family_of(key: str, present, registered: frozenset[str] | None = None) -> st
     return max(heads, key=len) if heads else None
 
 
-def split_metrics(metrics, rank_metric: str | None = None,
-                  registered: frozenset[str] | None = None) -> tuple[list[str], list[str]]:
+def split_metrics(
+    metrics, rank_metric: str | None = None, registered: frozenset[str] | None = None
+) -> tuple[list[str], list[str]]:
     """(headline, secondary) metric keys in display order.
 
     Headline: the claim metrics (MIG, DCI, SAP) first, then the ranking metric (so the column the
@@ -111,9 +126,10 @@ def split_metrics(metrics, rank_metric: str | None = None,
     headline += sorted(heads - set(headline))
     position = {m: i for i, m in enumerate(headline)}
     known = {m: i for i, m in enumerate(METRIC_ORDER)}
-    secondary = sorted((m for m in present if m not in position),
-                       key=lambda m: (position.get(family[m], len(position)), family[m] or "",
-                                      known.get(m, len(known)), m))
+    secondary = sorted(
+        (m for m in present if m not in position),
+        key=lambda m: (position.get(family[m], len(position)), family[m] or "", known.get(m, len(known)), m),
+    )
     return headline, secondary
 
 
@@ -129,19 +145,23 @@ def load_runs(run_dirs: list[Path]) -> pd.DataFrame:
         run_dir = Path(run_dir)
         path = run_dir / RUNS_CSV
         if not path.is_file():
-            raise BenchError(f"{run_dir}: no {RUNS_CSV} here; pass a run folder written by "
-                             f"`run_benchmark.py run` (results/<profile> by default)")
+            raise BenchError(
+                f"{run_dir}: no {RUNS_CSV} here; pass a run folder written by "
+                f"`run_benchmark.py run` (results/<profile> by default)"
+            )
         try:
             frame = pd.read_csv(path, dtype={"cell_id": str, "hparams": str, "metric": str})
         except pd.errors.EmptyDataError:
             frame = pd.DataFrame(columns=list(REQUIRED))
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise BenchError(f"{path}: unreadable CSV ({type(exc).__name__}); rerun the benchmark "
-                             f"or remove the file") from None
+            raise BenchError(
+                f"{path}: unreadable CSV ({type(exc).__name__}); rerun the benchmark or remove the file"
+            ) from None
         missing = [c for c in REQUIRED if c not in frame.columns]
         if missing:
-            raise BenchError(f"{path}: missing column(s) {', '.join(missing)}; it was not written "
-                             f"by this benchmark's runner")
+            raise BenchError(
+                f"{path}: missing column(s) {', '.join(missing)}; it was not written by this benchmark's runner"
+            )
         frame["run_dir"] = str(run_dir)
         frame["_order"] = order
         frames.append(frame)
@@ -196,13 +216,15 @@ def short_hparams(text: str, method: str | None = None) -> str:
     shown = hp
     if method is not None:
         from disentbench import methods
+
         try:
             cls = methods.get(method)
         except Exception:  # a method of a plugin that is not loaded here: show everything
             cls = None
         if cls is not None:
-            shown = {k: v for k, v in hp.items()
-                     if k in cls.reference_grid or k not in cls.defaults or v != cls.defaults[k]}
+            shown = {
+                k: v for k, v in hp.items() if k in cls.reference_grid or k not in cls.defaults or v != cls.defaults[k]
+            }
             if not shown:
                 return "default"
     return ", ".join(f"{k}={_short_value(v)}" for k, v in sorted(shown.items()))

@@ -4,6 +4,7 @@ Figures are built on `matplotlib.figure.Figure` directly (Agg rendering, no pypl
 a report never changes the caller's matplotlib backend or global state. Sizes are fixed per kind so
 the PNGs have predictable pixel sizes (width x height = figsize x DPI).
 """
+
 from __future__ import annotations
 
 import re
@@ -16,13 +17,13 @@ DPI = 100
 
 #: inches per kind of figure; pixels = inches x DPI
 FIGSIZE: dict[str, tuple[float, float]] = {
-    "scores": (7.0, 4.0),        # distribution over seeds per method, one dataset x metric
-    "paper": (12.0, 4.0),        # MIG, DCI, SAP side by side, one dataset
+    "scores": (7.0, 4.0),  # distribution over seeds per method, one dataset x metric
+    "paper": (12.0, 4.0),  # MIG, DCI, SAP side by side, one dataset
     "sensitivity": (12.0, 3.5),  # metric against a swept hyperparameter, one dataset x method
-    "curves": (12.0, 6.0),       # every logged loss against step, one dataset x method
-    "rank_corr": (7.0, 6.0),     # Spearman correlation between metrics, one dataset
-    "traversal": (8.0, 8.0),     # latent traversals of one trained model
-    "recon": (8.0, 2.6),         # inputs and reconstructions of one trained model
+    "curves": (12.0, 6.0),  # every logged loss against step, one dataset x method
+    "rank_corr": (7.0, 6.0),  # Spearman correlation between metrics, one dataset
+    "traversal": (8.0, 8.0),  # latent traversals of one trained model
+    "recon": (8.0, 2.6),  # inputs and reconstructions of one trained model
 }
 
 #: fixed colours of the known methods (the same in every figure and every report)
@@ -37,8 +38,20 @@ FIXED_COLOURS: dict[str, str] = {
     "did": "#d62728",
 }
 #: other methods take these in order of their sorted names
-CYCLE = ("#17becf", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-         "#e6550d", "#31a354", "#756bb1", "#636363")
+CYCLE = (
+    "#17becf",
+    "#bcbd22",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+)
 
 
 def method_colours(methods) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 Loaded with `--plugin tests/plugins/faulty_methods.py`, in the driver and in every worker process.
 """
+
 import os
 import signal
 
