@@ -187,6 +187,16 @@ def score_disent_checkpoint(args: argparse.Namespace, out: Path) -> dict:
     framework.eval()
     dataset = _dataset(args.source)
 
+    encode, decode = _codec(framework)
+    x = dataset.observations(dataset.sample_factors(256, np.random.default_rng(123)))
+    step = int(state["step"])
+    _traversal_png(decode, encode, x, out / f"traversal_disent_{step}.png", f"disent BetaVae, {step} steps")
+    return _score(encode, dataset, seed=0) | {"step": step}
+
+
+def _codec(framework):
+    """disent's encoder mean and decoder as plain functions of tensors, without gradients."""
+
     def encode(images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return framework.encode(images)
@@ -195,10 +205,7 @@ def score_disent_checkpoint(args: argparse.Namespace, out: Path) -> dict:
         with torch.no_grad():
             return framework.decode(z)
 
-    x = dataset.observations(dataset.sample_factors(256, np.random.default_rng(123)))
-    step = int(state["step"])
-    _traversal_png(decode, encode, x, out / f"traversal_disent_{step}.png", f"disent BetaVae, {step} steps")
-    return _score(encode, dataset, seed=0) | {"step": step}
+    return encode, decode
 
 
 def _disent_model(latent_dim: int):
@@ -270,14 +277,7 @@ def run_disent(args: argparse.Namespace, out: Path) -> dict:
     seconds += time.perf_counter() - t0
     framework.eval()
 
-    def encode(images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return framework.encode(images)
-
-    def decode(z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return framework.decode(z)
-
+    encode, decode = _codec(framework)
     x = dataset.observations(dataset.sample_factors(256, np.random.default_rng(123)))
     _traversal_png(decode, encode, x, out / "traversal_disent.png", f"disent BetaVae beta=4, {args.steps} steps")
     return _score(encode, dataset, seed=0) | {"train_seconds": seconds}
