@@ -17,6 +17,8 @@ SOURCES = ("auto", "official", "procedural")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: where cells run: local processes, a Dask scheduler, or a Dask cluster started on this machine
 BACKENDS = ("local", "dask", "dask-local")
+#: what the metrics score: the encoder mean (the reference's default) or one posterior sample per image
+REPRESENTATIONS = ("mean", "sampled")
 #: hyperparameter grids: "reference" expands each method over its declared reference grid
 GRIDS = ("reference", "none")
 

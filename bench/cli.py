@@ -22,7 +22,7 @@ from typing import Any
 from disentbench import datasets, methods, metrics
 from disentbench.bench import preemption, provenance
 from disentbench.bench.atomic import write_json
-from disentbench.bench.choices import BACKENDS, COMPILE_MODES, GRIDS, PRECISIONS, SOURCES, or_list
+from disentbench.bench.choices import BACKENDS, COMPILE_MODES, GRIDS, PRECISIONS, REPRESENTATIONS, SOURCES, or_list
 from disentbench.bench.config import list_profiles, load_profile
 from disentbench.bench.devices import CHOICES as DEVICE_CHOICES
 from disentbench.bench.devices import resolve_device
@@ -154,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
     p.add_argument(
+        "--representation",
+        default=None,
+        choices=REPRESENTATIONS,
+        type=_one_of(REPRESENTATIONS),
+        help=" | ".join(REPRESENTATIONS) + " (what the metrics score: the encoder mean, or one posterior sample "
+        "per image; default: the profile's representation key, mean)",
+    )
+    p.add_argument(
         "--precision",
         default="fp32",
         choices=PRECISIONS,
@@ -215,6 +223,18 @@ def _check_sources(profile: dict, source: str, loaded: dict) -> None:
             )
 
 
+def _check_representation(representation: str, method_names: list[str]) -> None:
+    """The sampled representation needs a posterior to sample from (the VAE family has one)."""
+    if representation == "mean":
+        return
+    for name in method_names:
+        if not hasattr(methods.get(name), "encode_sampled"):
+            raise BenchError(
+                f"method {name} has no posterior to sample (no encode_sampled): representation 'sampled' "
+                f"needs VAE-family methods; drop {name} from --methods or use --representation mean"
+            )
+
+
 def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
@@ -249,6 +269,8 @@ def plan(args: argparse.Namespace) -> Plan:
         for name in dataset_names
     }
     _check_sources(profile, args.source, loaded)
+    representation = args.representation or profile["representation"]
+    _check_representation(representation, method_names)
     cells = expand(
         profile,
         method_names,
@@ -259,6 +281,7 @@ def plan(args: argparse.Namespace) -> Plan:
         args.grid or profile["grid"],
         {n: len(d) for n, d in loaded.items()},
         args.precision,
+        representation,
     )
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)

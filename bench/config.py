@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from disentbench.bench.choices import GRIDS, or_list
+from disentbench.bench.choices import GRIDS, REPRESENTATIONS, or_list
 from disentbench.bench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES
 
@@ -34,6 +34,7 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "metrics": (dict, "a mapping metric -> {parameter: value}"),
     "grid": (str, or_list(GRIDS) + " (reference: every method over its reference grid; --grid overrides)"),
     "procedural_ok": (bool, "true or false (false: --source auto refuses the procedural stand-in)"),
+    "representation": (str, or_list(REPRESENTATIONS) + " (what the metrics score; --representation overrides)"),
 }
 _POSITIVE = ("seeds", "batch_size", "steps", "log_every")
 
@@ -99,6 +100,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
         raise BenchError(f"{where}: checkpoint_every must be >= 0")
     if p.get("init", INIT_SCHEMES[0]) not in INIT_SCHEMES:
         raise BenchError(f"{where}: init must be {or_list(INIT_SCHEMES)}, got {p['init']!r}")
+    if p.get("representation", REPRESENTATIONS[0]) not in REPRESENTATIONS:
+        raise BenchError(f"{where}: representation must be {or_list(REPRESENTATIONS)}, got {p['representation']!r}")
     if p.get("grid", "none") not in GRIDS:
         raise BenchError(f"{where}: grid must be {or_list(GRIDS)}, got {p['grid']!r}")
     if isinstance(p.get("methods"), str) and p["methods"] != "all":
@@ -120,6 +123,7 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     p.setdefault("init", "reference")
     p.setdefault("grid", "none")
     p.setdefault("procedural_ok", True)
+    p.setdefault("representation", REPRESENTATIONS[0])
     p["metrics"] = {k: dict(v or {}) for k, v in p["metrics"].items()}
     return p
 

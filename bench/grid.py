@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from disentbench import methods
-from disentbench.bench.choices import GRIDS, or_list
+from disentbench.bench.choices import GRIDS, REPRESENTATIONS, or_list
 from disentbench.bench.errors import BenchError
 
 
@@ -32,6 +32,9 @@ class Cell:
     batch_size: int
     init: str
     precision: str = "fp32"  # bf16 training gives other numbers, so it is part of the cell's identity
+    #: what the metrics score (REPRESENTATIONS); the default "mean" adds nothing to the id, so the
+    #: ids of cells scored on the mean are those of runs made before the option existed
+    representation: str = "mean"
     #: "module:qualname" of the class that trains the cell (method_class_path), part of its identity
     method_class: str = ""
     #: readable hyperparameters for the id (hparams_slug, computed where the method is registered);
@@ -45,6 +48,8 @@ class Cell:
     def training_config(self) -> dict[str, Any]:
         cfg = asdict(self)
         del cfg["hparams_json"], cfg["slug"]
+        if cfg["representation"] == REPRESENTATIONS[0]:
+            del cfg["representation"]
         cfg["hparams"] = self.hparams
         return cfg
 
@@ -133,6 +138,7 @@ def expand(
     grid: str,
     dataset_sizes: dict[str, int] | None = None,
     precision: str = "fp32",
+    representation: str = "mean",
 ) -> list[Cell]:
     cells = []
     for dataset, source in dataset_sources.items():
@@ -153,6 +159,7 @@ def expand(
                             int(profile["batch_size"]),
                             str(profile["init"]),
                             precision,
+                            representation=representation,
                             method_class=class_path,
                             slug=hparams_slug(method, hp),
                         )

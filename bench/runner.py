@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -99,6 +100,16 @@ def make_dataset(name: str, source: str, settings: RunSettings, device: torch.de
     return datasets.create(name, source=source, data_dir=settings.data_dir, verify=settings.verify, device=device)
 
 
+def representation(method, cell: Cell, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What the metrics score: the encoder mean, or one posterior draw per image from a generator
+    seeded by the cell's seed (its own stream, independent of the training noise)."""
+    if cell.representation == "mean":
+        return method.encode
+    seed = int(np.random.SeedSequence(cell.seed, spawn_key=(1,)).generate_state(1)[0])
+    generator = torch.Generator(device=device).manual_seed(seed)
+    return lambda x: method.encode_sampled(x, generator)
+
+
 def run_cell(
     cell: Cell, settings: RunSettings, progress: Callable[[int, dict], None] | None = None, dataset=None
 ) -> CellOutcome:
@@ -167,7 +178,9 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
         speed = SpeedOptions(precision=cell.precision, compile=settings.compile, channels_last=settings.channels_last)
         result = train(method, dataset, options, device=device, cell_dir=out_dir, progress=progress, speed=speed)
         t0 = time.perf_counter()
-        scores = metrics.evaluate_many(settings.profile["metrics"], dataset, method.encode, seed=cell.seed)
+        scores = metrics.evaluate_many(
+            settings.profile["metrics"], dataset, representation(method, cell, device), seed=cell.seed
+        )
         eval_seconds = time.perf_counter() - t0
         record = {
             "cell_id": cell.cell_id,

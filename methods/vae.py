@@ -81,6 +81,13 @@ class VAE(Method):
         return self.encoder(x)[0]
 
     @torch.no_grad()
+    def encode_sampled(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One draw from q(z|x) per image: the reference's secondary "sampled" representation."""
+        self.eval()
+        mu, logvar = self.encoder(x)
+        return self.sample_posterior(mu, logvar, generator)
+
+    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         self.eval()
         return torch.sigmoid(self.decoder(z))
