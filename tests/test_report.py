@@ -429,3 +429,19 @@ def test_main_on_one_dir_and_on_two_dirs_merged(tmp_path, capsys, monkeypatch):
     assert vae["n"].iloc[0] == 2 + 3
     assert main([str(tmp_path / "nothing-here")]) == 2
     assert "runs.csv" in capsys.readouterr().err
+
+
+def test_figures_and_tables_say_when_cells_are_shorter_than_the_reference(report):
+    page = (report / "report.html").read_text() if report.is_dir() else report.read_text()
+    assert "[not comparable: " in page and "did 10 of 300,000 steps" in page  # figure captions
+    assert "trained for less than the reference length" in page  # leaderboard and claims notes
+
+
+def test_full_length_runs_carry_no_length_warning(tmp_path):
+    from disentbench import methods
+
+    rows = [dict(r, steps=methods.get(r["method"]).reference_steps) for r in synthetic_rows()]
+    run = write_run(tmp_path / "full", rows, logs=False)
+    html = build_report([run], run / "report")
+    page = html.read_text() if html.is_file() else (html / "report.html").read_text()
+    assert "not comparable" not in page and "reference length" not in page

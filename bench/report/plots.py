@@ -19,6 +19,7 @@ import pandas as pd
 
 from disentbench.bench.report.claims import CLAIM_METRICS, METRIC_LABELS
 from disentbench.bench.report.leaderboard import SETTING, Board
+from disentbench.bench.report.length import short_settings
 from disentbench.bench.report.runs import higher_is_better, parse_hparams, short_hparams
 from disentbench.bench.report.style import FigureFile, new_figure, save, slug
 
@@ -49,6 +50,12 @@ def _best(board: Board) -> list[tuple]:
 
 def _ylabel(metric: str) -> str:
     return metric + ("" if higher_is_better(metric) else " (lower is better)")
+
+
+def _length_flag(part: pd.DataFrame) -> str:
+    """A title suffix naming the results trained for less than their method's reference length."""
+    short = short_settings(part)
+    return f" [not comparable: {'; '.join(short)}]" if short else ""
 
 
 def _offsets(n: int, width: float = 0.25) -> np.ndarray:
@@ -93,6 +100,7 @@ def score_distributions(
             if not _distribution_axes(ax, part, settings, metric, colours):
                 continue
             title = f"{board.title}: {metric} over seeds (best setting per method by {board.rank_metric})"
+            title += _length_flag(part)
             ax.set_title(title, fontsize=9)
             ax.set_ylabel(_ylabel(metric))
             fig.tight_layout()
@@ -125,6 +133,7 @@ def paper_figure(runs: pd.DataFrame, boards: list[Board], out: Path, colours: di
             ax.set_title(METRIC_LABELS.get(metric, metric))
             ax.grid(axis="y", alpha=0.3)
         title = f"{board.title}: the DiD paper's metrics (bars: mean ± std over seeds, dots: seeds)"
+        title += _length_flag(part)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         figures.append(save(fig, out / f"{slug('paper', board.dataset, board.data_source)}.png", "paper", title))
@@ -160,6 +169,7 @@ def sensitivity(runs: pd.DataFrame, boards: list[Board], out: Path, colours: dic
                     ax.set_title(metric, fontsize=9)
                     ax.set_xlabel(key)
                 title = f"{board.title}: {method}, metrics against {key} (line: mean over seeds)"
+                title += _length_flag(rows)
                 fig.suptitle(title, fontsize=10)
                 fig.tight_layout()
                 name = slug("sensitivity", board.dataset, board.data_source, method, key)
@@ -320,6 +330,7 @@ def rank_correlation(
                     )
         fig.colorbar(image, ax=ax, shrink=0.8)
         title = f"{board.title}: Spearman rank correlation of metrics over {table.shape[0]} models"
+        title += _length_flag(part)
         ax.set_title(title, fontsize=9)
         fig.tight_layout()
         figures.append(save(fig, out / f"{slug('rankcorr', board.dataset, board.data_source)}.png", "rank_corr", title))
