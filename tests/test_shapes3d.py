@@ -24,7 +24,6 @@ from disentbench.datasets.shapes3d import (
 
 SIZES = (2, 3, 2, 2, 4, 3)
 N = int(np.prod(SIZES))
-REFERENCE = Path(__file__).resolve().parent / "data" / "shapes3d_reference_frames.npz"
 
 
 def grid(sizes=SIZES) -> np.ndarray:
