@@ -77,15 +77,9 @@ def probe_eval_seconds(profile_metrics: dict, cell: Cell, dataset, device: torch
     """Seconds to evaluate one model with every metric, from a run at EVAL_FRACTION of the sizes."""
     small = {}
     for name, params in profile_metrics.items():
-        defaults = metrics.create(name, **params)
-        scaled = dict(params)
-        for key in SIZE_KEYS:
-            value = params.get(
-                key, getattr(defaults, key, None) if key != "num_variance_estimate" else defaults.kwargs.get(key)
-            )
-            if value:
-                scaled[key] = max(2, int(value * EVAL_FRACTION))
-        small[name] = scaled
+        metric = metrics.create(name, **params)  # its sizes: the profile's, else the metric's defaults
+        sizes = {key: metric.kwargs.get(key, getattr(metric, key, None)) for key in SIZE_KEYS}
+        small[name] = {**params, **{k: max(2, int(v * EVAL_FRACTION)) for k, v in sizes.items() if v}}
     method = methods.create(
         cell.method, observation_shape=dataset.observation_shape, seed=0, init=cell.init, **cell.hparams
     ).to(device)

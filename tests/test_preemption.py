@@ -18,6 +18,7 @@ from disentbench.bench import preemption
 from disentbench.bench.checkpoint import CHECKPOINT, read_checkpoint
 from disentbench.bench.training import LOG_FILE, RunSeeds, TrainOptions, train
 from tests.conftest import REPO
+from tests.helpers import tiny_cpu_args
 
 CPU = torch.device("cpu")
 #: many cheap steps, a log row every 2 steps and no periodic checkpoint before the end
@@ -134,24 +135,7 @@ def test_a_restart_without_a_checkpoint_does_not_log_steps_twice(tmp_path):
 # The command line, in a real process
 # --------------------------------------------------------------------------------------------
 def _cli(results: Path, profile: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "run_benchmark.py",
-        "--seeds",
-        "1",
-        "--profile",
-        str(profile),
-        "--results",
-        str(results),
-        "--device",
-        "cpu",
-        "--source",
-        "procedural",
-        "--threads",
-        "1",
-        "--no-report",
-        *extra,
-    ]
+    return [sys.executable, "run_benchmark.py", *tiny_cpu_args(profile, results, *extra)]
 
 
 def _logged_step(cell: Path) -> int:

@@ -10,6 +10,7 @@ from disentbench import methods
 from disentbench.bench.cli import main
 from disentbench.bench.config import load_profile
 from disentbench.bench.grid import Cell, expand
+from tests.helpers import tiny_cpu_args
 
 
 def test_encode_sampled_is_mean_plus_scaled_noise_from_the_given_generator():
@@ -35,28 +36,13 @@ def test_mean_cells_keep_their_ids_and_sampled_cells_get_their_own():
 
 
 def test_a_sampled_run_scores_other_numbers_reproducibly(tmp_path, tiny_profile, capsys):
-    base = [
-        "--methods",
-        "betavae",
-        "--seeds",
-        "1",
-        "--profile",
-        str(tiny_profile),
-        "--device",
-        "cpu",
-        "--source",
-        "procedural",
-        "--no-report",
-        "--threads",
-        "1",
-    ]
     scores = {}
     for name, extra in [
         ("mean", []),
         ("sampled", ["--representation", "sampled"]),
         ("again", ["--representation", "sampled"]),
     ]:
-        assert main([*base, *extra, "--results", str(tmp_path / name)]) == 0
+        assert main(["--methods", "betavae", *tiny_cpu_args(tiny_profile, tmp_path / name, *extra)]) == 0
         (record,) = [json.loads(p.read_text()) for p in (tmp_path / name).glob("cells/*/scores.json")]
         scores[name] = record["scores"]
         if name != "mean":

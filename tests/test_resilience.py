@@ -18,6 +18,7 @@ from disentbench.bench.checkpoint import load_latest, read_checkpoint
 from disentbench.bench.cli import main
 from disentbench.bench.locks import CellLock
 from tests.conftest import REPO
+from tests.helpers import tiny_cpu_args
 
 PLUGIN = str(REPO / "tests" / "plugins" / "faulty_methods.py")
 
@@ -55,26 +56,7 @@ def test_jobs_1_jobs_2_and_dask_local_give_identical_scores(tmp_path, tiny_profi
 
 
 def _cli(results: Path, profile: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "run_benchmark.py",
-        "--methods",
-        "betavae",
-        "--seeds",
-        "1",
-        "--profile",
-        str(profile),
-        "--results",
-        str(results),
-        "--device",
-        "cpu",
-        "--source",
-        "procedural",
-        "--threads",
-        "1",
-        "--no-report",
-        *extra,
-    ]
+    return [sys.executable, "run_benchmark.py", "--methods", "betavae", *tiny_cpu_args(profile, results, *extra)]
 
 
 def test_sigkill_at_any_moment_then_rerun_resumes_to_the_same_scores(tmp_path):
