@@ -1,5 +1,8 @@
 """`python -m disentbench.datasets download NAME` and `python -m disentbench.datasets render NAME --out FILE`.
 
+`download` fetches the official files of a dataset (for cars3d: the archive, of which it keeps
+cars/) and checks or records their checksums; `scream` is The Scream, for scream_dsprites.
+
 `render` writes the procedural grid in the official file format (dSprites npz, 3DShapes h5), so the
 stand-in can be used exactly like the official file (load it with verification off: its checksum
 differs). `--sizes` renders a reduced grid (the first values of each factor), mainly for tests.
@@ -17,15 +20,66 @@ import numpy as np
 from disentbench.bench.atomic import atomic_path
 from disentbench.bench.errors import BenchError
 
-DATASETS = ("dsprites", "shapes3d")
+RENDERABLE = ("dsprites", "shapes3d")
+#: what `download` fetches: the official files of every dataset (a dSprites variant: the dSprites
+#: file, and The Scream for scream_dsprites), and `scream` alone
+DOWNLOADABLE = (
+    "dsprites", "color_dsprites", "noisy_dsprites", "scream_dsprites", "scream", "shapes3d",
+    "mpi3d_toy", "mpi3d_realistic", "mpi3d_real", "cars3d", "smallnorb",
+)  # fmt: skip
 
 
-def _remote(name: str):
+def _remotes(name: str) -> list:
+    """The files `download NAME` fetches."""
+    if name in ("color_dsprites", "noisy_dsprites"):
+        return _remotes("dsprites")
+    if name == "scream_dsprites":
+        return _remotes("dsprites") + _remotes("scream")
     if name == "dsprites":
         from disentbench.datasets.dsprites import REMOTE
-    else:
+    elif name == "shapes3d":
         from disentbench.datasets.shapes3d import REMOTE
-    return REMOTE
+    elif name.startswith("mpi3d_"):
+        from disentbench.datasets.mpi3d import REMOTES
+
+        REMOTE = REMOTES[name]
+    elif name == "scream":
+        from disentbench.datasets.dsprites_variants import SCREAM as REMOTE
+    elif name == "cars3d":
+        from disentbench.datasets.cars3d import ARCHIVE as REMOTE
+    else:
+        from disentbench.datasets.smallnorb import KINDS, SPLITS, remote
+
+        return [remote(split, kind, gz=True) for split in SPLITS for kind in KINDS]
+    return [REMOTE]
+
+
+def unpack_cars(archive: Path, target_dir: Path) -> int:
+    """Copy data/cars/*.mat and list.txt out of the Cars3D archive into target_dir/cars/ (nothing
+    else, and no path from the archive is trusted beyond the file's own name)."""
+    import re
+    import tarfile
+
+    wanted = re.compile(r"^(?:\./)?data/cars/([^/]+\.mat|list\.txt)$")
+    count = 0
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                match = wanted.match(member.name)
+                if not (match and member.isfile()):
+                    continue
+                source = tar.extractfile(member)
+                with source, atomic_path(target_dir / "cars" / match.group(1)) as tmp, open(tmp, "wb") as out:
+                    while block := source.read(1 << 22):
+                        out.write(block)
+                count += 1
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BenchError(
+            f"{archive}: cannot unpack ({type(exc).__name__}: {exc}); delete it and download again"
+        ) from None
+    if count == 0:
+        raise BenchError(f"{archive}: holds no data/cars/*.mat; not the Cars3D archive")
+    return count
 
 
 def _grid(sizes: tuple[int, ...]) -> np.ndarray:
@@ -97,10 +151,18 @@ def render_shapes3d(out: Path, sizes: tuple[int, ...], device: str, batch: int =
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from disentbench.datasets.files import download
+    from disentbench.datasets.files import cache_dir, download
 
-    path = download(_remote(args.dataset), args.data_dir)
-    print(f"{args.dataset}: {path} (checksum verified)")
+    for remote in _remotes(args.dataset):
+        path = download(remote, args.data_dir)
+        checked = "checksum verified" if remote.digest else "checksum recorded on first use"
+        print(f"{args.dataset}: {path} ({checked})")
+        if args.dataset == "cars3d":
+            target = Path(args.data_dir) if args.data_dir else cache_dir()
+            count = unpack_cars(path, target)
+            path.unlink()
+            path.with_name(path.name + f".{remote.algorithm}-recorded").unlink(missing_ok=True)
+            print(f"cars3d: {count} files unpacked into {target / 'cars'}")
     return 0
 
 
@@ -125,11 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m disentbench.datasets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="fetch an official file and verify its checksum")
-    d.add_argument("dataset", choices=DATASETS)
+    d.add_argument("dataset", choices=DOWNLOADABLE)
     d.add_argument("--data-dir", default=None, help="target directory (default: the per-user cache)")
     d.set_defaults(func=cmd_download)
     r = sub.add_parser("render", help="write the procedural grid in the official file format")
-    r.add_argument("dataset", choices=DATASETS)
+    r.add_argument("dataset", choices=RENDERABLE)
     r.add_argument("--out", required=True, help="output file (.npz for dsprites, .h5 for shapes3d)")
     r.add_argument("--sizes", default=None, help="reduced grid: the first k values of each factor, e.g. 3,2,4,3,3")
     r.add_argument("--device", default="cpu")

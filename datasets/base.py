@@ -6,6 +6,7 @@ fastest). Subclasses provide only `observations(factors)`; everything else follo
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,16 @@ import torch
 from disentbench.bench.errors import BenchError
 
 
+def observation_generator(seed: int, factors: np.ndarray) -> np.random.Generator:
+    """The generator of an observation's random draws (a nuisance, or which of several rows) when the
+    caller passes none: seeded by the dataset's seed and the requested factors themselves. The same
+    request therefore gives the same images in any process, in any order of calls and after a
+    resume, and different requests give independent draws."""
+    data = np.ascontiguousarray(factors, dtype=np.int64)
+    digest = hashlib.blake2b(data.tobytes() + str(data.shape).encode(), digest_size=16).digest()
+    return np.random.default_rng([int(seed), int.from_bytes(digest, "little")])
+
+
 class GroundTruthDataset:
     """Base class: factor bookkeeping, uniform factor sampling, index <-> factors conversion."""
 
@@ -22,7 +33,9 @@ class GroundTruthDataset:
     factor_names: tuple[str, ...] = ()
     factor_sizes: tuple[int, ...] = ()
     observation_shape: tuple[int, int, int] = (1, 64, 64)
-    source: str = "procedural"  # "official" or "procedural"
+    source: str = "procedural"  # "official", "procedural" or "file" (a user's own data)
+    #: every factor combination has exactly one observation (False: a user's file with rows missing)
+    complete_grid: bool = True
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
@@ -93,8 +106,13 @@ class OfficialFileDataset(GroundTruthDataset):
         self.path = Path(path)
         self.factor_sizes = tuple(int(s) for s in factor_sizes)
         self.verified = bool(verify)
+        #: "<algorithm>:<digest>" of the file, when verified (checked, or recorded on first use)
+        self.checksum: str | None = None
         if verify:
-            verify_file(self.path, remote)
+            self.checksum = f"{remote.algorithm}:{verify_file(self.path, remote)}"
 
     def describe(self) -> dict:
-        return {**super().describe(), "data_file": str(self.path), "verified": self.verified}
+        out = {**super().describe(), "data_file": str(self.path), "verified": self.verified}
+        if self.checksum:
+            out["data_checksum"] = self.checksum
+        return out

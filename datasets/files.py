@@ -27,8 +27,15 @@ class RemoteFile:
     filename: str
     url: str
     algorithm: str  # "md5" or "sha256"
-    digest: str
+    #: the published checksum; None when none is known, and the first use then records one
+    digest: str | None
     size: int | None = None
+    #: the folder the reference library keeps this file in (e.g. "small_norb"), searched as well
+    subdir: str = ""
+
+    def how_to_get(self) -> str:
+        """What a one-line error tells the user to do about a missing or bad file."""
+        return f"run `python -m disentbench.datasets download {self.dataset}` or fetch it from {self.url}"
 
 
 def cache_dir() -> Path:
@@ -47,12 +54,38 @@ def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     return dirs
 
 
-def find_file(filename: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+def find_file(filename: str, data_dir: str | os.PathLike | None = None, subdir: str = "") -> Path | None:
+    """The first `filename` in the search directories (each also in its `subdir`, the reference
+    library's layout, so a folder prepared for it can be used as it is)."""
     for d in search_dirs(data_dir):
-        p = d / filename
-        if p.is_file():
-            return p
+        for p in (d / filename, d / subdir / filename) if subdir else (d / filename,):
+            if p.is_file():
+                return p
     return None
+
+
+def not_found(remote: RemoteFile, data_dir: str | os.PathLike | None = None, needed_by: str = "") -> BenchError:
+    """The one-line error for a missing official file: its name, where it was looked for, how to get it."""
+    where = ", ".join(str(d) for d in search_dirs(data_dir))
+    return BenchError(
+        f"{needed_by or remote.dataset}: {remote.filename} not found (looked in {where}); {remote.how_to_get()}, "
+        f"and put it in --data-dir, $DISENTBENCH_DATA or the cache"
+    )
+
+
+def require_file(remote: RemoteFile, source: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The official file of a dataset that has no procedural stand-in, or a one-line error."""
+    if source not in SOURCES:
+        raise BenchError(f"unknown source {source!r}; choose {or_list(SOURCES)}")
+    if source == "procedural":
+        raise BenchError(
+            f"{remote.dataset} has no procedural stand-in: it needs the official file {remote.filename} "
+            f"({remote.how_to_get()}); drop --source procedural for it"
+        )
+    path = find_file(remote.filename, data_dir, remote.subdir)
+    if path is None:
+        raise not_found(remote, data_dir)
+    return path
 
 
 def choose_source(remote: RemoteFile, source: str, data_dir, official, procedural):
@@ -79,19 +112,22 @@ def file_digest(path: str | os.PathLike, algorithm: str, chunk: int = 1 << 22) -
     return h.hexdigest()
 
 
-def verify_file(path: str | os.PathLike, remote: RemoteFile) -> None:
-    """Raise a one-line BenchError when the file's checksum is not the official one.
+def verify_file(path: str | os.PathLike, remote: RemoteFile) -> str:
+    """The file's checksum, or a one-line BenchError when it is not the official one.
 
     A successful check is remembered next to the file (keyed on size and mtime), so a large file is
-    hashed once, on first use, not on every run.
+    hashed once, on first use, not on every run. Without a published checksum the first use records
+    one (`record_checksum`) and later uses are compared with it.
     """
+    if remote.digest is None:
+        return record_checksum(path, remote)
     path = Path(path)
     stat = path.stat()
     stamp = path.with_name(path.name + f".{remote.algorithm}-ok")
     key = f"{remote.digest} {stat.st_size} {stat.st_mtime_ns}"
     try:
         if stamp.read_text().strip() == key:
-            return
+            return remote.digest
     except OSError:
         pass
     got = file_digest(path, remote.algorithm)
@@ -106,6 +142,35 @@ def verify_file(path: str | os.PathLike, remote: RemoteFile) -> None:
         stamp.write_text(key + "\n")
     except OSError:
         pass  # read-only data directory: we simply hash again next time
+    return remote.digest
+
+
+def record_checksum(path: str | os.PathLike, remote: RemoteFile) -> str:
+    """Checksum on first use, for files whose publisher gives none: the digest is written next to the
+    file (`<file>.<algorithm>-recorded`, with its size and mtime) and every later use whose size or
+    mtime differs is hashed again and compared with it, so a file that changed or got truncated
+    after its first use is a one-line error instead of silently different data."""
+    path = Path(path)
+    stat = path.stat()
+    stamp = path.with_name(path.name + f".{remote.algorithm}-recorded")
+    try:
+        recorded, size, mtime = stamp.read_text().split()
+        if (int(size), int(mtime)) == (stat.st_size, stat.st_mtime_ns):
+            return recorded
+    except (OSError, ValueError):
+        recorded = None
+    got = file_digest(path, remote.algorithm)
+    if recorded is not None and got != recorded:
+        raise BenchError(
+            f"{path}: {remote.algorithm} {got} differs from {recorded}, recorded on its first use in {stamp.name}: "
+            f"the file changed since; if it is corrupt, {remote.how_to_get()}; if you replaced it on purpose, "
+            f"delete {stamp}"
+        )
+    try:
+        stamp.write_text(f"{got} {stat.st_size} {stat.st_mtime_ns}\n")
+    except OSError:
+        pass  # read-only data directory: nothing recorded, hashed again next time
+    return got
 
 
 def download(remote: RemoteFile, data_dir: str | os.PathLike | None = None, timeout: float = 30.0) -> Path:
@@ -122,13 +187,26 @@ def download(remote: RemoteFile, data_dir: str | os.PathLike | None = None, time
                 reason = getattr(exc, "reason", exc)
                 raise BenchError(
                     f"could not download {remote.url} ({reason}); the network is unreachable from here: "
-                    f"copy {remote.filename} into {target_dir} by hand, or run without it to use the "
-                    f"procedural stand-in"
+                    f"copy {remote.filename} into {target_dir} by hand (dsprites and shapes3d also run "
+                    f"without it, on their procedural stand-ins)"
                 ) from None
         got = file_digest(tmp, remote.algorithm)
-        if got != remote.digest:
+        if remote.digest is not None and got != remote.digest:
             raise BenchError(
                 f"downloaded {remote.filename} has {remote.algorithm} {got}, expected {remote.digest}; "
                 f"try again later or fetch it by hand from {remote.url}"
             )
+    _remember(target, remote, got)
     return target
+
+
+def _remember(path: Path, remote: RemoteFile, digest: str) -> None:
+    """Write the stamp a verification would write, for a file just hashed (no second pass over it)."""
+    stat = path.stat()
+    suffix = "recorded" if remote.digest is None else "ok"
+    try:
+        path.with_name(f"{path.name}.{remote.algorithm}-{suffix}").write_text(
+            f"{digest} {stat.st_size} {stat.st_mtime_ns}\n"
+        )
+    except OSError:
+        pass

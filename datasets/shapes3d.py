@@ -16,6 +16,8 @@ from disentbench.bench.errors import BenchError
 from disentbench.datasets._shapes3d_render import NUM_LAYERS, Scene, compose, compose_cached_cpu, render_layers
 from disentbench.datasets.base import GroundTruthDataset, OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, choose_source
+from disentbench.datasets.storage import DEFAULT_MEMORY_LIMIT  # noqa: F401  (re-exported)
+from disentbench.datasets.storage import memory_limit as _memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,6 @@ REMOTE = RemoteFile(
     size=267_573_662,
 )
 IMAGE_SHAPE = (64, 64, 3)
-#: Default cap on the bytes of images held in memory (override with DISENTBENCH_MEMORY_LIMIT, in bytes).
-DEFAULT_MEMORY_LIMIT = 8 * 1024**3
 
 
 def factor_value_table() -> tuple[np.ndarray, ...]:
@@ -90,18 +90,6 @@ class _Shapes3DBase(GroundTruthDataset):
 # --------------------------------------------------------------------------------------------
 # Official file
 # --------------------------------------------------------------------------------------------
-def _memory_limit(limit: int | None) -> int:
-    if limit is not None:
-        return int(limit)
-    env = os.environ.get("DISENTBENCH_MEMORY_LIMIT")
-    if env:
-        try:
-            return int(float(env))
-        except ValueError:
-            raise BenchError(f"DISENTBENCH_MEMORY_LIMIT={env!r} must be a number of bytes") from None
-    return DEFAULT_MEMORY_LIMIT
-
-
 class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
     """The official 3dshapes.h5: images held in memory as uint8 when they fit under
     `memory_limit` bytes (5.9 GB for the full set), otherwise read from the file per batch.
