@@ -73,11 +73,15 @@ def evaluate_many(
 ) -> dict[str, float]:
     """Score every metric in `configs` ({name: overrides}); each gets its own generator seeded with
     `seed`, so the result equals separate `evaluate` calls, but codes drawn once are reused by every
-    metric with the same sample sizes."""
+    metric with the same sample sizes (and boosted classifiers fitted once are reused by DCI-ES, the
+    downstream task and the fairness score). Run-level metrics (`run_level = True`, i.e. `udr`) are
+    skipped: they score several trained models together (metrics.udr.udr_scores)."""
     built = {name: create(name, **(params or {})) for name, params in configs.items()}
     cache: dict = {}
     out: dict[str, float] = {}
     for metric in built.values():
+        if getattr(metric, "run_level", False):  # scored from several models at once (udr), not here
+            continue
         out.update(metric.evaluate(dataset, encode, np.random.default_rng(seed), codes_cache=cache))
     return out
 
@@ -100,5 +104,20 @@ def versions() -> dict[str, str]:
 
 
 # Each metric module registers its metric when imported.
-for _module in ("beta_vae", "dci", "dci_hist", "factor_vae", "irs", "mig", "modularity", "sap", "unsupervised"):
+for _module in (
+    "beta_vae",
+    "dci",
+    "dci_es",
+    "dci_hist",
+    "downstream",
+    "factor_vae",
+    "fairness",
+    "infomec",
+    "irs",
+    "mig",
+    "modularity",
+    "sap",
+    "udr",
+    "unsupervised",
+):
     importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,152 @@
+"""DCI-ES (Eastwood et al., ICLR 2023): DCI plus explicitness (E) and size (S).
+
+Explicitness asks how much probe capacity a representation needs before a factor can be read out:
+the area above the lowest loss under the loss-capacity curve, normalised by the area a useless
+representation (stuck at the baseline loss) would have; E = 1 - AULCC / Z, averaged over factors.
+Here the probes are DCI's own classifier cut after 1, 2, ..., 100 boosting stages (scikit-learn's
+GradientBoostingClassifier defaults, seeded as DCI seeds it), so one fit gives the whole curve and
+the D, C and I keys equal `dci`'s numbers on the same codes:
+
+- capacity: the number of stages m = 1..100, rescaled linearly to [0, 1] (`capacity_scale="log"`
+  rescales log m instead);
+- loss: the test error rate after m stages; the curve at m is the lowest loss reached with at most
+  m stages, and never above the baseline (the constant predictor is always available);
+- baseline loss: the test error of predicting the most frequent training class (the classifier's
+  prior, before any stage); lowest loss: 0, as the paper's released code assumes;
+- E_k = 1 - (area under curve_k) / (baseline_k * 1), trapezoidal rule; factors whose baseline error
+  is 0 (constant in the test set) have nothing to read out and are left out of the mean.
+
+Size is the ratio of the number of factors to the number of latents, S = K / D: 1 for a code with
+one latent per factor, smaller for larger codes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from disentbench.bench.errors import BenchError
+from disentbench.metrics.base import Encode, Metric, estimator_seed
+from disentbench.metrics.boosted import BoostedTrees, fit_factors
+from disentbench.metrics.dci import completeness, disentanglement
+from disentbench.metrics.registry import register
+from disentbench.metrics.sampling import draw_train_test, sample_key
+from disentbench.metrics.utils import check_pair
+
+CAPACITY_SCALES = ("linear", "log")
+
+
+def explicitness_from_losses(losses, baseline: float, capacities=None, capacity_scale: str = "linear") -> float:
+    """E = 1 - AULCC / Z for one factor.
+
+    losses[m]: the test loss of the probe of capacity capacities[m] (increasing; default 1..M).
+    The curve is the running minimum of min(losses, baseline); AULCC is its trapezoidal area over
+    capacities rescaled to [0, 1], above the lowest loss 0; Z = baseline. A single capacity gives
+    1 - loss / baseline. NaN when baseline <= 0 (nothing to predict)."""
+    losses = np.asarray(losses, dtype=np.float64).reshape(-1)
+    if losses.size == 0:
+        raise BenchError("explicitness needs the loss of at least one probe")
+    if baseline <= 0:
+        return float("nan")
+    if capacity_scale not in CAPACITY_SCALES:
+        raise BenchError(f"explicitness: capacity_scale {capacity_scale!r} is unknown; choose one of: linear, log")
+    caps = np.arange(1, losses.size + 1, dtype=np.float64) if capacities is None else np.asarray(capacities, float)
+    if caps.shape != losses.shape or np.any(np.diff(caps) <= 0) or (capacity_scale == "log" and caps[0] <= 0):
+        raise BenchError("explicitness: capacities must be increasing (and positive for a log scale), one per loss")
+    curve = np.minimum.accumulate(np.minimum(losses, baseline))
+    if losses.size == 1:
+        return float(1.0 - curve[0] / baseline)
+    x = np.log(caps) if capacity_scale == "log" else caps
+    x = (x - x[0]) / (x[-1] - x[0])
+    area = float(np.sum(np.diff(x) * (curve[1:] + curve[:-1]) / 2.0))
+    return 1.0 - area / baseline
+
+
+def scores_from_models(
+    models: list[BoostedTrees],
+    train_factors: np.ndarray,
+    test_factors: np.ndarray,
+    num_latents: int,
+    capacity_scale: str = "linear",
+) -> dict[str, float]:
+    """DCI-ES keys from one fitted classifier per factor (fit with the test set as evaluation set)."""
+    r = np.stack([np.abs(m.importance) for m in models], axis=1)
+    per_factor = []
+    for m in models:
+        staged = m.staged_eval_error
+        per_factor.append(explicitness_from_losses(staged[1:], staged[0], capacity_scale=capacity_scale))
+    valid = np.isfinite(per_factor)
+    return {
+        "dci_es": float(np.mean(np.asarray(per_factor)[valid])) if valid.any() else 0.0,
+        "dci_es_size": train_factors.shape[1] / num_latents,
+        "dci_es_disentanglement": disentanglement(r),
+        "dci_es_completeness": completeness(r),
+        "dci_es_informativeness_train": float(
+            np.mean([np.mean(m.train_pred == train_factors[:, k]) for k, m in enumerate(models)])
+        ),
+        "dci_es_informativeness_test": float(
+            np.mean([np.mean(m.eval_pred == test_factors[:, k]) for k, m in enumerate(models)])
+        ),
+    }
+
+
+def dci_es(
+    train_codes,
+    train_factors,
+    test_codes,
+    test_factors,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    capacity_scale: str = "linear",
+    cache: dict | None = None,
+    cache_key: tuple | None = None,
+) -> dict[str, float]:
+    """DCI-ES on arrays: one seeded boosted classifier per factor, as DCI fits it."""
+    if capacity_scale not in CAPACITY_SCALES:
+        raise BenchError(f"dci_es: capacity_scale {capacity_scale!r} is unknown; choose one of: linear, log")
+    train_codes, train_factors, test_codes, test_factors = check_pair(
+        train_codes, train_factors, test_codes, test_factors, "dci_es"
+    )
+    models = fit_factors(train_codes, train_factors, test_codes, test_factors, seed, n_jobs, cache, cache_key)
+    return scores_from_models(models, train_factors, test_factors, train_codes.shape[1], capacity_scale)
+
+
+@register("dci_es")
+class DCIES(Metric):
+    num_train = 10_000
+    num_test = 5_000
+    params = {"n_jobs": -1, "capacity_scale": "linear"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.kwargs["capacity_scale"] not in CAPACITY_SCALES:  # refuse before any model is trained
+            raise BenchError(
+                f"dci_es: capacity_scale {self.kwargs['capacity_scale']!r} is unknown; choose one of: linear, log"
+            )
+        if self.num_test < 1:
+            raise BenchError("dci_es needs num_test >= 1 (the loss-capacity curve is a test loss)")
+
+    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
+        return dci_es(
+            train_codes,
+            train_factors,
+            test_codes,
+            test_factors,
+            seed=estimator_seed(random_state),
+            n_jobs=self.kwargs["n_jobs"],
+            capacity_scale=self.kwargs["capacity_scale"],
+        )
+
+    def evaluate(
+        self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
+    ) -> dict[str, float]:
+        """As `Metric.evaluate`; with evaluate_many's cache the classifiers are shared with the other
+        metrics that fit them on the same sets from the same seed (downstream, fairness)."""
+        sets = draw_train_test(dataset, encode, rng, self.num_train, self.num_test, self.batch_size, codes_cache)
+        return dci_es(
+            *sets,
+            seed=estimator_seed(rng),
+            n_jobs=self.kwargs["n_jobs"],
+            capacity_scale=self.kwargs["capacity_scale"],
+            cache=codes_cache,
+            cache_key=sample_key(self.num_train, self.num_test, self.batch_size),
+        )
