@@ -11,10 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from disentbench.bench.errors import BenchError
-from disentbench.methods.backbone import TRUNK_FEATURES, ConvDecoder, EncoderTrunk
-from disentbench.methods.base import Method
+from disentbench.methods.backbone import ConvDecoder
 from disentbench.methods.constraints import Interval, Options
+from disentbench.methods.gan import GANMethod, Head, gradient_norm, nearest_centroid_accuracy, r_squared
 from disentbench.methods.registry import register
+
+BALANCES = ("literal", "warmup", "adaptive")
 
 
 def gradient_penalty(
@@ -52,26 +54,22 @@ def supcon_loss(v: torch.Tensor, labels: torch.Tensor, temperature: float) -> to
     return (per_anchor * has_pos).sum() / has_pos.sum().clamp(min=1)
 
 
-class _Head(nn.Module):
-    """The shared encoder trunk with its own linear head."""
-
-    def __init__(self, in_channels: int, out_features: int):
-        super().__init__()
-        self.trunk = EncoderTrunk(in_channels)
-        self.head = nn.Linear(TRUNK_FEATURES, out_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x))
+def adaptive_weight(grad_adv: torch.Tensor, grad_h: torch.Tensor, max_weight: float) -> torch.Tensor:
+    """||grad_adv|| / ||grad_h||, capped at max_weight (and max_weight when grad_h is 0): the weight
+    that gives L_H's gradient the adversarial gradient's norm (VQGAN's balance, Esser et al. 2021)."""
+    ratio = grad_adv.norm() / grad_h.norm().clamp(min=1e-30)
+    return ratio.clamp(max=max_weight).detach()
 
 
 @register("did")
-class DiD(Method):
+class DiD(GANMethod):
     """Zhang, Wang, Liu, Lu, Pang & Yang 2025, "Disentanglement in Difference" (arXiv 2502.03123).
 
     Objective: critic D: WGAN-GP, min mean D(G(c)) - mean D(x) + gp_weight * GP;
-    G: min -mean D(G(c)) + lambda_h * L_H + lambda_enc * L_enc; H: min L_H; E: min L_enc, with
+    G: min -mean D(G(c)) + w_h * L_H + lambda_enc * L_enc; H: min L_H; E: min L_enc, with
     c ~ U(-1, 1)^n, c' / c'' = c changed along dimensions i != j, v1 = H(G(c), G(c')),
     v2 = H(G(c), G(c'')), L_H = -mean ||v1 - v2||^2 and L_enc = mean ||E(G(.)) - .||^2 over c, c', c''.
+    w_h = lambda_h times the balance factor (`balance`).
 
     Stated by the paper: WGAN-GP generator and critic; a difference encoder H on pairs of generated
     images that differ in one latent dimension; a samples encoder E with E(G(c)) ~ c whose output on
@@ -83,11 +81,23 @@ class DiD(Method):
     (64) L2-normalised (so L_H = 2 cos - 2 is bounded); the "supcon" option (supervised contrastive
     loss, label = changed dimension, `temperature` 0.1); L_enc on all three images; G cooperating
     with H and E through lambda_h = lambda_enc = 1 (lambda_h = 0 is the paper's no-difference
-    ablation: H still trains but sends G nothing); gp_weight 10, n_critic 5, no normalisation in
-    the critic; Adam lr 1e-4 with betas (0.5, 0.9) for G and D, default betas for E and H;
-    G = the shared decoder with a sigmoid, D/E/H = the shared encoder trunk with their own heads;
-    the adversarial term on G(c) only. One step = n_critic critic updates, each on its own real
-    batch, then one update of G, H and E; training length counts these generator steps.
+    ablation: H still trains but sends G nothing, whatever `balance` says); gp_weight 10, n_critic 5,
+    no normalisation in the critic; Adam lr 1e-4 with betas (0.5, 0.9) for G and D, default betas
+    for E and H; G = the shared decoder with a sigmoid, D/E/H = the shared encoder trunk with their
+    own heads; the adversarial term on G(c) only. One step = n_critic critic updates, each on its own
+    real batch (real and generated images through the critic in one forward), then one update of G,
+    H and E; training length counts these generator steps.
+    Balance of L_H against the adversarial term (ours; docs/did.md has the measurements behind the
+    default): at the reference initialisation both forms of L_H are flat; with lambda_h = 1, L_H's
+    gradient into G starts thousands of times below the adversarial one, then, once the images vary,
+    swings to several times it. `balance`:
+    "literal" (w_h = lambda_h, the paper's form as stated), "warmup" (w_h = lambda_h times a ramp
+    from 0 to 1 over `warmup` x the horizon, starting at the first step at which the pairs' mean
+    absolute pixel difference |G(c') - G(c)| reaches `vary_at`), "adaptive" (w_h = lambda_h x
+    ||dA/dW|| / ||dL_H/dW|| at G's last layer W, capped at `max_weight`: L_H's gradient there held at
+    lambda_h times the adversarial one, as VQGAN balances its terms; the default, chosen for that
+    mechanism: after 600 steps, one seed, it and "literal" ended alike). Divergence: a window mean of
+    `wasserstein` or `critic_loss` beyond +-`diverge_at` fails the cell.
     """
 
     hparams = {
@@ -100,6 +110,10 @@ class DiD(Method):
         "diff_dim": 64,
         "temperature": 0.1,
         "delta_min": 0.5,
+        "balance": "adaptive",
+        "warmup": 0.05,
+        "vary_at": 0.005,
+        "max_weight": 1e4,
     }
     constraints = {
         "latent_dim": Interval(2, None, integer=True),  # two dimensions are perturbed
@@ -112,17 +126,24 @@ class DiD(Method):
         "diff_dim": Interval(1, None, integer=True),
         "temperature": Interval(0, None, closed="neither"),
         "delta_min": Interval(0, 1, closed="right"),
+        "balance": Options(*BALANCES),
+        "warmup": Interval(0, 1),  # a fraction of the horizon: a warm-up cannot outlast training
+        "vary_at": Interval(0, None, closed="neither"),
+        "max_weight": Interval(0, None, closed="neither"),
     }
     reference_grid = {"lambda_h": [0.1, 0.3, 1, 3, 10, 30]}
-    traversal = ("prior", (-1.0, 1.0))
+    diverge_keys = ("wasserstein", "critic_loss")
 
     # --- networks ------------------------------------------------------------------------
     def build(self) -> None:
         c = self.observation_shape[0]
         self.decoder = ConvDecoder(self.latent_dim, c)  # the generator G (logits)
-        self.critic = _Head(c, 1)
-        self.samples_encoder = _Head(c, self.latent_dim)
-        self.difference_encoder = _Head(2 * c, self.hp["diff_dim"])
+        self.critic = Head(c, 1)
+        self.samples_encoder = Head(c, self.latent_dim)
+        self.difference_encoder = Head(2 * c, self.hp["diff_dim"])
+        # steps taken when the pairs first differed by vary_at (-1: not yet); in the checkpoint
+        self.register_buffer("warmup_start", torch.tensor(-1.0))
+        self.register_buffer("warmup_factor", torch.tensor(0.0))  # the ramp at the last step
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr = self.hp["lr"]
@@ -140,6 +161,9 @@ class DiD(Method):
     # --- codes ---------------------------------------------------------------------------
     def sample_prior(self, n: int, generator: torch.Generator, device) -> torch.Tensor:
         return torch.rand((n, self.latent_dim), generator=generator, device=device) * 2 - 1
+
+    def sample_inputs(self, n: int, generator: torch.Generator, device) -> torch.Tensor:
+        return self.sample_prior(n, generator, device)
 
     def perturb(self, c: torch.Tensor, dim: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """c with coordinate dim[k] of row k changed, every other coordinate kept."""
@@ -168,19 +192,54 @@ class DiD(Method):
         return torch.sigmoid(self.decoder(c))
 
     # --- losses --------------------------------------------------------------------------
+    def difference_vectors(self, x: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """H's unit difference vectors of the pairs (x[k], x1[k])."""
+        return F.normalize(self.difference_encoder(torch.cat([x, x1], dim=1)), dim=1)
+
     def difference_loss(
         self, x: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, i: torch.Tensor, j: torch.Tensor
     ) -> torch.Tensor:
         """L_H on v1 = H(x, x') (dimension i changed) and v2 = H(x, x'') (dimension j changed)."""
-        v = self.difference_encoder(torch.cat([torch.cat([x, x1], dim=1), torch.cat([x, x2], dim=1)]))
-        v = F.normalize(v, dim=1)
+        v = self.difference_vectors(torch.cat([x, x]), torch.cat([x1, x2]))
         if self.hp["loss"] == "pairwise":
             v1, v2 = v.chunk(2)
             return pairwise_difference_loss(v1, v2)
         return supcon_loss(v, torch.cat([i, j]), self.hp["temperature"])
 
-    def generator_losses(self, n: int, generator: torch.Generator, device) -> dict[str, torch.Tensor]:
-        """G's objective and its parts, on fresh codes (graph kept for the three updates)."""
+    def _warmup_factor(self, pair_diff: torch.Tensor, step: int | None) -> torch.Tensor:
+        """The warm-up ramp: 0 until the pairs first differ by `vary_at` (mean absolute pixel
+        difference), then linear to 1 over `warmup` x the horizon. A training step (step given)
+        moves it; without a step (diagnostics) it is read as it stands. Tensor arithmetic only, so a
+        step never waits for the device."""
+        if step is None:
+            return self.warmup_factor.clone()
+        taken = float(step - 1)  # steps already taken (the trainer counts from 1)
+        newly = (self.warmup_start < 0) & (pair_diff >= self.hp["vary_at"])
+        self.warmup_start.copy_(torch.where(newly, torch.full_like(self.warmup_start, taken), self.warmup_start))
+        length = self.hp["warmup"] * self.horizon_steps
+        since = taken - self.warmup_start
+        ramp = (since / length).clamp(0, 1) if length > 0 else (since >= 0).to(since.dtype)
+        self.warmup_factor.copy_(torch.where(self.warmup_start < 0, torch.zeros_like(ramp), ramp))
+        return self.warmup_factor.clone()
+
+    def h_weight(self, adv: torch.Tensor, l_h: torch.Tensor, pair_diff: torch.Tensor, step: int | None) -> torch.Tensor:
+        """w_h, the weight of L_H in G's objective (a constant for G's gradient)."""
+        lam = float(self.hp["lambda_h"])
+        mode = self.hp["balance"]
+        if lam == 0 or mode == "literal":
+            return torch.tensor(lam, device=adv.device)
+        if mode == "warmup":
+            return lam * self._warmup_factor(pair_diff, step)
+        last = self.decoder.deconv[-1].weight
+        (g_adv,) = torch.autograd.grad(adv, last, retain_graph=True)
+        (g_h,) = torch.autograd.grad(l_h, last, retain_graph=True)
+        return lam * adaptive_weight(g_adv, g_h, self.hp["max_weight"])
+
+    def generator_losses(
+        self, n: int, generator: torch.Generator, device, step: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """G's objective and its parts, on fresh codes (graph kept for the three updates). `step`
+        (the trainer's, from 1) moves the warm-up; without it the warm-up is only read."""
         c, c1, c2, i, j = self.sample_codes(n, generator, device)
         codes = torch.cat([c, c1, c2])
         images = self.generate(codes)
@@ -188,16 +247,18 @@ class DiD(Method):
         adv = -self.critic(x).mean()
         l_h = self.difference_loss(x, x1, x2, i, j)
         l_enc = (self.samples_encoder(images) - codes).pow(2).sum(dim=1).mean()
+        pair_diff = (x1 - x).detach().abs().mean()
+        w_h = self.h_weight(adv, l_h, pair_diff, step)
         g_loss = adv + self.hp["lambda_enc"] * l_enc
         if self.hp["lambda_h"] != 0:  # the ablation leaves no path from H into G at all
-            g_loss = g_loss + self.hp["lambda_h"] * l_h
-        return {"loss": g_loss, "adv": adv, "l_h": l_h, "l_enc": l_enc}
+            g_loss = g_loss + w_h * l_h
+        return {"loss": g_loss, "adv": adv, "l_h": l_h, "l_enc": l_enc, "w_h": w_h, "pair_diff": pair_diff}
 
     def critic_step(self, real: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         n = real.shape[0]
         with torch.no_grad():
             fake = self.generate(self.sample_prior(n, generator, real.device))
-        scores = self.critic(torch.cat([real, fake]))
+        scores = self.critic(torch.cat([real, fake]))  # one forward for both batches
         wasserstein = scores[:n].mean() - scores[n:].mean()
         gp = gradient_penalty(self.critic, real, fake, generator)
         loss = -wasserstein + self.hp["gp_weight"] * gp
@@ -207,9 +268,11 @@ class DiD(Method):
         opt.step()
         return {"critic_loss": loss.detach(), "wasserstein": wasserstein.detach(), "gp": gp.detach()}
 
-    def generator_step(self, n: int, generator: torch.Generator, device) -> dict[str, torch.Tensor]:
+    def generator_step(
+        self, n: int, generator: torch.Generator, device, step: int | None = None
+    ) -> dict[str, torch.Tensor]:
         """G, H and E each step on their own objective; all gradients first, then the updates."""
-        losses = self.generator_losses(n, generator, device)
+        losses = self.generator_losses(n, generator, device, step)
         groups = [
             ("generator", losses["loss"], self.decoder),
             ("difference", losses["l_h"], self.difference_encoder),
@@ -235,7 +298,45 @@ class DiD(Method):
         for real in x.chunk(k):
             for key, value in self.critic_step(real, generator).items():
                 critic_logs[key] = critic_logs.get(key, 0) + value / k
-        return {**self.generator_step(x.shape[0] // k, generator, x.device), **critic_logs}
+        return {**self.generator_step(x.shape[0] // k, generator, x.device, step), **critic_logs}
+
+    # --- diagnostics ---------------------------------------------------------------------
+    def difference_accuracy(self, generator: torch.Generator, device) -> float:
+        """Nearest-centroid accuracy of H's vectors at telling which dimension changed: per
+        dimension, 2m held pairs (x, x with that coordinate perturbed); centroids from the first m,
+        scored on the other m. Chance is 1 / latent_dim."""
+        m, d = self.n_diagnostic_pairs, self.latent_dim
+        labels = torch.arange(d, device=device).repeat_interleave(2 * m)
+        c = self.sample_prior(len(labels), generator, device)
+        c1 = self.perturb(c, labels, generator)
+        with torch.no_grad():
+            v = self.difference_vectors(self.generate(c), self.generate(c1))
+        fit = (torch.arange(len(labels), device=device) % (2 * m)) < m
+        return nearest_centroid_accuracy(v[fit], labels[fit], v[~fit], labels[~fit], d)
+
+    def diagnostics(self, generator: torch.Generator) -> dict[str, float]:
+        """R^2 of E(G(c)) against c per dimension, the gradient norm each term of G's objective sends
+        to G (weighted as G receives it; `grad_g_l_h_raw` unweighted), H's nearest-centroid accuracy
+        and how much the generated images vary."""
+        device = next(self.parameters()).device
+        out: dict[str, float] = {}
+        c = self.sample_prior(self.n_diagnostic_codes, generator, device)
+        with torch.no_grad():
+            x = self.generate(c)
+            r2 = r_squared(self.samples_encoder(x), c)
+        out.update({f"r2_enc_{k}": float(v) for k, v in enumerate(r2)})
+        out["r2_enc_mean"] = float(r2.mean())
+        out["image_std"] = float(x.std(dim=0).mean())
+        losses = self.generator_losses(self.n_gradient_codes, generator, device)
+        params = list(self.decoder.parameters())
+        w_h = float(losses["w_h"]) if self.hp["lambda_h"] != 0 else 0.0
+        out["grad_g_adv"] = gradient_norm(losses["adv"], params)
+        out["grad_g_l_h_raw"] = gradient_norm(losses["l_h"], params)
+        out["grad_g_l_h"] = w_h * out["grad_g_l_h_raw"]
+        out["grad_g_l_enc"] = self.hp["lambda_enc"] * gradient_norm(losses["l_enc"], params)
+        out["h_weight"] = w_h
+        out["h_centroid_acc"] = self.difference_accuracy(generator, device)
+        return out
 
     # --- representation ------------------------------------------------------------------
     @torch.no_grad()

@@ -1,4 +1,5 @@
-"""DiD: gradient penalty, the difference losses, E's regression targets, the lambda_h = 0 ablation."""
+"""DiD: gradient penalty, the difference losses, E's regression targets, the lambda_h = 0 ablation, the
+balance of L_H against the adversarial term, the diagnostics and the divergence test."""
 
 import math
 
@@ -120,7 +121,7 @@ class _Zeros(_ReadCode):
 
 @pytest.mark.parametrize("perturb", ["resample", "shift"])
 def test_samples_encoder_target_is_the_code_that_made_the_image(perturb):
-    m = methods.create("did", seed=0, perturb=perturb)
+    m = methods.create("did", seed=0, perturb=perturb, balance="literal")
     m.decoder, m.samples_encoder = _WriteCode(10), _ReadCode(10)
     losses = m.generator_losses(16, torch.Generator().manual_seed(0), "cpu")
     assert float(losses["l_enc"]) < 1e-8  # E inverts G exactly, so any misaligned target would show
@@ -140,9 +141,12 @@ def _g_and_h_grads(m, seed: int):
     return g_grads, h_grads
 
 
-@pytest.mark.parametrize("lambda_h, coupled", [(0.0, False), (1.0, True)])
-def test_lambda_h_zero_removes_every_gradient_from_h_into_g(lambda_h, coupled):
-    m = methods.create("did", seed=0, lambda_h=lambda_h)
+@pytest.mark.parametrize(
+    "lambda_h, balance, coupled",
+    [(0.0, "literal", False), (1.0, "literal", True), (0.0, "adaptive", False), (1.0, "adaptive", True)],
+)
+def test_lambda_h_zero_removes_every_gradient_from_h_into_g(lambda_h, balance, coupled):
+    m = methods.create("did", seed=0, lambda_h=lambda_h, balance=balance)
     g_before, h_grads = _g_and_h_grads(m, seed=3)
     assert all(g is None for g in h_grads) != coupled  # does G's objective depend on H at all?
     with torch.no_grad():  # a different H: G's gradient must not move unless G and H are coupled
@@ -153,13 +157,154 @@ def test_lambda_h_zero_removes_every_gradient_from_h_into_g(lambda_h, coupled):
     assert same != coupled
 
 
+def _last_layer_grad_norm(m, term: str, seed: int) -> float:
+    """||d term / d W|| at G's last layer by a plain backward on a fresh graph of the same codes."""
+    m.zero_grad(set_to_none=True)
+    m.generator_losses(8, torch.Generator().manual_seed(seed), "cpu")[term].backward()
+    norm = float(m.decoder.deconv[-1].weight.grad.norm())
+    m.zero_grad(set_to_none=True)
+    return norm
+
+
+@pytest.mark.parametrize("lambda_h, max_weight", [(1.0, 1e4), (0.3, 1e4), (1.0, 2.0)])
+def test_adaptive_weight_holds_l_h_gradient_at_lambda_h_times_the_adversarial_one(lambda_h, max_weight):
+    m = methods.create("did", seed=0, balance="adaptive", lambda_h=lambda_h, max_weight=max_weight)
+    for p in m.decoder.parameters():  # a generator whose images vary, so L_H is not flat
+        with torch.no_grad():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    adv, h = _last_layer_grad_norm(m, "adv", 4), _last_layer_grad_norm(m, "l_h", 4)
+    weight = float(m.generator_losses(8, torch.Generator().manual_seed(4), "cpu")["w_h"])
+    expected = lambda_h * min(adv / h, max_weight)
+    assert weight == pytest.approx(expected, rel=1e-4)
+    if adv / h < max_weight:  # the defining property: L_H's weighted gradient is lambda_h x the adversarial one
+        assert weight * h == pytest.approx(lambda_h * adv, rel=1e-4)
+
+
+def _expected_ramp(pair_diffs: list[float], vary_at: float, length: float) -> list[float]:
+    """The warm-up by hand: it starts at the first step (counted from 0) whose pair difference
+    reaches vary_at and rises linearly to 1 over `length` steps."""
+    start, out = None, []
+    for taken, diff in enumerate(pair_diffs):
+        if start is None and diff >= vary_at:
+            start = taken
+        if start is None:
+            out.append(0.0)
+        elif length == 0:
+            out.append(1.0)
+        else:
+            out.append(min(1.0, (taken - start) / length))
+    return out
+
+
+@pytest.mark.parametrize("warmup", [0.1, 0.0])
+def test_warmup_starts_when_the_pairs_vary_and_ramps_over_its_fraction(warmup):
+    m = methods.create("did", seed=0, balance="warmup", warmup=warmup, vary_at=0.01, lambda_h=2.0)
+    m.plan_training(100)  # a ramp of warmup x 100 steps
+    diffs = [0.001] * 5 + [0.02] + [0.0] * 3 + [0.05] * 15  # once started, it never stops
+    got = [float(m._warmup_factor(torch.tensor(d), step=t + 1)) for t, d in enumerate(diffs)]
+    assert got == pytest.approx(_expected_ramp(diffs, 0.01, warmup * 100))
+    assert float(m.warmup_start) == 5.0
+    losses = m.generator_losses(4, torch.Generator().manual_seed(0), "cpu")  # no step: read as it stands
+    assert float(losses["w_h"]) == pytest.approx(2.0 * got[-1])
+    fresh = methods.create("did", seed=1, balance="warmup", warmup=warmup, vary_at=0.01)
+    fresh.load_checkpoint_state(m.checkpoint_state())  # the warm-up's state travels in checkpoints
+    assert float(fresh.warmup_start) == 5.0 and float(fresh.warmup_factor) == pytest.approx(got[-1])
+
+
+def test_warmup_before_the_images_vary_sends_g_nothing_from_h():
+    m = methods.create("did", seed=0, balance="warmup")  # the grey start: pairs differ by ~1e-4
+    logs = m.generator_step(4, torch.Generator().manual_seed(0), "cpu", step=1)
+    assert float(logs["pair_diff"]) < m.hp["vary_at"] and float(logs["w_h"]) == 0.0
+    g_before, _ = _g_and_h_grads(m, seed=3)
+    with torch.no_grad():
+        for p in m.difference_encoder.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(5)))
+    g_after, _ = _g_and_h_grads(m, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(g_before, g_after))
+
+
+class _ChangedDim(nn.Module):
+    """A stub H for _WriteCode images: the absolute change of each code pixel, i.e. which dimension changed."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.d = d
+
+    def forward(self, pair):
+        x, x1 = pair[:, :1], pair[:, 1:]
+        return (x1[:, 0, 0, : self.d] - x[:, 0, 0, : self.d]).abs() + 1e-6
+
+
+class _Constant(_ChangedDim):
+    def forward(self, pair):
+        return torch.ones(pair.shape[0], self.d)
+
+
+def _small_diagnostics(m):
+    """Fewer held codes and pairs than the defaults: the same computations, test-sized."""
+    m.n_diagnostic_codes, m.n_gradient_codes, m.n_diagnostic_pairs = 24, 4, 3
+    return m
+
+
+def test_diagnostics_read_what_they_claim():
+    """R^2 is 1 for an encoder that inverts G; H's nearest-centroid accuracy is 1 for an H that sees the
+    changed dimension and chance (1/d) for a constant H; the L_H gradient is weighted as G gets it."""
+    m = _small_diagnostics(methods.create("did", seed=0, balance="literal", lambda_h=0.5))
+    real_decoder = m.decoder
+    m.decoder, m.samples_encoder, m.difference_encoder = _WriteCode(10), _ReadCode(10), _ChangedDim(10)
+    out = m.diagnostics(torch.Generator().manual_seed(0))
+    assert all(out[f"r2_enc_{k}"] == pytest.approx(1.0, abs=1e-5) for k in range(10))
+    assert out["h_centroid_acc"] == 1.0
+    m.difference_encoder = _Constant(10)
+    assert m.diagnostics(torch.Generator().manual_seed(0))["h_centroid_acc"] == pytest.approx(0.1)
+    m = _small_diagnostics(methods.create("did", seed=0, balance="literal", lambda_h=0.5))
+    assert m.decoder is not real_decoder
+    out = m.diagnostics(torch.Generator().manual_seed(0))
+    assert out["grad_g_l_h"] == pytest.approx(0.5 * out["grad_g_l_h_raw"]) and out["grad_g_l_h_raw"] > 0
+    assert out["grad_g_adv"] > 0 and out["grad_g_l_enc"] > 0 and out["h_weight"] == 0.5
+
+
+def test_log_step_changes_nothing_and_flags_an_exploding_critic():
+    from disentbench.bench.training import TrainingDiverged
+
+    m = _small_diagnostics(methods.create("did", seed=0, n_critic=1))
+    g = torch.Generator().manual_seed(0)
+    m.train_step(torch.rand((4, 1, 64, 64), generator=g), 1, g)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    first = m.log_step(1, {"wasserstein": 3.0, "critic_loss": -2.0})
+    assert {"grad_g_adv", "grad_g_l_h", "grad_g_l_enc", "h_centroid_acc", "r2_enc_mean", "image_std"} <= set(first)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items()) and m.training
+    assert m.log_step(1, {}) == first  # the same held codes at every logging step
+    with pytest.raises(TrainingDiverged) as err:
+        m.log_step(7, {"wasserstein": -2500.0})
+    assert err.value.step == 7 and str(err.value).startswith("the critic exploded: wasserstein = -2500 ")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"balance": "vqgan"}, "did.balance='vqgan' is not valid; choose one of literal, warmup, adaptive"),
+        ({"warmup": 1.5}, "did.warmup=1.5 is out of range; it must be in [0, 1]"),
+        ({"warmup": -0.1}, "did.warmup=-0.1 is out of range; it must be in [0, 1]"),
+        ({"max_weight": 0}, "did.max_weight=0 is out of range; it must be > 0"),
+        ({"vary_at": -1}, "did.vary_at=-1 is out of range; it must be > 0"),
+        ({"horizon": -5}, "did.horizon=-5 is out of range; it must be an integer >= 0"),
+        ({"diverge_at": 0}, "did.diverge_at=0 is out of range; it must be > 0"),
+    ],
+)
+def test_bad_balance_settings_are_one_line_errors(overrides, message):
+    with pytest.raises(BenchError) as err:
+        methods.get("did").validate_hparams(overrides)
+    assert str(err.value) == message
+
+
 def test_step_consumes_n_critic_batches_and_encodes_real_images():
     m = methods.create("did", seed=0, n_critic=2)
     assert m.batches_per_step == 2 and m.traversal == ("prior", (-1.0, 1.0))
     g = torch.Generator().manual_seed(0)
     x = torch.rand((6, 1, 64, 64), generator=g)
     logs = m.train_step(x, 0, g)
-    assert {"loss", "l_h", "l_enc", "critic_loss", "wasserstein", "gp"} <= set(logs)
+    assert {"loss", "l_h", "l_enc", "w_h", "pair_diff", "critic_loss", "wasserstein", "gp"} <= set(logs)
     assert all(v.dim() == 0 and not v.requires_grad for v in logs.values())
     with pytest.raises(BenchError):
         m.train_step(x[:5], 1, g)
