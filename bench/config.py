@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from disentbench.bench.choices import GRIDS, REPRESENTATIONS, or_list
+from disentbench.bench.claim import ClaimSpec, check_types
 from disentbench.bench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES
 
@@ -35,6 +36,7 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "grid": (str, or_list(GRIDS) + " (reference: every method over its reference grid; --grid overrides)"),
     "procedural_ok": (bool, "true or false (false: --source auto refuses the procedural stand-in)"),
     "representation": (str, or_list(REPRESENTATIONS) + " (what the metrics score; --representation overrides)"),
+    "claim": (dict, "a mapping {method, ablation, metrics, run_ablation} (the claim the report tests)"),
 }
 _POSITIVE = ("seeds", "batch_size", "steps", "log_every")
 
@@ -112,6 +114,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     for name, params in (p.get("metrics") or {}).items():
         if params is not None and not isinstance(params, dict):
             raise BenchError(f"{where}: metrics.{name} must be a mapping of parameters, got {params!r}")
+    if "claim" in p:
+        check_types(where, p["claim"])
     for key in ("datasets", "metrics", "steps", "batch_size", "primary_metric"):
         if key not in p:
             raise BenchError(f"{where}: missing required key {key!r}")
@@ -124,6 +128,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     p.setdefault("grid", "none")
     p.setdefault("procedural_ok", True)
     p.setdefault("representation", REPRESENTATIONS[0])
+    if "claim" in p:  # absent: the report tests the default claim on whatever metrics were measured
+        p["claim"] = ClaimSpec.from_config(p["claim"]).as_config()
     p["metrics"] = {k: dict(v or {}) for k, v in p["metrics"].items()}
     return p
 

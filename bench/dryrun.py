@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from disentbench import methods, metrics
+from disentbench.bench.claim import ClaimSpec
 from disentbench.bench.grid import Cell
 from disentbench.bench.runner import is_complete
-from disentbench.bench.training import RunSeeds
+from disentbench.bench.training import RunSeeds, draw_batch
 
 #: the evaluation probe runs every metric at this fraction of the profile's sample sizes
 EVAL_FRACTION = 0.1
@@ -60,7 +61,7 @@ def probe_steps_per_second(cell: Cell, dataset, device: torch.device, steps: int
     rows = cell.batch_size * method.batches_per_step
     # one batch, rendered before the clock starts and reused: the probe times the method's arithmetic
     # (batch production is a few percent of a step, and a procedural renderer's cache fills lazily)
-    x = dataset.observations(dataset.sample_factors(rows, rng))
+    x = draw_batch(method, dataset, rows, rng)  # pairs for the weakly supervised methods
 
     def step(i: int) -> None:
         losses = method.train_step(x, i, noise)
@@ -132,6 +133,9 @@ def describe(planned, probe_steps: int = 5) -> str:
             f"| {r['dataset']} | {r['data_source']} | {r['method']} | {r['settings']} | {r['seeds']} | "
             f"{steps} | {r['cells']} | {r['complete']} | {rate:.2f} |"
         )
+    claim = ClaimSpec.from_config(planned.profile.get("claim"))
+    if claim.run_ablation and claim.ablation and any(c.method == claim.method for c in planned.cells):
+        lines += ["", f"{claim.method}'s settings include the claim's ablation ({claim.ablation_text()})."]
     lines += [
         "",
         f"{len(planned.cells)} cell(s), {len(planned.cells) - len(todo)} already complete, {len(todo)} to run.",

@@ -139,14 +139,22 @@ def expand(
     dataset_sizes: dict[str, int] | None = None,
     precision: str = "fp32",
     representation: str = "mean",
+    extra_settings: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[Cell]:
+    """Every cell. `extra_settings` adds, per method, settings given as overrides of its defaults
+    (the claim's ablation) after the grid's, unless the grid already holds them."""
     cells = []
     for dataset, source in dataset_sources.items():
         for method in method_names:
             steps = steps_override or int(profile["method_steps"].get(method, profile["steps"]))
             size = (dataset_sizes or {}).get(dataset)
             class_path = method_class_path(method)
-            for hp in hparam_settings(method, sets.get(method), grid, size):
+            settings = hparam_settings(method, sets.get(method), grid, size)
+            for overrides in (extra_settings or {}).get(method, []):
+                extra = hparam_settings(method, {k: [v] for k, v in overrides.items()}, "none", size)[0]
+                if extra not in settings:
+                    settings.append(extra)
+            for hp in settings:
                 for seed in range(seeds):
                     cells.append(
                         Cell(

@@ -1,6 +1,8 @@
 """The literature's comparisons as profiles: datasets, grids, lengths, official data, and the
 reports' warning when cells are shorter than the reference length."""
 
+import json
+
 import pandas as pd
 
 from disentbench import methods
@@ -39,7 +41,10 @@ def test_paper_plan_expands_both_datasets_every_setting_and_factorvae_length(tmp
         per[(c.dataset, c.method)].add(c.hparams_json)
     for (dataset, method), settings in per.items():
         expected = max(1, len(next(iter(methods.get(method).reference_grid.values()), [])))
+        expected += method == "did"  # the claim's ablation (lambda_h = 0) is planned next to the grid
         assert len(settings) == expected, (dataset, method)
+        if method == "did":
+            assert 0.0 in {json.loads(h)["lambda_h"] for h in settings}
     assert {c.steps for c in cells if c.method == "factorvae"} == {150_000}
     assert {c.steps for c in cells if c.method != "factorvae"} == {300_000}
     assert len({c.seed for c in cells}) == 5
@@ -94,6 +99,13 @@ def test_bad_profile_keys_are_one_line_errors(tmp_path, capsys):
     for text, expected in [
         ("extends: smoke\ngrid: all\n", "grid must be reference or none"),
         ("extends: smoke\nprocedural_ok: maybe\n", "procedural_ok must be true or false"),
+        ("extends: smoke\nclaim: did\n", "claim must be a mapping"),
+        ("extends: smoke\nclaim: {challenger: did}\n", "claim has unknown key 'challenger'"),
+        ("extends: smoke\nclaim: {method: didd}\n", "claim.method 'didd' is not registered; registered methods: "),
+        ("extends: smoke\nclaim: {ablation: {lambda: 0}}\n", "claim.ablation: did has no hyperparameter 'lambda'"),
+        ("extends: smoke\nclaim: {ablation: {lambda_h: -1}}\n", "did.lambda_h=-1"),
+        ("extends: smoke\nclaim: {metrics: [mig, migg]}\n", "claim.metrics: unknown metric 'migg'; registered"),
+        ("extends: smoke\nclaim: {metrics: []}\n", "claim.metrics must be a non-empty list"),
     ]:
         path = tmp_path / "p.yaml"
         path.write_text(text)

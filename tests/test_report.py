@@ -345,13 +345,18 @@ def test_compare_clear_win_clear_loss_and_ties():
 
 
 def test_claim_rows_on_synthetic_runs(run_dir):
-    rows, ablations, notes = claim_rows(load_runs([run_dir]), "dci")
-    verdicts = {r["metric"]: r["verdict"] for r in rows if r["dataset"].startswith("dsprites")}
+    tables = claim_rows(load_runs([run_dir]), held_out=False)
+    verdicts = {r["metric"]: r["verdict"] for r in tables.best if r["dataset"].startswith("dsprites")}
     assert verdicts == {"MIG": "supported", "DCI disentanglement": "supported", "SAP": "not supported"}
-    sap = next(r for r in rows if r["metric"] == "SAP")
-    assert sap["rival"].startswith("factorvae") and sap["DiD rank"] == "4 of 4"
-    assert not ablations
-    assert any("shapes3d" in n and "not run" in n for n in notes)
+    sap = next(r for r in tables.best if r["metric"] == "SAP")
+    assert sap["rival"].startswith("factorvae") and sap["challenger rank"] == "4 of 4"
+    assert "same seeds" in sap["selection"]
+    assert not tables.ablations
+    assert any("shapes3d" in n and "not run" in n for n in tables.notes)
+    # held out: 5 seeds split 2 (choose) / 3 (test); 3 against 3 cannot reach p < 0.05
+    held = claim_rows(load_runs([run_dir]))
+    assert {r["verdict"] for r in held.best} == {"inconclusive (n=3 seeds)"}
+    assert all(r["selection"] == "setting chosen on seeds 0,1, tested on seeds 2-4" for r in held.best)
 
 
 # --- figures, HTML, CLI --------------------------------------------------------------------------
@@ -403,7 +408,8 @@ def test_html_is_self_contained_and_holds_every_table_and_figure(report):
     assert len(parser.images) == len(pngs) > 0
     assert all(src.startswith("data:image/png;base64,") for src in parser.images)
     assert parser.scripts == 0 and parser.external == []
-    assert parser.tables == {"provenance": 1, "leaderboard": 4, "claims": 1}  # 2 datasets x 2 views
+    # 2 datasets x 2 views; claims (a) and (b); the published numbers beside the dsprites board
+    assert parser.tables == {"provenance": 1, "leaderboard": 4, "claims": 2, "published": 1}
     assert "no checkpoint.pt" in page  # pictures of models skipped with a note
     assert "no train_log.csv for betavae" in page
     for name in ("leaderboard.md", "leaderboard.csv", "claims.md"):

@@ -1,58 +1,68 @@
-"""The DiD paper's claim made testable: on each dataset and each of MIG, DCI disentanglement and
-SAP, DiD beats the mainstream methods.
+"""A paper's claim made testable: on each dataset and claim metric, the challenger (the profile's
+`claim.method`, DiD for the DiD paper) beats the other methods.
 
-Per row: DiD's best setting and each other method's best setting (the setting that is best on the
-primary metric, the same rule for every method and the same one the leaderboard's "best setting per
-method" view uses); DiD's rank on the metric; the margin over the best other method; a two-sided
-Mann-Whitney U test between the two sets of seeds; a seeded bootstrap 95% interval of the margin.
+Two comparisons, reported side by side because they answer different questions:
 
-Verdict (alpha = 0.05):
-- "supported": DiD ranks strictly first and the test is significant;
-- "not supported": DiD is significantly worse, or DiD does not rank strictly first although the
-  seeds were enough for the test to show a win (the smallest p-value the exact test can reach with
-  these seed counts is below alpha);
-- "inconclusive (n=K seeds)" otherwise, K = the smaller seed count of the two.
-A tie (equal means) is never a win.
+(a) **Best setting per method**: each method enters with the setting that is best on the row's
+    metric. The setting is chosen on the *selection seeds* (the lower half of the seeds present) and
+    the test uses the other seeds, so picking the best of six settings does not inflate the score
+    being tested. With fewer than two seeds no split exists: the setting is chosen and tested on the
+    same seeds, and the row says so (that choice favours every method's luckiest setting, more so
+    for methods with more settings). The rival is the other method with the best selection-seed
+    mean; a two-sided Mann-Whitney U test and a seeded bootstrap interval compare the test seeds.
+(b) **Distributions** (Locatello et al. 2019): every run of the challenger (all settings x seeds)
+    against every run of each rival, one row per rival: medians, the probability that a random
+    challenger run beats a random rival run (ties count half), and the Mann-Whitney test.
+
+Verdicts (alpha = 0.05): "supported" when the challenger is ahead and the test is significant;
+"not supported" when it is significantly behind, or not ahead although the runs were enough for
+the test to show a win (the smallest p the exact test can reach is below alpha); otherwise
+"inconclusive (n=K ...)". A tie is never a win. The ablation (the challenger with its idea switched
+off, e.g. DiD with lambda_h = 0) is compared like (a), as one more rival of its own table.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from disentbench.bench.report.leaderboard import BOARD, best_settings, fmt_cell, fmt_number, setting_stats
+from disentbench.bench.claim import DEFAULT_METRICS, ClaimSpec
+from disentbench.bench.report.leaderboard import BOARD, fmt_cell, fmt_number
 from disentbench.bench.report.length import short_training_note
-from disentbench.bench.report.runs import normalise, ordered_metrics, parse_hparams, short_hparams
+from disentbench.bench.report.runs import higher_is_better, normalise, parse_hparams, short_hparams
 
-DID = "did"
-CLAIM_METRICS = ("mig", "dci", "sap")
+#: the default claim metrics (the DiD paper's); they lead the leaderboard's headline table
+CLAIM_METRICS = DEFAULT_METRICS
 METRIC_LABELS = {"mig": "MIG", "dci": "DCI disentanglement", "sap": "SAP"}
 ALPHA = 0.05
 N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 MD_NAME = "claims.md"
 SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
+BEST_TITLE = "(a) Best setting per method, chosen on held-out seeds"
+DIST_TITLE = "(b) Distributions over all settings and seeds (Locatello et al. 2019)"
+ABLATION_TITLE = "Ablation: the challenger against itself with its idea switched off"
 
 
-def inconclusive(n: int) -> str:
-    return f"inconclusive (n={n} seed{'s' if n != 1 else ''})"
+def inconclusive(n: int, unit: str = "seed") -> str:
+    return f"inconclusive (n={n} {unit}{'s' if n != 1 else ''})"
 
 
 @dataclass
 class Comparison:
-    """DiD's seeds against one rival's seeds on one metric."""
+    """The challenger's scores against one rival's on one metric."""
 
-    margin: float  # mean(did) - mean(other); 0 when the means tie
+    margin: float  # mean(challenger) - mean(other); 0 when the means tie
     p_value: float  # two-sided Mann-Whitney U
-    min_p: float  # smallest p the exact test can reach with these seed counts
+    min_p: float  # smallest p the exact test can reach with these counts
     ci_low: float
     ci_high: float
-    n: int  # min(seed counts)
+    n: int  # min(counts)
     verdict: str
 
 
@@ -74,10 +84,23 @@ def bootstrap_margin(
     return float(lo), float(hi)
 
 
+def _verdict(ahead: bool, behind: bool, p: float, min_p: float, n: int, alpha: float, unit: str) -> str:
+    if ahead and p < alpha:
+        return SUPPORTED
+    if (behind and p < alpha) or (not ahead and min_p < alpha):
+        return NOT_SUPPORTED
+    return inconclusive(n, unit)
+
+
+def _mwu(a: np.ndarray, b: np.ndarray) -> float:
+    p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return p if np.isfinite(p) else 1.0
+
+
 def compare(
     did: np.ndarray, other: np.ndarray, alpha: float = ALPHA, seed: int = BOOTSTRAP_SEED, higher_better: bool = True
 ) -> Comparison:
-    """Test "did beats other" on two samples of per-seed scores."""
+    """Test "the challenger beats other" on two samples of per-seed scores (direction: the means)."""
     did = np.asarray(did, dtype=float)
     other = np.asarray(other, dtype=float)
     if len(did) == 0 or len(other) == 0:
@@ -86,130 +109,262 @@ def compare(
     scale = max(1.0, float(np.abs(np.concatenate([did, other])).max()))
     if abs(margin) <= 1e-12 * scale:  # equal up to float summation order: a tie, never a win
         margin = 0.0
-    p = float(mannwhitneyu(did, other, alternative="two-sided").pvalue)
-    if not np.isfinite(p):
-        p = 1.0
+    p = _mwu(did, other)
     min_p = min_two_sided_p(len(did), len(other))
     lo, hi = bootstrap_margin(did, other, np.random.default_rng(seed))
     n = min(len(did), len(other))
-    better = margin > 0 if higher_better else margin < 0
-    worse = margin < 0 if higher_better else margin > 0
-    if better and p < alpha:
-        verdict = SUPPORTED
-    elif (worse and p < alpha) or (not better and min_p < alpha):
-        verdict = NOT_SUPPORTED
-    else:
-        verdict = inconclusive(n)
-    return Comparison(margin, p, min_p, lo, hi, n, verdict)
+    ahead = margin > 0 if higher_better else margin < 0
+    behind = margin < 0 if higher_better else margin > 0
+    return Comparison(margin, p, min_p, lo, hi, n, _verdict(ahead, behind, p, min_p, n, alpha, "seed"))
 
 
-def _is_ablation(method: str, hparams: str) -> bool:
-    value = parse_hparams(hparams).get("lambda_h")
-    return method == DID and isinstance(value, (int, float)) and float(value) == 0.0
+def prob_superiority(a: np.ndarray, b: np.ndarray, higher_better: bool = True) -> float:
+    """P(a random run of `a` beats a random run of `b`), ties counting half (U / (n_a n_b))."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = a[:, None] - b[None, :]
+    if not higher_better:
+        diff = -diff
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
 
 
-def _seeds(part: pd.DataFrame, setting: tuple, metric: str) -> np.ndarray:
-    method, hparams, steps = setting
-    sel = part[
-        (part["method"] == method)
-        & (part["hparams"] == hparams)
-        & (part["steps"] == steps)
-        & (part["metric"] == metric)
-    ]
-    return sel["value"].dropna().to_numpy(dtype=float)
+@dataclass
+class DistributionComparison:
+    p_superiority: float
+    p_value: float
+    min_p: float
+    n: int
+    verdict: str
 
 
-def _describe(setting: tuple, values: np.ndarray) -> tuple[str, str]:
-    method, hparams, _ = setting
+def compare_distributions(
+    challenger: np.ndarray, rival: np.ndarray, alpha: float = ALPHA, higher_better: bool = True
+) -> DistributionComparison:
+    """Locatello-style: all runs against all runs; direction = the probability of superiority."""
+    ps = prob_superiority(challenger, rival, higher_better)
+    p = _mwu(np.asarray(challenger, float), np.asarray(rival, float))
+    min_p = min_two_sided_p(len(challenger), len(rival))
+    n = min(len(challenger), len(rival))
+    return DistributionComparison(ps, p, min_p, n, _verdict(ps > 0.5, ps < 0.5, p, min_p, n, alpha, "run"))
+
+
+# --- selecting settings on held-out seeds ------------------------------------------------------
+def split_seeds(seeds) -> tuple[list[int], list[int]] | None:
+    """(selection seeds, test seeds): the lower half of the distinct seeds chooses, the rest tests.
+    None with fewer than two seeds (no split exists)."""
+    distinct = sorted({int(s) for s in seeds})
+    k = len(distinct) // 2
+    if k < 1:
+        return None
+    return distinct[:k], distinct[k:]
+
+
+def seed_range(seeds: list[int]) -> str:
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+@dataclass
+class Entrant:
+    """One contender of a table: a method (or the ablation) with its runs on one dataset."""
+
+    name: str  # shown name: the method, or e.g. "did (lambda_h=0)"
+    method: str  # registered name (for short_hparams)
+    runs: pd.DataFrame
+
+
+@dataclass
+class Choice:
+    name: str
+    setting: tuple  # (hparams, steps)
+    test: np.ndarray  # the test seeds' scores at the chosen setting
+    selection_mean: float
+
+
+def _scores(runs: pd.DataFrame, metric: str, seeds: list[int] | None = None) -> pd.DataFrame:
+    sel = runs[runs["metric"] == metric].dropna(subset=["value"])
+    if seeds is not None:
+        sel = sel[sel["seed"].isin(seeds)]
+    return sel
+
+
+def choose_setting(entrant: Entrant, metric: str, select: list[int] | None, test: list[int] | None) -> Choice | None:
+    """The entrant's setting with the best selection-seed mean on `metric`, scored on the test seeds
+    (both None: all seeds, the same for choosing and testing). None when it cannot be scored."""
+    chosen = _scores(entrant.runs, metric, select)
+    if chosen.empty:
+        return None
+    means = chosen.groupby(["hparams", "steps"], sort=True)["value"].mean()
+    best = means.idxmax() if higher_is_better(metric) else means.idxmin()
+    at = _scores(entrant.runs, metric, test)
+    at = at[(at["hparams"] == best[0]) & (at["steps"] == best[1])]
+    if at.empty:
+        return None
+    return Choice(entrant.name, best, at["value"].to_numpy(float), float(means[best]))
+
+
+def _setting_text(entrant: Entrant, setting: tuple) -> str:
+    return f"{entrant.name} ({short_hparams(setting[0], entrant.method)})"
+
+
+def _score_text(values: np.ndarray) -> str:
     std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-    return f"{method} ({short_hparams(hparams, method)})", fmt_cell(float(values.mean()), std, len(values))
+    return fmt_cell(float(values.mean()), std, len(values))
 
 
-def claim_rows(runs: pd.DataFrame, primary_metric: str) -> tuple[list[dict], list[dict], list[str]]:
-    """(claim rows, ablation rows, notes) over every dataset of the runs."""
-    rows, ablations, notes = [], [], []
+def best_setting_rows(
+    title: str, challenger: Entrant, rivals: list[Entrant], metric: str, held_out: bool = True
+) -> tuple[list[dict], list[str]]:
+    """Comparison (a) on one dataset and metric: one row, against the strongest rival."""
+    everyone = [challenger, *rivals]
+    seeds = pd.concat([_scores(e.runs, metric) for e in everyone])["seed"]
+    split = split_seeds(seeds) if held_out else None
+    select, test = split if split else (None, None)
+    choices = {e.name: choose_setting(e, metric, select, test) for e in everyone}
+    missing = [name for name, c in choices.items() if c is None]
+    notes = []
+    if missing:
+        where = f" on test seeds {seed_range(test)}" if test else ""
+        notes.append(f"{title}, {metric}: no score{where} for {', '.join(missing)}; left out of (a)")
+    mine = choices[challenger.name]
+    others = {e.name: (e, choices[e.name]) for e in rivals if choices[e.name] is not None}
+    if mine is None or not others:
+        return [], notes
+    sign = 1 if higher_is_better(metric) else -1
+    strongest = max(sorted(others), key=lambda n: sign * others[n][1].selection_mean)
+    rival_entrant, rival = others[strongest]
+    cmp = compare(mine.test, rival.test, higher_better=higher_is_better(metric))
+    mean = mine.test.mean()
+    better = sum(sign * (c.test.mean() - mean) > 0 for _, c in others.values()) if cmp.margin != 0 else 0
+    if split:
+        selection = f"setting chosen on seeds {seed_range(select)}, tested on seeds {seed_range(test)}"
+    else:
+        selection = (
+            "chosen and tested on the same seeds (selection bias: each method's best setting on these seeds is "
+            "optimistic, more so for methods with more settings)"
+        )
+    row = {
+        "dataset": title,
+        "metric": METRIC_LABELS.get(metric, metric),
+        "challenger setting": _setting_text(challenger, mine.setting),
+        "challenger score": _score_text(mine.test),
+        "rival": _setting_text(rival_entrant, rival.setting),
+        "rival score": _score_text(rival.test),
+        "challenger rank": f"{1 + better}{' (tied)' if cmp.margin == 0 else ''} of {1 + len(others)}",
+        "margin": f"{cmp.margin:+.3f}",
+        "Mann-Whitney p": f"{cmp.p_value:.3g}",
+        "bootstrap 95% CI of margin": f"[{fmt_number(cmp.ci_low)}, {fmt_number(cmp.ci_high)}]",
+        "selection": selection,
+        "verdict": cmp.verdict,
+    }
+    return [row], notes
+
+
+def _runs_text(runs: pd.DataFrame) -> str:
+    settings = runs[["hparams", "steps"]].drop_duplicates().shape[0]
+    return f"{len(runs)} ({settings} setting{'s' if settings != 1 else ''} x {runs['seed'].nunique()} seeds)"
+
+
+def distribution_rows(title: str, challenger: Entrant, rivals: list[Entrant], metric: str) -> list[dict]:
+    """Comparison (b) on one dataset and metric: one row per rival."""
+    mine = _scores(challenger.runs, metric)
+    if mine.empty:
+        return []
+    rows = []
+    for rival in rivals:
+        theirs = _scores(rival.runs, metric)
+        if theirs.empty:
+            continue
+        a, b = mine["value"].to_numpy(float), theirs["value"].to_numpy(float)
+        cmp = compare_distributions(a, b, higher_better=higher_is_better(metric))
+        rows.append(
+            {
+                "dataset": title,
+                "metric": METRIC_LABELS.get(metric, metric),
+                "challenger": challenger.name,
+                "challenger runs": _runs_text(mine),
+                "challenger median": fmt_number(float(np.median(a))),
+                "rival": rival.name,
+                "rival runs": _runs_text(theirs),
+                "rival median": fmt_number(float(np.median(b))),
+                "P(challenger run beats rival run)": f"{cmp.p_superiority:.3f}",
+                "Mann-Whitney p": f"{cmp.p_value:.3g}",
+                "verdict": cmp.verdict,
+            }
+        )
+    return rows
+
+
+# --- the whole claim ----------------------------------------------------------------------------
+def is_ablation(spec: ClaimSpec, method: str, hparams: str) -> bool:
+    """A run of the challenger with every ablation hyperparameter at its ablation value."""
+    if method != spec.method or not spec.ablation:
+        return False
+    hp = parse_hparams(hparams)
+    for key, value in spec.ablation.items():
+        try:
+            if key not in hp or float(hp[key]) != float(value):
+                return False
+        except (TypeError, ValueError):
+            if hp.get(key) != value:
+                return False
+    return True
+
+
+@dataclass
+class ClaimTables:
+    spec: ClaimSpec
+    best: list[dict] = field(default_factory=list)
+    distributions: list[dict] = field(default_factory=list)
+    ablations: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def claim_rows(runs: pd.DataFrame, spec: ClaimSpec | None = None, held_out: bool = True) -> ClaimTables:
+    """Every table of the claim over every dataset of the runs."""
+    spec = spec or ClaimSpec()
+    out = ClaimTables(spec)
     runs = normalise(runs)
     if runs.empty:
-        return rows, ablations, ["no results: no claim can be tested"]
+        out.notes.append("no results: no claim can be tested")
+        return out
+    name = spec.method
     for (dataset, source), part in runs.groupby(BOARD, sort=True):
         title = f"{dataset} (data: {source})"
         short = short_training_note(part)
         if short:
-            notes.append(f"{title}: {short}")
-        present = [m for m in CLAIM_METRICS if m in set(part["metric"])]
+            out.notes.append(f"{title}: {short}")
+        present = [m for m in spec.metrics if m in set(part["metric"])]
+        if present and len(present) < len(spec.metrics):
+            unmeasured = ", ".join(m for m in spec.metrics if m not in present)
+            out.notes.append(f"{title}: claim metric(s) {unmeasured} not measured; the claim is tested on the others")
         if not present:
-            notes.append(f"{title}: none of MIG, DCI, SAP was measured; no claim tested")
+            out.notes.append(f"{title}: none of {', '.join(spec.metrics)} was measured; no claim tested")
             continue
-        full = part[[not _is_ablation(m, h) for m, h in zip(part["method"], part["hparams"])]]
-        ablated = part[[_is_ablation(m, h) for m, h in zip(part["method"], part["hparams"])]]
-        if DID not in set(full["method"]):
-            notes.append(f"{title}: DiD (`{DID}`) was not run on this dataset; its claim is untested here")
+        ablated = np.array([is_ablation(spec, m, h) for m, h in zip(part["method"], part["hparams"])], dtype=bool)
+        full, ablation = part[~ablated], part[ablated]
+        if name not in set(full["method"]):
+            out.notes.append(
+                f"{title}: the challenger `{name}` was not run on this dataset; its claim is untested here"
+            )
             continue
-        stats = setting_stats(full)
-        measured = ordered_metrics(stats["metric"].unique(), primary_metric)
-        if DID not in set(stats["method"]):
-            notes.append(f"{title}: DiD has no finite score on this dataset; its claim is untested here")
-            continue
-        rank_metric = primary_metric if primary_metric in measured else measured[0]
-        chosen = {s[0]: tuple(s) for s in best_settings(stats, rank_metric).itertuples(index=False)}
-        others = [m for m in chosen if m != DID]
-        if not others:
-            notes.append(f"{title}: only DiD was run; there is no other method to compare with")
+        challenger = Entrant(name, name, full[full["method"] == name])
+        rivals = [Entrant(m, m, full[full["method"] == m]) for m in sorted(set(full["method"]) - {name})]
+        if not rivals:
+            out.notes.append(f"{title}: only `{name}` was run; there is no other method to compare with")
         for metric in present:
-            did_vals = _seeds(full, chosen[DID], metric)
-            rivals = {m: _seeds(full, chosen[m], metric) for m in others}
-            rivals = {m: v for m, v in rivals.items() if len(v)}
-            if not len(did_vals) or not rivals:
-                continue
-            best_other = max(sorted(rivals), key=lambda m: rivals[m].mean())
-            cmp = compare(did_vals, rivals[best_other])
-            did_mean = did_vals.mean()
-            higher = sum(v.mean() > did_mean and cmp.margin != 0 for v in rivals.values())
-            tied = cmp.margin == 0
-            rows.append(
-                _row(
-                    title,
-                    metric,
-                    chosen[DID],
-                    did_vals,
-                    chosen[best_other],
-                    rivals[best_other],
-                    cmp,
-                    f"{1 + higher}{' (tied)' if tied else ''} of {1 + len(rivals)}",
-                )
-            )
-        if not ablated.empty:
-            ab_stats = setting_stats(ablated)
-            ab_chosen = tuple(
-                best_settings(
-                    ab_stats, rank_metric if rank_metric in set(ab_stats["metric"]) else ab_stats["metric"].iloc[0]
-                ).iloc[0]
-            )
-            for metric in present:
-                full_vals, ab_vals = _seeds(full, chosen[DID], metric), _seeds(ablated, ab_chosen, metric)
-                if len(full_vals) and len(ab_vals):
-                    ablations.append(
-                        _row(title, metric, chosen[DID], full_vals, ab_chosen, ab_vals, compare(full_vals, ab_vals), "")
-                    )
-    return rows, ablations, notes
-
-
-def _row(title, metric, did_setting, did_vals, other_setting, other_vals, cmp: Comparison, rank) -> dict:
-    did_name, did_cell = _describe(did_setting, did_vals)
-    other_name, other_cell = _describe(other_setting, other_vals)
-    return {
-        "dataset": title,
-        "metric": METRIC_LABELS.get(metric, metric),
-        "DiD setting": did_name,
-        "DiD score": did_cell,
-        "rival": other_name,
-        "rival score": other_cell,
-        "DiD rank": rank,
-        "margin": f"{cmp.margin:+.3f}",
-        "Mann-Whitney p": f"{cmp.p_value:.3g}",
-        "bootstrap 95% CI of margin": f"[{fmt_number(cmp.ci_low)}, {fmt_number(cmp.ci_high)}]",
-        "verdict": cmp.verdict,
-    }
+            rows, notes = best_setting_rows(title, challenger, rivals, metric, held_out)
+            out.best += rows
+            out.notes += notes
+            out.distributions += distribution_rows(title, challenger, rivals, metric)
+            if not ablation.empty:
+                ab = Entrant(f"{name} ({spec.ablation_text()})", name, ablation)
+                rows, notes = best_setting_rows(title, challenger, [ab], metric, held_out)
+                out.ablations += rows
+                out.notes += notes
+        if spec.ablation and ablation.empty:
+            out.notes.append(f"{title}: the ablation `{name}` with {spec.ablation_text()} was not run")
+    return out
 
 
 def _md_table(rows: list[dict]) -> str:
@@ -219,52 +374,67 @@ def _md_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-CLAIM_TEXT = (
-    "The DiD paper's claim: DiD beats the mainstream methods (beta-VAE, FactorVAE, "
-    "beta-TCVAE and the like) on MIG, DCI disentanglement and SAP, on dSprites and 3DShapes."
-)
+def claim_text(spec: ClaimSpec) -> str:
+    metrics = ", ".join(METRIC_LABELS.get(m, m) for m in spec.metrics)
+    text = f"The claim tested: `{spec.method}` beats every other method run here on {metrics}, on each dataset."
+    if spec.method == "did":
+        text += (
+            " (The DiD paper's claim: DiD beats the mainstream methods, beta-VAE, FactorVAE, beta-TCVAE and"
+            " the like, on MIG, DCI disentanglement and SAP, on dSprites and 3DShapes.)"
+        )
+    return text
 
 
-def explanation(primary_metric: str) -> str:
+def explanation(spec: ClaimSpec | None = None) -> str:
     """How the claim is tested, in plain words (shared by claims.md and report.html)."""
+    spec = spec or ClaimSpec()
+    ablation = (
+        f" The ablation table compares `{spec.method}` with itself at {spec.ablation_text()} the way (a) does."
+        if spec.ablation
+        else ""
+    )
     return (
-        f"Every method enters with its best setting, chosen by the primary metric `{primary_metric}` "
-        f"(the same rule for every method). The rival is the other method with the highest mean on "
-        f"the row's metric; the margin is DiD's mean minus the rival's. p is a two-sided Mann-Whitney "
-        f"U test between the two sets of seeds; the interval is a percentile bootstrap "
-        f'({N_BOOTSTRAP} resamples, seed {BOOTSTRAP_SEED}). "supported": DiD ranks strictly first '
-        f'and p < {ALPHA}. "not supported": DiD is significantly worse, or it does not rank '
-        f"strictly first although the seeds were enough for the test to show a win. Otherwise "
-        f'"inconclusive", with the smaller seed count. A tie is never a win. With fewer than 4 '
-        f"seeds per side no two-sided test at {ALPHA} can be significant."
+        f"Two comparisons. (a) Every method enters with its best setting on the row's metric, chosen on "
+        f"the selection seeds (the lower half of the seeds) and tested on the others, so the choice does "
+        f"not inflate the tested score; with fewer than two seeds the row says the setting was chosen on "
+        f"the tested seeds. The rival is the other method with the best selection-seed mean; the margin is "
+        f"the challenger's mean minus the rival's; p is a two-sided Mann-Whitney U test; the interval a "
+        f"percentile bootstrap ({N_BOOTSTRAP} resamples, seed {BOOTSTRAP_SEED}). (b) Every run of the "
+        f"challenger (all settings and seeds) against every run of each rival, as Locatello et al. (2019) "
+        f"compare methods: medians, the probability that a random challenger run beats a random rival run "
+        f'(ties count half) and the Mann-Whitney test. "supported": the challenger is ahead and p < {ALPHA}. '
+        f'"not supported": it is significantly behind, or not ahead although the runs were enough for the '
+        f'test to show a win. Otherwise "inconclusive", with the smaller count. A tie is never a win. With '
+        f"fewer than 4 test seeds per side no two-sided test at {ALPHA} can be significant.{ablation}"
     )
 
 
-def render_claims_md(rows: list[dict], ablations: list[dict], notes: list[str], primary_metric: str) -> str:
-    out = ["# Claims", "", CLAIM_TEXT, "", "How it is tested: " + explanation(primary_metric), ""]
-    out += ["## DiD against the best other method", ""]
-    out += [_md_table(rows), ""] if rows else ["No row could be tested.", ""]
-    if ablations:
+def render_claims_md(tables: ClaimTables) -> str:
+    spec = tables.spec
+    out = ["# Claims", "", claim_text(spec), "", "How it is tested: " + explanation(spec), ""]
+    for title, rows in ((BEST_TITLE, tables.best), (DIST_TITLE, tables.distributions)):
+        out += [f"## {title}", ""]
+        out += [_md_table(rows), ""] if rows else ["No row could be tested.", ""]
+    if tables.ablations:
         out += [
-            "## Ablation: does removing the difference learning (lambda_h = 0) hurt?",
+            f"## {ABLATION_TITLE} ({spec.ablation_text()})",
             "",
-            'Here the rival is DiD with `lambda_h=0`; "supported" means full DiD is significantly better.',
+            f'Here the rival is `{spec.method}` with {spec.ablation_text()}; "supported" means the full method is '
+            f"significantly better.",
             "",
-            _md_table(ablations),
+            _md_table(tables.ablations),
             "",
         ]
-    if notes:
-        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    if tables.notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in tables.notes] + [""]
     return "\n".join(out)
 
 
-def write_claims(
-    runs: pd.DataFrame, out_dir: Path, primary_metric: str
-) -> tuple[str, list[dict], list[dict], list[str]]:
-    """Write claims.md; return its text and the rows (for the HTML report)."""
-    rows, ablations, notes = claim_rows(runs, primary_metric)
-    text = render_claims_md(rows, ablations, notes, primary_metric)
+def write_claims(runs: pd.DataFrame, out_dir: Path, spec: ClaimSpec | None = None) -> tuple[str, ClaimTables]:
+    """Write claims.md; return its text and the tables (for the HTML report)."""
+    tables = claim_rows(runs, spec)
+    text = render_claims_md(tables)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MD_NAME).write_text(text + "\n", encoding="utf-8")
-    return text, rows, ablations, notes
+    return text, tables

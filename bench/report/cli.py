@@ -6,13 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from disentbench.bench.claim import ClaimSpec
 from disentbench.bench.errors import BenchError
 from disentbench.bench.report.claims import write_claims
+from disentbench.bench.report.gan import gan_pictures
 from disentbench.bench.report.html import render_report
 from disentbench.bench.report.leaderboard import make_boards, write_leaderboard
 from disentbench.bench.report.models import model_pictures
 from disentbench.bench.report.plots import ALL_SCORE_PLOTS
-from disentbench.bench.report.runs import load_runs, primary_metric_of, read_run_json
+from disentbench.bench.report.runs import claim_config_of, load_runs, primary_metric_of, read_run_json
 from disentbench.bench.report.style import method_colours
 
 REPORT_HTML = "report.html"
@@ -45,7 +47,7 @@ def build_report(
         old.unlink()
     write_leaderboard(runs, out_dir, primary)
     boards = make_boards(runs, primary)
-    claims = write_claims(runs, out_dir, primary)
+    claims = write_claims(runs, out_dir, ClaimSpec.from_config(claim_config_of(run_dirs)))
     colours = method_colours(runs["method"].unique())
     figures, notes = [], []
     for plot in ALL_SCORE_PLOTS:
@@ -64,8 +66,13 @@ def build_report(
         files, why = model_pictures(runs, boards, fig_dir, all_models=all_models)
         figures += files
         notes += why
+        files, why = gan_pictures(runs, boards, fig_dir, all_models=all_models)  # GAN-family methods only
+        figures += files
+        notes += why
     else:
         notes.append("pictures of models not drawn (--no-models)")
+    for info in (read_run_json(d) for d in run_dirs):  # e.g. UDR's "needs at least 2 seeds"
+        notes += [str(n) for n in ((info or {}).get("notes") or [])]
     page = render_report(
         runs=runs,
         run_dirs=run_dirs,

@@ -12,7 +12,15 @@ from typing import Any
 
 import pandas as pd
 
-from disentbench.bench.report.claims import CLAIM_TEXT, explanation
+from disentbench.bench.report.claims import (
+    ABLATION_TITLE,
+    BEST_TITLE,
+    DIST_TITLE,
+    ClaimTables,
+    claim_text,
+    explanation,
+)
+from disentbench.bench.report.gan import KIND_TITLES as GAN_KIND_TITLES
 from disentbench.bench.report.leaderboard import (
     HEADLINE_TITLE,
     NO_SECONDARY,
@@ -23,6 +31,7 @@ from disentbench.bench.report.leaderboard import (
     layout_text,
     wide_rows,
 )
+from disentbench.bench.report.published import CAVEAT, published_tables
 from disentbench.bench.report.style import FigureFile
 
 KIND_TITLES = {
@@ -33,6 +42,7 @@ KIND_TITLES = {
     "curves": "Training curves",
     "traversal": "Latent traversals",
     "recon": "Reconstructions",
+    **GAN_KIND_TITLES,
 }
 
 CSS = """
@@ -93,26 +103,43 @@ def leaderboard_html(boards: list[Board], primary_metric: str) -> str:
     return "\n".join(parts)
 
 
+def published_html(boards: list[Board]) -> str:
+    """Published numbers beside ours: external rows, never ranked or marked best."""
+    tables = published_tables(boards)
+    if not tables:
+        return ""
+    parts = ["<h3>Published numbers beside ours (external, not ranked)</h3>", f'<p class="note">{_e(CAVEAT)}</p>']
+    for title, rows, notes in tables:
+        parts.append(f"<h4>{_e(title)}</h4>")
+        if rows:
+            header = list(rows[0])
+            parts.append(_table(header, [[(r[h], "") for h in header] for r in rows], "published"))
+        parts += [f'<p class="note">Note: {_e(n)}.</p>' for n in notes]
+    return "\n".join(parts)
+
+
 def _verdict_class(verdict: str) -> str:
     if verdict == "supported":
         return "verdict-supported"
     return "verdict-not" if verdict == "not supported" else ""
 
 
-def claims_html(rows: list[dict], ablations: list[dict], notes: list[str], primary_metric: str) -> str:
-    parts = [f"<p>{_e(CLAIM_TEXT)}</p>", f"<p>How it is tested: {_e(explanation(primary_metric))}</p>"]
+def claims_html(tables: ClaimTables) -> str:
+    spec = tables.spec
+    parts = [f"<p>{_e(claim_text(spec))}</p>", f"<p>How it is tested: {_e(explanation(spec))}</p>"]
     for title, table_rows in (
-        ("DiD against the best other method", rows),
-        ("Ablation: DiD against DiD with lambda_h = 0", ablations),
+        (BEST_TITLE, tables.best),
+        (DIST_TITLE, tables.distributions),
+        (f"{ABLATION_TITLE} ({spec.ablation_text()})", tables.ablations),
     ):
         if not table_rows:
+            if table_rows is not tables.ablations:  # no ablation run: no ablation table
+                parts += [f"<h3>{_e(title)}</h3>", '<p class="note">No row could be tested.</p>']
             continue
         header = list(table_rows[0])
         body = [[(r[h], _verdict_class(r[h]) if h == "verdict" else "") for h in header] for r in table_rows]
         parts += [f"<h3>{_e(title)}</h3>", _table(header, body, "claims")]
-    if not rows:
-        parts.append('<p class="note">No claim row could be tested.</p>')
-    parts += [f'<p class="note">{_e(n)}</p>' for n in notes]
+    parts += [f'<p class="note">{_e(n)}</p>' for n in tables.notes]
     return "\n".join(parts)
 
 
@@ -206,7 +233,7 @@ def render_report(
     figures: list[FigureFile],
     notes: list[str],
 ) -> str:
-    _, rows, ablations, claim_notes = claims
+    _, claim_tables = claims
     generated = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     note_items = "".join(f"<li>{_e(n)}</li>" for n in notes) or "<li>none</li>"
     return f"""<!DOCTYPE html>
@@ -226,8 +253,9 @@ Contents: <a href="#provenance">provenance</a> · <a href="#leaderboard">leaderb
 {provenance_html(runs, run_dirs, run_infos)}
 <h2 id="leaderboard">Leaderboard</h2>
 {leaderboard_html(boards, primary_metric)}
+{published_html(boards)}
 <h2 id="claims">Claims</h2>
-{claims_html(rows, ablations, claim_notes, primary_metric)}
+{claims_html(claim_tables)}
 <h2 id="figures">Figures</h2>
 {figures_html(figures)}
 <h2 id="notes">Notes: what was skipped and why</h2>

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from disentbench.bench.report.length import short_training_note
+from disentbench.bench.report.published import published_tables, write_published
+from disentbench.bench.report.published import render_markdown as published_markdown
 from disentbench.bench.report.runs import (
     claim_metrics,
     has_direction,
@@ -286,11 +288,13 @@ def console_summary(runs: pd.DataFrame, primary_metric: str) -> str:
 
 
 def write_leaderboard(runs: pd.DataFrame, out_dir: Path, primary_metric: str) -> str:
-    """Write leaderboard.csv (tidy) and leaderboard.md into out_dir; return the markdown."""
+    """Write leaderboard.csv (tidy), leaderboard.md and the published-beside-ours table into out_dir;
+    return the markdown."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     boards = make_boards(runs, primary_metric)
     tidy_table(boards, primary_metric).to_csv(out_dir / CSV_NAME, index=False)
-    text = render_markdown(boards, primary_metric)
+    write_published(boards, out_dir)
+    text = "\n".join([render_markdown(boards, primary_metric), *published_markdown(published_tables(boards))])
     (out_dir / MD_NAME).write_text(text + "\n", encoding="utf-8")
     return text

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from disentbench.bench.report.claims import CLAIM_METRICS, METRIC_LABELS
+from disentbench.bench.report.gan import loss_columns
 from disentbench.bench.report.leaderboard import SETTING, Board
 from disentbench.bench.report.length import short_settings
 from disentbench.bench.report.runs import higher_is_better, parse_hparams, short_hparams
@@ -248,10 +249,8 @@ def training_curves(
                     f"no training curves"
                 )
                 continue
-            losses = sorted(
-                {c for _, log in logs for c in log.columns} - {"step", "elapsed_seconds"},
-                key=lambda c: (c != "loss", c),
-            )
+            # the loss terms only: a GAN's diagnostics (gradient norms, R^2, accuracies) have their own figure
+            losses = sorted({c for _, log in logs for c in loss_columns(log)}, key=lambda c: (c != "loss", c))
             if len(losses) > MAX_LOSSES:
                 notes.append(
                     f"{board.title}: {method} logs {len(losses)} losses; curves show the first "

@@ -255,3 +255,12 @@ def primary_metric_of(run_dirs: list[Path]) -> str:
         if isinstance(info.get("primary_metric"), str) and info["primary_metric"]:
             return info["primary_metric"]
     return DEFAULT_PRIMARY
+
+
+def claim_config_of(run_dirs: list[Path]) -> dict[str, Any] | None:
+    """The `claim` of the profile recorded in the first run.json that has one (None: the default)."""
+    for run_dir in run_dirs:
+        config = (read_run_json(run_dir) or {}).get("config")
+        if isinstance(config, dict) and isinstance(config.get("claim"), dict):
+            return config["claim"]
+    return None
