@@ -233,7 +233,8 @@ def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:
         "python_version": record.get("python_version", ""),
         "config": json.dumps(cfg, sort_keys=True),
     }
-    return [{**common, "metric": k, "value": v} for k, v in sorted(record["scores"].items())]
+    scores = {**record["scores"], **record.get("run_level_scores", {})}  # udr: bench/run_level.py
+    return [{**common, "metric": k, "value": v} for k, v in sorted(scores.items())]
 
 
 def write_runs_csv(run_dir: Path, records: list[dict[str, Any]], profile_name: str) -> pd.DataFrame:

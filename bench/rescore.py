@@ -1,0 +1,238 @@
+"""`run_benchmark.py rescore DIR`: score the trained cells of an existing run with metrics they lack
+(or the ones named), from their checkpoints, without training anything.
+
+A metric added to the suite after a run (or left out of its profile) should not cost a retraining.
+Each finished cell's checkpoint is loaded and scored the way the runner scores it (same dataset and
+data source, same representation, the cell's seed, every metric on its own seeded generator, so a
+rescored number equals the one a run with that metric would have written). The scores are merged
+into the cell's scores.json (with a `rescored` record of what, when and with which code); then
+runs.csv, the leaderboard and the report are rewritten. A cell whose checkpoint is missing or
+unreadable is listed and left as it was, never fatal.
+
+Sample sizes: the run's profile's parameters for a metric it lists, else the metric's defaults
+(disentanglement_lib's reference sizes). UDR, which compares the seeds of a setting, is recomputed
+over every finished cell when it is named or the run's profile lists it (bench/run_level.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from disentbench.bench import provenance
+from disentbench.bench.atomic import write_json
+from disentbench.bench.errors import BenchError
+
+SCORES = "scores.json"
+
+
+def default_run_level() -> list[str]:
+    """The registered metrics computed over several models at once (udr)."""
+    from disentbench import metrics
+
+    return [m for m in metrics.list_metrics() if getattr(metrics.REGISTRY.get(m), "run_level", False)]
+
+
+def default_metrics() -> list[str]:
+    """Every registered metric that scores one model (run-level metrics such as UDR need several)."""
+    from disentbench import metrics
+
+    return [m for m in metrics.list_metrics() if not getattr(metrics.REGISTRY.get(m), "run_level", False)]
+
+
+def _names(text: str | None) -> list[str] | None:
+    from disentbench import metrics
+
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    registered = metrics.list_metrics()
+    if not names:
+        raise BenchError(f"--metrics is empty; registered metrics: {', '.join(registered)}")
+    for name in names:
+        if name not in registered:
+            raise BenchError(f"unknown metric {name!r}; registered metrics: {', '.join(registered)}")
+    return names
+
+
+def wanted_metrics(scores: dict[str, Any], named: list[str] | None) -> list[str]:
+    """The named metrics (recomputed even if present), else every per-cell metric the cell lacks."""
+    if named is not None:
+        return list(named)
+    return [m for m in default_metrics() if m not in scores]
+
+
+def score_cell(
+    cell_dir: Path, names: list[str], sizes: dict[str, dict], device: str, data_dir: str | None, plugins: tuple
+) -> dict[str, Any]:
+    """New scores of one cell from its checkpoint: {"scores", "eval_seconds"} or {"error"}."""
+    import numpy as np
+    import torch
+
+    from disentbench import datasets, metrics
+    from disentbench.bench.checkpoint import CHECKPOINT, build_method, read_checkpoint
+    from disentbench.bench.plugins import load_plugins
+
+    try:
+        load_plugins(list(plugins))
+        record = json.loads((cell_dir / SCORES).read_text())
+        config = record["config"]
+        path = cell_dir / CHECKPOINT
+        if not path.is_file():
+            return {"error": f"no {CHECKPOINT} (it was deleted or never written)"}
+        try:
+            state = read_checkpoint(path, map_location=device)
+        except Exception as exc:  # truncated or foreign file
+            return {"error": f"{CHECKPOINT} is unreadable ({type(exc).__name__}); retrain the cell to score it"}
+        if int(state["step"]) != int(config["steps"]):
+            return {"error": f"{CHECKPOINT} is at step {state['step']}, not the scored {config['steps']}"}
+        method = build_method(state, device).eval()
+        dataset = datasets.create(
+            config["dataset"],
+            source=config["data_source"],
+            data_dir=data_dir,
+            verify=bool(config.get("verified", True)),
+            device=device,
+        )
+        encode = method.encode
+        if config.get("representation", "mean") != "mean":  # as the runner: one seeded posterior draw
+            seed = int(np.random.SeedSequence(int(config["seed"]), spawn_key=(1,)).generate_state(1)[0])
+            generator = torch.Generator(device=device).manual_seed(seed)
+            encode = lambda x: method.encode_sampled(x, generator)  # noqa: E731
+        t0 = time.perf_counter()
+        configs = {name: sizes.get(name, {}) for name in names}
+        scores = metrics.evaluate_many(configs, dataset, encode, seed=int(config["seed"]))
+        return {"scores": scores, "eval_seconds": time.perf_counter() - t0}
+    except BenchError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # one cell never takes the others down
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def rescore(
+    run_dir: Path,
+    names: list[str] | None = None,
+    jobs: int = 1,
+    device: str = "cpu",
+    data_dir: str | None = None,
+    plugins: tuple = (),
+    report: bool = True,
+) -> tuple[list[str], dict[str, str]]:
+    """Rescore the cells of runs.csv; return (rescored cell ids, {cell id: why not})."""
+    from joblib import Parallel, delayed
+
+    from disentbench.bench.report.runs import load_runs, read_run_json
+    from disentbench.bench.runner import write_runs_csv
+
+    run_dir = Path(run_dir)
+    runs = load_runs([run_dir])  # no runs.csv -> one-line error
+    info = read_run_json(run_dir) or {}
+    profile = info.get("config") or {}
+    sizes = {k: dict(v or {}) for k, v in (profile.get("metrics") or {}).items()}
+    cell_ids = list(dict.fromkeys(runs["cell_id"]))
+    records: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    for cell_id in cell_ids:
+        path = run_dir / "cells" / cell_id / SCORES
+        try:
+            records[cell_id] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            skipped[cell_id] = f"no readable {SCORES}"
+    run_level_wanted = "udr" in (names if names is not None else sizes)  # named, or in the run's profile
+    per_cell = None if names is None else [n for n in names if n not in default_run_level()]
+    todo = {cid: wanted_metrics(rec["scores"], per_cell) for cid, rec in records.items()}
+    todo = {cid: ms for cid, ms in todo.items() if ms}
+    results = Parallel(n_jobs=max(1, jobs), backend="loky" if jobs > 1 else "sequential")(
+        delayed(score_cell)(run_dir / "cells" / cid, ms, sizes, device, data_dir, tuple(plugins))
+        for cid, ms in todo.items()
+    )
+    done = []
+    for (cell_id, ms), result in zip(todo.items(), results):
+        if "error" in result:
+            skipped[cell_id] = result["error"]
+            continue
+        record = records[cell_id]
+        record["scores"].update(result["scores"])
+        record.setdefault("rescored", []).append(
+            {
+                "at": provenance.now(),
+                "metrics": ms,
+                "sizes": {m: sizes.get(m, {}) for m in ms},
+                "eval_seconds": round(result["eval_seconds"], 3),
+                "device": device,
+                "git_commit": provenance.git_commit(),
+                **provenance.versions(),
+            }
+        )
+        write_json(run_dir / "cells" / cell_id / SCORES, record)
+        done.append(cell_id)
+    notes: list[str] = []
+    if run_level_wanted and records:
+        from disentbench.bench import run_level
+
+        scores, notes = run_level.udr_of_run(run_dir, list(records.values()), sizes.get("udr", {}), device, data_dir)
+        run_level.store(run_dir, list(records.values()), scores)
+        done += [cid for cid in scores if cid not in done]
+        info["notes"] = notes
+    if done:
+        order = [records[c] for c in cell_ids if c in records]
+        fresh = write_runs_csv(run_dir, order, str(profile.get("name", info.get("profile", ""))))
+        info.setdefault("rescored", []).append(
+            {"at": provenance.now(), "cells": len(done), "metrics": names or "missing"}
+        )
+        write_json(run_dir / "run.json", info)
+        primary = info.get("primary_metric") or "dci"
+        from disentbench.bench import report as reports
+
+        reports.write_leaderboard(fresh, run_dir, primary)
+        if report:
+            reports.build_report([run_dir], run_dir / "report", primary)
+    return done, skipped
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_benchmark.py rescore",
+        description="Score the trained cells of a run with the metrics they lack (or --metrics), from their "
+        "checkpoints; rewrite runs.csv, the leaderboard and the report.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder holding runs.csv")
+    p.add_argument("--metrics", default=None, help="comma-separated metrics to (re)compute (default: those missing)")
+    p.add_argument("--jobs", type=int, default=1, help="cells scored at once, each in its own process")
+    p.add_argument("--device", default="cpu", help="where the encoder runs (cpu, cuda, cuda:N)")
+    p.add_argument("--data-dir", default=None, help="where official dataset files are")
+    p.add_argument("--plugin", action="append", default=[], help="module or file registering methods/metrics")
+    p.add_argument("--no-report", action="store_true", help="rewrite the tables only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        from disentbench.bench.plugins import load_plugins
+
+        load_plugins(list(args.plugin))
+        if args.jobs < 1:
+            raise BenchError(f"--jobs must be a positive integer, got {args.jobs}")
+        done, skipped = rescore(
+            args.run_dir,
+            _names(args.metrics),
+            args.jobs,
+            args.device,
+            args.data_dir,
+            tuple(args.plugin),
+            report=not args.no_report,
+        )
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"rescored {len(done)} cell(s) in {args.run_dir}" + ("" if done or skipped else ": every cell has every metric")
+    )
+    for cell_id, why in skipped.items():
+        print(f"  not rescored: {cell_id}: {why}")
+    return 1 if skipped else 0

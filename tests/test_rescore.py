@@ -1,0 +1,88 @@
+"""`rescore`: metrics added to trained cells from their checkpoints equal what a run that listed
+them would have written; missing or corrupt checkpoints are listed, never fatal."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import yaml
+
+from disentbench.bench import rescore
+from disentbench.bench.cli import main
+from tests.helpers import tiny_cpu_args
+
+SIZES = {"mig": {"num_train": 200}, "sap": {"num_train": 200, "num_test": 100}}
+
+
+def _profile(path, metrics: dict) -> str:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "extends": "smoke",
+                "steps": 4,
+                "checkpoint_every": 0,
+                "metrics": metrics,
+                "claim": {"metrics": ["mig"]},
+                "primary_metric": "mig",
+            }
+        )
+    )
+    return str(path)
+
+
+def _values(run) -> dict:
+    runs = pd.read_csv(run / "runs.csv")
+    return {(r.method, r.metric): r.value for r in runs.itertuples()}
+
+
+def test_rescore_adds_the_missing_metric_as_a_run_would_have(tmp_path, capsys, monkeypatch):
+    only_mig = _profile(tmp_path / "mig.yaml", {"mig": SIZES["mig"]})
+    both = _profile(tmp_path / "both.yaml", SIZES)
+    cmd = ["--methods", "vae,betavae", "--datasets", "dsprites"]
+    assert main(tiny_cpu_args(only_mig, tmp_path / "a", *cmd)) == 0
+    assert main(tiny_cpu_args(both, tmp_path / "b", *cmd)) == 0
+    before = _values(tmp_path / "a")
+    assert ("vae", "sap") not in before
+    # the run's profile has no sizes for sap: give them as the reference run had them
+    info = json.loads((tmp_path / "a" / "run.json").read_text())
+    info["config"]["metrics"]["sap"] = SIZES["sap"]
+    (tmp_path / "a" / "run.json").write_text(json.dumps(info))
+    capsys.readouterr()
+    # "the metrics they lack": of the registered ones (here two, to keep the test short) mig is there
+    monkeypatch.setattr(rescore, "default_metrics", lambda: ["mig", "sap"])
+    assert main(["rescore", str(tmp_path / "a"), "--no-report"]) == 0
+    assert "rescored 2 cell(s)" in capsys.readouterr().out
+    after, reference = _values(tmp_path / "a"), _values(tmp_path / "b")
+    assert after == reference  # mig unchanged, sap equal to the run that listed it
+    board = (tmp_path / "a" / "leaderboard.md").read_text()
+    assert "sap" in board
+    cell = next((tmp_path / "a" / "cells").glob("*-vae-*/scores.json"))
+    assert json.loads(cell.read_text())["rescored"][0]["metrics"] == ["sap"]
+
+
+def test_missing_and_corrupt_checkpoints_are_listed_not_fatal(tmp_path, capsys):
+    prof = _profile(tmp_path / "mig.yaml", {"mig": SIZES["mig"]})
+    assert (
+        main(tiny_cpu_args(prof, tmp_path / "r", "--methods", "vae,betavae,betatcvae", "--datasets", "dsprites")) == 0
+    )
+    cells = {p.name.split("-")[1]: p for p in (tmp_path / "r" / "cells").iterdir()}
+    (cells["vae"] / "checkpoint.pt").unlink()
+    (cells["betavae"] / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    code = main(["rescore", str(tmp_path / "r"), "--metrics", "mig", "--no-report", "--jobs", "2"])
+    out = capsys.readouterr().out
+    assert code == 1 and "rescored 1 cell(s)" in out
+    assert f"not rescored: {cells['vae'].name}: no checkpoint.pt" in out
+    assert f"not rescored: {cells['betavae'].name}: checkpoint.pt is unreadable" in out
+    runs = pd.read_csv(tmp_path / "r" / "runs.csv")
+    assert set(runs["method"]) == {"vae", "betavae", "betatcvae"}  # nothing already computed is lost
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["rescore", str(tmp_path)]) == 2
+    assert "no runs.csv" in capsys.readouterr().err
+    (tmp_path / "runs.csv").write_text("cell_id,dataset,method,hparams,seed,metric,value\n")
+    assert main(["rescore", str(tmp_path), "--metrics", "migg"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown metric 'migg'; registered metrics:" in err and len(err.splitlines()) == 1
