@@ -1,4 +1,5 @@
-"""`python run_benchmark.py [options]` and `python run_benchmark.py report DIR [DIR ...]`.
+"""`python run_benchmark.py [options]`, `python run_benchmark.py report DIR [DIR ...]` and
+`python run_benchmark.py rescore DIR`.
 
 Every flag is validated (and every cell expanded) before any training starts; bad input is a
 one-line error that names the valid choices. SIGINT (Ctrl-C) and SIGTERM (a cluster's preemption)
@@ -23,6 +24,7 @@ from disentbench import datasets, methods, metrics
 from disentbench.bench import preemption, provenance
 from disentbench.bench.atomic import write_json
 from disentbench.bench.choices import BACKENDS, COMPILE_MODES, GRIDS, PRECISIONS, REPRESENTATIONS, SOURCES, or_list
+from disentbench.bench.claim import ClaimSpec, check_claim
 from disentbench.bench.config import list_profiles, load_profile
 from disentbench.bench.devices import CHOICES as DEVICE_CHOICES
 from disentbench.bench.devices import resolve_device
@@ -90,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--datasets",
-        help="comma-separated dataset names (default: the profile's); registered: "
-        + ", ".join(datasets.list_datasets()),
+        help="comma-separated dataset names or file:PATH for your own .npz/.h5 (default: the profile's); "
+        "registered: " + ", ".join(datasets.list_datasets()),
     )
     p.add_argument("--seeds", type=str, help="number of seeds n: runs seeds 0..n-1 (default: the profile's)")
     p.add_argument("--profile", default="quick", help=f"{' | '.join(list_profiles())} or a YAML file path")
@@ -235,12 +237,27 @@ def _check_representation(representation: str, method_names: list[str]) -> None:
             )
 
 
+def _check_method_datasets(cells: list[Cell], loaded: dict) -> None:
+    """A method that needs something of its data (the weakly supervised ones draw pairs through a
+    factor grid) says so in one line for each planned setting, before any training."""
+    for method, dataset, hparams_json in dict.fromkeys((c.method, c.dataset, c.hparams_json) for c in cells):
+        check = getattr(methods.get(method), "check_dataset", None)
+        if check is not None:
+            check(loaded[dataset], json.loads(hparams_json))
+
+
 def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
     profile = load_profile(args.profile)
     method_names = _names(args.methods, profile["methods"], methods.list_methods(), "method")
-    dataset_names = _names(args.datasets, profile["datasets"], datasets.list_datasets(), "dataset")
+    # file:PATH (a user's own data) is registered first and named file-<stem> from here on
+    dataset_names = _names(
+        datasets.register_files(args.datasets),
+        profile["datasets"] if args.datasets is not None else datasets.register_files(profile["datasets"]),
+        datasets.list_datasets(),
+        "dataset",
+    )
     seeds = _positive_int(args.seeds, "--seeds") or int(profile["seeds"])
     steps = _positive_int(args.steps, "--steps")
     jobs = _positive_int(args.jobs, "--jobs")
@@ -250,6 +267,8 @@ def plan(args: argparse.Namespace) -> Plan:
         raise BenchError("--backend dask needs --scheduler ADDRESS (or use --backend dask-local)")
     for name in profile["metrics"]:
         metrics.create(name, **profile["metrics"][name])  # unknown metric or parameter -> one line
+    claim = ClaimSpec.from_config(profile.get("claim"))
+    ablation = check_claim(claim)
     sets = parse_sets(args.set, method_names)
     device = resolve_device(args.device)
     devices = [str(device)]
@@ -269,8 +288,13 @@ def plan(args: argparse.Namespace) -> Plan:
         for name in dataset_names
     }
     _check_sources(profile, args.source, loaded)
+    for name, params in profile["metrics"].items():  # e.g. fairness needs two factors
+        check = getattr(metrics.create(name, **params), "check_dataset", None)
+        for dataset in loaded.values() if check is not None else ():
+            check(dataset)
     representation = args.representation or profile["representation"]
     _check_representation(representation, method_names)
+    extra = {claim.method: [ablation]} if claim.run_ablation and ablation and claim.method in method_names else {}
     cells = expand(
         profile,
         method_names,
@@ -282,7 +306,9 @@ def plan(args: argparse.Namespace) -> Plan:
         {n: len(d) for n, d in loaded.items()},
         args.precision,
         representation,
+        extra_settings=extra,
     )
+    _check_method_datasets(cells, loaded)
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)
     settings = RunSettings(
@@ -348,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
             outcomes = run_sequential(todo, settings, planned.datasets, bar)
     failures = [(c, o) for c, o in outcomes if o.status == "failed"]
     records = [json.loads((cell_dir(run_dir, c) / SCORES).read_text()) for c in cells if is_complete(run_dir, c)]
+    run_notes = _run_level_scores(run_dir, records, profile, settings)
     runs = write_runs_csv(run_dir, records, profile["name"])
     failures_path = write_failures(run_dir, failures)
     write_json(
@@ -367,6 +394,7 @@ def run(args: argparse.Namespace) -> int:
             "cells": len(cells),
             "complete": len(records),
             "failed": len(failures),
+            "notes": run_notes,
         },
     )
     _report(run_dir, runs, profile, planned.skip_figures)
@@ -381,6 +409,21 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _run_level_scores(run_dir: Path, records: list[dict], profile: dict, settings) -> list[str]:
+    """UDR over the finished cells of each setting, when the profile lists it (bench/run_level.py)."""
+    if "udr" not in profile["metrics"] or not records:
+        return []
+    from disentbench.bench import run_level
+
+    scores, notes = run_level.udr_of_run(
+        run_dir, records, profile["metrics"]["udr"], device=settings.device, data_dir=settings.data_dir
+    )
+    run_level.store(run_dir, records, scores)
+    for note in notes:
+        print(f"note: {note}", flush=True)
+    return notes
 
 
 def _report(run_dir: Path, runs, profile: dict, skip_figures: bool) -> None:
@@ -404,6 +447,10 @@ def main(argv: list[str] | None = None) -> int:
             from disentbench.bench import report
 
             return int(report.main(argv[1:]) or 0)
+        if argv and argv[0] == "rescore":
+            from disentbench.bench import rescore
+
+            return int(rescore.main(argv[1:]) or 0)
         with preemption.handling_signals():
             return run(build_parser().parse_args(argv))
     except BenchError as exc:

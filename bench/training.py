@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from disentbench.methods.base import Method
 
 LOG_FILE = "train_log.csv"
 ProgressFn = Callable[[int, dict[str, float]], None]
+#: a method's own batch drawer, `sample_batch(dataset, rows, rng)` (e.g. pairs that share factors):
+#: returns what its `train_step` takes, drawing only from `rng`
+BatchSampler = Callable[[GroundTruthDataset, int, np.random.Generator], Any]
 #: on CUDA, the batches of up to this many bytes of images are rendered in one call
 PREFETCH_BYTES = 64 * 2**20
 MAX_PREFETCH_STEPS = 64
@@ -183,18 +187,30 @@ class BatchStream:
     """The per-step batches of the trainer: one `sample_factors(rows, rng)` call per step, always,
     so the data stream is the same whatever `chunk` is; with chunk > 1 the factors of `chunk`
     steps are rendered by one `observations` call (one host->device copy per chunk).
+    A method with a `sample_batch` (a BatchSampler) draws its own batches instead, one call per step
+    from the same generator (chunk is then unused).
     `rng_state()` is the data RNG state right after the last batch handed out (for checkpoints)."""
 
     def __init__(
-        self, dataset: GroundTruthDataset, rng: np.random.Generator, rows: int, chunk: int, channels_last: bool = False
+        self,
+        dataset: GroundTruthDataset,
+        rng: np.random.Generator,
+        rows: int,
+        chunk: int,
+        channels_last: bool = False,
+        sample_batch: BatchSampler | None = None,
     ):
         self.dataset, self.rng, self.rows, self.chunk = dataset, rng, rows, max(1, int(chunk))
         self.channels_last = channels_last
+        self.sample_batch = sample_batch
         self._batches: list[torch.Tensor] = []
         self._states: list[dict | None] = []
         self._state: dict | None = None  # None: the live RNG state is the right one (chunk of 1)
 
-    def next(self, remaining: int) -> torch.Tensor:
+    def next(self, remaining: int) -> Any:
+        if self.sample_batch is not None:
+            self._state = None
+            return channels_last_batch(self.sample_batch(self.dataset, self.rows, self.rng), self.channels_last)
         if not self._batches:
             n = max(1, min(self.chunk, remaining))
             if n == 1:
@@ -214,6 +230,27 @@ class BatchStream:
 
     def rng_state(self) -> dict:
         return self._state if self._state is not None else self.rng.bit_generator.state
+
+
+def channels_last_batch(batch: Any, on: bool) -> Any:
+    """The 4-d tensors of a batch (a tensor, or a tuple / NamedTuple of fields) in channels_last."""
+    if not on:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
+    if isinstance(batch, tuple):
+        fields = [channels_last_batch(v, on) for v in batch]
+        return type(batch)(*fields) if hasattr(batch, "_fields") else tuple(fields)
+    return batch
+
+
+def draw_batch(method: Method, dataset: GroundTruthDataset, rows: int, rng: np.random.Generator) -> Any:
+    """One batch as the trainer draws it: the method's `sample_batch` when it has one, else `rows`
+    i.i.d. factor vectors rendered (for probes and benchmarks that feed `train_step` themselves)."""
+    sample = getattr(method, "sample_batch", None)
+    if sample is not None:
+        return sample(dataset, rows, rng)
+    return dataset.observations(dataset.sample_factors(rows, rng))
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,10 +486,20 @@ def train(
     if cell_dir is not None:
         cell_dir = Path(cell_dir)
         cell_dir.mkdir(parents=True, exist_ok=True)
+    plan = getattr(method, "plan_training", None)
+    if plan is not None:  # schedules that refer to the training length (the GAN family)
+        plan(options.steps)
     meter = LossMeter()
     start, elapsed_before = resume(method, cell_dir, options.steps, device, data_rng, noise, meter)
     rows = method.batches_per_step * options.batch_size
-    batches = BatchStream(dataset, data_rng, rows, speed.chunk(device, dataset, rows), speed.channels_last)
+    batches = BatchStream(
+        dataset,
+        data_rng,
+        rows,
+        speed.chunk(device, dataset, rows),
+        speed.channels_last,
+        sample_batch=getattr(method, "sample_batch", None),
+    )
     saver = CheckpointWriter(cell_dir, method, seeds, batches, noise, meter)
     last: dict[str, float] = {}
     with speed_applied(method, speed) as compiled, TrainingLog.open(cell_dir, start) as log, preemption.deferred():
@@ -462,6 +509,7 @@ def train(
             meter.add(_train_step(method, x, step, noise, step_context, compiled, first=step == start + 1))
             if step % options.log_every == 0 or step == options.steps:
                 last = meter.flush(step)
+                last.update(log_step_extras(method, step, last))
                 log.write(step, clock(), last)
                 if progress is not None:
                     progress(step, last)
@@ -474,6 +522,13 @@ def train(
         if start < options.steps or not saver.exists():
             saver.save(options.steps, total)
     return TrainResult(steps=options.steps, seconds=total, resumed_from=start, last_losses=last)
+
+
+def log_step_extras(method: Method, step: int, means: dict[str, float]) -> dict[str, float]:
+    """A method's own figures for a logging step (the GAN family's diagnostics), logged beside its
+    losses; the method may also raise TrainingDiverged on the means (an exploding critic)."""
+    hook = getattr(method, "log_step", None)
+    return {} if hook is None else dict(hook(step, means))
 
 
 def _stop_at(step: int, saver: CheckpointWriter, clock: _Clock, saved: bool) -> None:

@@ -22,7 +22,15 @@ def list_methods() -> list[str]:
     return REGISTRY.names()
 
 
-from disentbench.methods import annealedvae, betatcvae, did, dipvae, factorvae  # noqa: E402,F401  (register the rest)
+from disentbench.methods import (  # noqa: E402,F401  (register the rest)
+    annealedvae,
+    betatcvae,
+    did,
+    dipvae,
+    factorvae,
+    infogan,  # infogan, infogancr
+    weak,  # gvae, mlvae, adagvae, adamlvae
+)
 from disentbench.methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)
 
 __all__ = ["Interval", "Method", "Options", "create", "get", "list_methods", "register"]

@@ -86,3 +86,20 @@ def test_plan_is_a_frozen_record_read_by_attribute(tmp_path, tiny_profile):
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.backend = "dask"
     assert not (tmp_path / "r" / "cells").exists()  # planning trains nothing
+
+
+def test_a_metric_that_cannot_serve_a_dataset_stops_the_plan(tmp_path, capsys):
+    import numpy as np
+
+    from disentbench.bench.cli import main
+
+    data = tmp_path / "one_factor.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, images=rng.integers(0, 256, (8, 64, 64), dtype=np.uint8), factors=np.arange(8)[:, None] % 4)
+    profile = tmp_path / "fair.yaml"
+    profile.write_text("extends: smoke\nmetrics:\n  fairness: {}\n")
+    code = main(["--profile", str(profile), "--datasets", f"file:{data}", "--methods", "vae"]
+                + ["--results", str(tmp_path / "r"), "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "fairness needs a dataset with at least two factors" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r" / "cells").exists()

@@ -74,6 +74,7 @@ def _time_minimal(method, ds, steps: int, batch: int, device, opts: dict) -> flo
         compile_mode,
         compile_networks,
         compile_options,
+        draw_batch,
         set_channels_last,
         uncompile_networks,
     )
@@ -93,7 +94,7 @@ def _time_minimal(method, ds, steps: int, batch: int, device, opts: dict) -> flo
         _sync(device)
         t0 = time.perf_counter()
         for step in range(1, steps + 1):
-            x = ds.observations(ds.sample_factors(rows, rng))
+            x = draw_batch(method, ds, rows, rng)  # pairs for the weakly supervised methods
             if cl:
                 x = x.contiguous(memory_format=torch.channels_last)
             with ctx:
