@@ -230,6 +230,26 @@ class DCI(Metric):
         if self.kwargs["backend"] not in BACKENDS:  # refuse before any model is trained
             raise BenchError(f"dci backend {self.kwargs['backend']!r} is unknown; choose one of: {', '.join(BACKENDS)}")
 
+    def evaluate(self, dataset, encode, rng: np.random.Generator, codes_cache: dict | None = None) -> dict[str, float]:
+        """As every metric; with the exact (numba) backend the per-factor classifiers are fitted by
+        metrics/boosted.py (the same trees, importances and predictions, bit for bit) and kept in
+        evaluate_many's cache, so DCI-ES, the downstream task and the fairness score, which fit the
+        same classifiers on the same sets from the same seed, reuse them instead of fitting again."""
+        if self.kwargs["backend"] != "numba" or self.num_test < 1:
+            return super().evaluate(dataset, encode, rng, codes_cache)
+        from disentbench.metrics.boosted import fit_factors
+        from disentbench.metrics.sampling import draw_train_test, sample_key
+
+        sets = draw_train_test(dataset, encode, rng, self.num_train, self.num_test, self.batch_size, codes_cache)
+        x, y, xt, yt = check_pair(*sets, "dci")
+        seed = estimator_seed(rng)
+        key = sample_key(self.num_train, self.num_test, self.batch_size)
+        models = fit_factors(x, y, xt, yt, seed, self.kwargs["n_jobs"], codes_cache, key)
+        r = np.stack([np.abs(m.importance) for m in models], axis=1)
+        train_acc = [np.mean(m.train_pred == y[:, k]) for k, m in enumerate(models)]
+        test_acc = [np.mean(m.eval_pred == yt[:, k]) for k, m in enumerate(models)]
+        return dci_from_importance(r, train_acc, test_acc)
+
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
         train_codes, train_factors, test_codes, test_factors = check_pair(
             train_codes, train_factors, test_codes, test_factors, "dci"

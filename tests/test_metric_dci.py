@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.ensemble import GradientBoostingClassifier
 
 from disentbench import metrics
@@ -241,3 +242,32 @@ def test_numba_gbt_equals_sklearn_on_random_small_problems():
         np.testing.assert_array_equal(p_test, ref_test)
         checked += 1
     assert checked > 60
+
+
+def test_evaluate_shares_its_classifiers_and_gives_the_same_numbers():
+    """DCI's evaluate fits through metrics/boosted.py and caches the classifiers for DCI-ES: its
+    numbers equal the score path (gbt.fit_predict) exactly, alone or beside DCI-ES."""
+    from disentbench.metrics.base import Metric
+    from tests.helpers import IdentityDataset
+
+    dataset = IdentityDataset((3, 4, 2))
+    mix = np.random.default_rng(5).normal(size=(3, 5))
+
+    def encode(x):
+        return x @ torch.as_tensor(mix) + 0.3 * torch.sin(7 * x.sum(1, keepdim=True))
+
+    dci_metric = metrics.create("dci", num_train=300, num_test=150, n_jobs=2)
+    cache: dict = {}
+    shared = dci_metric.evaluate(dataset, encode, np.random.default_rng(3), codes_cache=cache)
+    assert [k for k in cache if k[0] == "boosted_trees"]  # the fitted classifiers are kept for the others
+    fitted_apart = Metric.evaluate(dci_metric, dataset, encode, np.random.default_rng(3))  # via score()
+    assert shared == fitted_apart
+    both = metrics.evaluate_many(
+        {"dci": {"num_train": 300, "num_test": 150}, "dci_es": {"num_train": 300, "num_test": 150}},
+        dataset,
+        encode,
+        seed=3,
+    )
+    alone = metrics.evaluate_many({"dci": {"num_train": 300, "num_test": 150}}, dataset, encode, seed=3)
+    assert {k: both[k] for k in alone} == alone
+    assert both["dci_es_disentanglement"] == both["dci"]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from disentbench.bench.report.claims import CLAIM_METRICS, METRIC_LABELS
-from disentbench.bench.report.gan import loss_columns
+from disentbench.bench.report.gan import loss_columns, read_log
 from disentbench.bench.report.leaderboard import SETTING, Board
 from disentbench.bench.report.length import short_settings
 from disentbench.bench.report.runs import higher_is_better, parse_hparams, short_hparams
@@ -221,14 +221,7 @@ def _sensitivity_axes(ax, rows: pd.DataFrame, key: str, colour: str) -> None:
 
 
 def _read_log(run_dir: str, cell_id: str) -> pd.DataFrame | None:
-    path = Path(run_dir) / "cells" / cell_id / "train_log.csv"
-    if not path.is_file():
-        return None
-    try:
-        log = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        return None
-    return log if "step" in log.columns and len(log) else None
+    return read_log(Path(run_dir) / "cells" / cell_id)
 
 
 def training_curves(
