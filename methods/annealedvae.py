@@ -20,8 +20,9 @@ class AnnealedVAE(VAE):
 
     Objective: recon + gamma * |KL - C(t)|, C(t) = min(C_max, C_max * t / iteration_threshold).
 
-    As disentanglement_lib: t is the number of optimiser steps already taken (the trainer's `step`,
-    0 at the first step), iteration_threshold = 100,000, gamma = 1000. With a short step budget
+    t is the trainer's `step`, 1 at the first update; disentanglement_lib's global step is 0 there,
+    so our C(t) runs one step ahead of the reference's (C_max / iteration_threshold = 0.00025 nats,
+    kept as it is). iteration_threshold = 100,000, gamma = 1000 as in the reference. With a short step budget
     (the quick profile) C(t) stays near 0, so the run is a strongly KL-penalised VAE: compare
     settings at the reference length only.
     """

@@ -110,6 +110,7 @@ for _module in (
     "dci_es",
     "dci_hist",
     "downstream",
+    "downstream_variants",
     "factor_vae",
     "fairness",
     "infomec",
