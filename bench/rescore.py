@@ -70,12 +70,10 @@ def score_cell(
     cell_dir: Path, names: list[str], sizes: dict[str, dict], device: str, data_dir: str | None, plugins: tuple
 ) -> dict[str, Any]:
     """New scores of one cell from its checkpoint: {"scores", "eval_seconds"} or {"error"}."""
-    import numpy as np
-    import torch
-
     from disentbench import datasets, metrics
     from disentbench.bench.checkpoint import CHECKPOINT, build_method, read_checkpoint
     from disentbench.bench.plugins import load_plugins
+    from disentbench.bench.runner import scoring_encoder
 
     try:
         load_plugins(list(plugins))
@@ -98,11 +96,7 @@ def score_cell(
             verify=bool(config.get("verified", True)),
             device=device,
         )
-        encode = method.encode
-        if config.get("representation", "mean") != "mean":  # as the runner: one seeded posterior draw
-            seed = int(np.random.SeedSequence(int(config["seed"]), spawn_key=(1,)).generate_state(1)[0])
-            generator = torch.Generator(device=device).manual_seed(seed)
-            encode = lambda x: method.encode_sampled(x, generator)  # noqa: E731
+        encode = scoring_encoder(method, config.get("representation", "mean"), int(config["seed"]), device)
         t0 = time.perf_counter()
         configs = {name: sizes.get(name, {}) for name in names}
         scores = metrics.evaluate_many(configs, dataset, encode, seed=int(config["seed"]))

@@ -101,12 +101,19 @@ def make_dataset(name: str, source: str, settings: RunSettings, device: torch.de
 
 
 def representation(method, cell: Cell, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """What the metrics score: the encoder mean, or one posterior draw per image from a generator
-    seeded by the cell's seed (its own stream, independent of the training noise)."""
-    if cell.representation == "mean":
+    """What the metrics score for `cell` (see scoring_encoder)."""
+    return scoring_encoder(method, cell.representation, cell.seed, device)
+
+
+def scoring_encoder(
+    method, representation: str, seed: int, device: torch.device | str
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The encoder mean, or one posterior draw per image from a generator seeded by the cell's seed
+    (its own stream, independent of the training noise); `rescore` scores old cells the same way."""
+    if representation == "mean":
         return method.encode
-    seed = int(np.random.SeedSequence(cell.seed, spawn_key=(1,)).generate_state(1)[0])
-    generator = torch.Generator(device=device).manual_seed(seed)
+    stream = int(np.random.SeedSequence(seed, spawn_key=(1,)).generate_state(1)[0])
+    generator = torch.Generator(device=device).manual_seed(stream)
     return lambda x: method.encode_sampled(x, generator)
 
 

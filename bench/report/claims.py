@@ -175,7 +175,6 @@ class Entrant:
 
 @dataclass
 class Choice:
-    name: str
     setting: tuple  # (hparams, steps)
     test: np.ndarray  # the test seeds' scores at the chosen setting
     selection_mean: float
@@ -200,7 +199,7 @@ def choose_setting(entrant: Entrant, metric: str, select: list[int] | None, test
     at = at[(at["hparams"] == best[0]) & (at["steps"] == best[1])]
     if at.empty:
         return None
-    return Choice(entrant.name, best, at["value"].to_numpy(float), float(means[best]))
+    return Choice(best, at["value"].to_numpy(float), float(means[best]))
 
 
 def _setting_text(entrant: Entrant, setting: tuple) -> str:

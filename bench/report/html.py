@@ -31,7 +31,7 @@ from disentbench.bench.report.leaderboard import (
     layout_text,
     wide_rows,
 )
-from disentbench.bench.report.published import CAVEAT, published_tables
+from disentbench.bench.report.published import CAVEAT, display_rows, published_tables
 from disentbench.bench.report.style import FigureFile
 
 KIND_TITLES = {
@@ -112,8 +112,9 @@ def published_html(boards: list[Board]) -> str:
     for title, rows, notes in tables:
         parts.append(f"<h4>{_e(title)}</h4>")
         if rows:
-            header = list(rows[0])
-            parts.append(_table(header, [[(r[h], "") for h in header] for r in rows], "published"))
+            cells = display_rows(rows)
+            header = list(cells[0])
+            parts.append(_table(header, [[(r[h], "") for h in header] for r in cells], "published"))
         parts += [f'<p class="note">Note: {_e(n)}.</p>' for n in notes]
     return "\n".join(parts)
 

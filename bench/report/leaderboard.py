@@ -294,7 +294,8 @@ def write_leaderboard(runs: pd.DataFrame, out_dir: Path, primary_metric: str) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     boards = make_boards(runs, primary_metric)
     tidy_table(boards, primary_metric).to_csv(out_dir / CSV_NAME, index=False)
-    write_published(boards, out_dir)
-    text = "\n".join([render_markdown(boards, primary_metric), *published_markdown(published_tables(boards))])
+    published = published_tables(boards)
+    write_published(published, out_dir)
+    text = "\n".join([render_markdown(boards, primary_metric), *published_markdown(published)])
     (out_dir / MD_NAME).write_text(text + "\n", encoding="utf-8")
     return text

@@ -177,7 +177,7 @@ def display_rows(rows: list[dict]) -> list[dict]:
 
 
 def published_tables(boards, published: pd.DataFrame | None = None) -> list[tuple[str, list[dict], list[str]]]:
-    """(board title, display rows, notes) for every board that has published rows."""
+    """(board title, rows as `beside_ours` gives them, notes) for every board with published rows."""
     published = load_published() if published is None else published
     out = []
     for board in boards:
@@ -187,11 +187,9 @@ def published_tables(boards, published: pd.DataFrame | None = None) -> list[tupl
     return out
 
 
-def write_published(boards, out_dir: Path, published: pd.DataFrame | None = None) -> pd.DataFrame:
+def write_published(tables: list[tuple[str, list[dict], list[str]]], out_dir: Path) -> pd.DataFrame:
     """Write the tidy published-beside-ours CSV (one row per published number we can set ours beside)."""
-    published = load_published() if published is None else published
-    rows = [r for board in boards for r in beside_ours(board, published)[0]]
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([r for _, rows, _ in tables for r in rows])
     frame.to_csv(Path(out_dir) / CSV_NAME, index=False)
     return frame
 
@@ -204,9 +202,10 @@ def render_markdown(tables: list[tuple[str, list[dict], list[str]]]) -> list[str
     for title, rows, notes in tables:
         out += [f"### {title}", ""]
         if rows:
-            header = list(rows[0])
+            cells = display_rows(rows)
+            header = list(cells[0])
             out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            out += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in header) + " |" for r in rows]
+            out += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in header) + " |" for r in cells]
             out.append("")
         out += [f"_Note: {n}._" for n in notes] + ([""] if notes else [])
     return out
