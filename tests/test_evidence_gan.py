@@ -65,3 +65,58 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert err.startswith(f"error: {out} holds runs planned with --steps 5, not 2;") and "\n" not in err
     assert gan_family.main(["--out", str(out), *TINY, "--chunk", "0"]) == 2
     assert "--chunk must be >= 1" in capsys.readouterr().err
+
+
+def _fake_arm(out, name, step, scores, log_rows):
+    """An arm's score file at `step` and its train_log rows [(step, r2_enc_mean, h_centroid_acc)]."""
+    (out / "cells" / name).mkdir(parents=True, exist_ok=True)
+    (out / "scores").mkdir(exist_ok=True)
+    mig, dci, sap = scores
+    (out / "scores" / f"{name}_s{step}.json").write_text(json.dumps({"mig": mig, "dci": dci, "sap": sap, "step": step}))
+    lines = ["step,r2_enc_mean,h_centroid_acc"] + [f"{s},{r},{h}" for s, r, h in log_rows]
+    (out / "cells" / name / "train_log.csv").write_text("\n".join(lines) + "\n")
+
+
+LITERAL_LOG = [(100, 0.0, 0.1), (150, 0.1, 0.1), (200, 0.2, 0.1), (250, 0.3, 0.1)]
+
+
+def test_balance_decision_switches_only_for_a_remedy_clearly_better_on_most_measures(tmp_path):
+    out = tmp_path / "gan"
+    assert gan_family.balance_decision(out) is None  # nothing yet
+    _fake_arm(out, "did_literal", 200, (0.10, 0.10, 0.10), LITERAL_LOG)
+    assert gan_family.balance_decision(out) is None  # no remedy to compare with
+    # adaptive: better beyond the margins on MIG, DCI, SAP (+0.05 each), equal R^2, H's accuracy +0.03
+    # (inside the 0.04 margin): 3 of 5 measures, most of them
+    _fake_arm(out, "did_adaptive", 200, (0.15, 0.15, 0.15), [(100, 0.0, 0.13), (150, 0.1, 0.13), (200, 0.2, 0.13)])
+    decision = gan_family.balance_decision(out)
+    assert decision["step"] == 200 and decision["chosen"] == "adaptive"
+    assert decision["wins_over_literal"] == {"did_adaptive": ["mig", "dci", "sap"]}
+    # the literal arm's log row at step 250 lies beyond the common step: the last 3 rows up to 200
+    assert decision["measures"]["did_literal"]["r2_enc_mean"] == pytest.approx(0.1)
+
+
+def test_balance_decision_keeps_the_literal_form_within_noise_and_compares_at_the_common_step(tmp_path):
+    out = tmp_path / "gan"
+    _fake_arm(out, "did_literal", 200, (0.10, 0.10, 0.10), LITERAL_LOG)
+    _fake_arm(out, "did_literal", 400, (0.10, 0.10, 0.10), LITERAL_LOG)
+    # warmup: two measures clearly better (MIG, R^2), the rest within margins: not most of five
+    _fake_arm(out, "did_warmup", 200, (0.13, 0.11, 0.09), [(100, 0.1, 0.1), (150, 0.2, 0.1), (200, 0.3, 0.11)])
+    # adaptive was scored at 400 only, a step warmup has not reached: it cannot be compared yet
+    _fake_arm(out, "did_adaptive", 400, (0.9, 0.9, 0.9), [(400, 0.9, 0.9)])
+    decision = gan_family.balance_decision(out)
+    assert decision is None  # no step scored by all three balance arms
+    (out / "scores" / "did_adaptive_s200.json").write_text(json.dumps({"mig": 0.1, "dci": 0.1, "sap": 0.1}))
+    decision = gan_family.balance_decision(out)
+    assert decision["step"] == 200 and decision["chosen"] == "literal"
+    assert decision["wins_over_literal"]["did_warmup"] == ["mig", "r2_enc_mean"]
+
+
+def test_a_resumed_arm_must_keep_its_settings(tmp_path, capsys):
+    out = tmp_path / "gan"
+    out.mkdir()
+    plan = {"steps": 2, "batch_size": 2, "seed": 0, "source": "procedural"}
+    arms = {"did_default": {"method": "did", "hparams": {"balance": "adaptive", "horizon": 2}}}
+    (out / gan_family.PLAN).write_text(json.dumps({**plan, "arms": arms}))
+    with pytest.raises(gan_family.BenchError, match="holds arm did_default planned as"):
+        gan_family.check_plan(out, {**plan, "arms": {"did_default": {"method": "did", "hparams": {"horizon": 2}}}})
+    gan_family.check_plan(out, {**plan, "arms": arms})  # the same settings continue

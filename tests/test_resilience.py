@@ -62,7 +62,7 @@ def _cli(results: Path, profile: Path, *extra: str) -> list[str]:
 def test_sigkill_at_any_moment_then_rerun_resumes_to_the_same_scores(tmp_path):
     profile = tmp_path / "resume.yaml"
     profile.write_text(
-        "extends: smoke\nsteps: 40\nlog_every: 5\ncheckpoint_every: 10\nprimary_metric: mig\n"
+        "extends: smoke\nsteps: 60\nbatch_size: 16\nlog_every: 5\ncheckpoint_every: 10\nprimary_metric: mig\n"
         "metrics:\n  mig: {num_train: 300}\n  sap: {num_train: 200, num_test: 100}\n"
     )
     killed = tmp_path / "killed"
@@ -92,7 +92,7 @@ def test_sigkill_at_any_moment_then_rerun_resumes_to_the_same_scores(tmp_path):
     assert done.returncode == 0, done.stderr
     pd.testing.assert_series_equal(_values(killed), _values(straight))
     log = pd.read_csv(cell / "train_log.csv")
-    assert list(log["step"]) == list(range(5, 45, 5))
+    assert list(log["step"]) == list(range(5, 65, 5))
 
 
 def _step(path: Path) -> int:

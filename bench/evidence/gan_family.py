@@ -35,17 +35,30 @@ import torch
 
 from disentbench.bench.errors import BenchError
 
-#: name -> (method, hyperparameters besides `horizon`)
+
+def _did_default_balance() -> str:
+    from disentbench.methods.did import DiD
+
+    return str(DiD.hparams["balance"])
+
+
+#: name -> (method, hyperparameters besides `horizon`); `did_default` names the balance that is the
+#: default when the plan is made, so a run continued after the default changed is caught (check_plan)
 ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     "did_literal": ("did", {"balance": "literal"}),
-    "did_default": ("did", {}),
+    "did_adaptive": ("did", {"balance": "adaptive"}),
+    "did_warmup": ("did", {"balance": "warmup"}),
     "did_lh0": ("did", {"lambda_h": 0.0}),
     "infogancr": ("infogancr", {}),
-    "did_warmup": ("did", {"balance": "warmup"}),
-    "did_adaptive": ("did", {"balance": "adaptive"}),
+    "did_default": ("did", {"balance": _did_default_balance()}),
     "infogan": ("infogan", {}),
 }
-DEFAULT_ARMS = "did_literal,did_default,did_lh0,infogancr"
+#: the paper-literal DiD (the default balance), each remedy, the no-difference ablation, InfoGAN-CR
+DEFAULT_ARMS = "did_literal,did_adaptive,did_warmup,did_lh0,infogancr"
+#: the balance comparison (docs/did.md): a remedy replaces the literal form as DiD's default only
+#: if it beats it by more than these margins on most of these measures, at the step all arms share
+BALANCE_ARMS = {"did_literal": "literal", "did_adaptive": "adaptive", "did_warmup": "warmup"}
+BALANCE_MARGINS = {"mig": 0.02, "dci": 0.02, "sap": 0.02, "r2_enc_mean": 0.05, "h_centroid_acc": 0.04}
 PLAN = "plan.json"
 TINY_METRICS = {
     "mig": {"num_train": 200},
@@ -103,6 +116,13 @@ def check_plan(out: Path, plan: dict[str, Any]) -> None:
             raise BenchError(
                 f"{out} holds runs planned with --{key.replace('_', '-')} {old.get(key)}, not {plan.get(key)}; "
                 f"rerun with the same value to continue them, or use another --out"
+            )
+    for name, arm in plan["arms"].items():
+        before = old.get("arms", {}).get(name)
+        if before is not None and before != arm:
+            raise BenchError(
+                f"{out} holds arm {name} planned as {before}, not {arm} (a default changed since?); "
+                f"continue it under the arm that names its settings, or use another --out"
             )
     old["arms"] = {**old.get("arms", {}), **plan["arms"]}
     path.write_text(json.dumps(old, indent=2, sort_keys=True))
@@ -198,6 +218,53 @@ def latest_scores(out: Path, name: str) -> dict[str, Any]:
     return json.loads(files[-1].read_text()) if files else {}
 
 
+def _scored_steps(out: Path, name: str) -> set[int]:
+    return {int(p.stem.rsplit("_s", 1)[1]) for p in (out / "scores").glob(f"{name}_s*.json")}
+
+
+def balance_decision(out: Path, last_logs: int = 3) -> dict[str, Any] | None:
+    """DiD's default balance, by the rule stated in docs/did.md: at the largest step at which every
+    balance arm has scores, each remedy is compared with `literal` on MIG, DCI, SAP (scores at that
+    step) and on E's R^2 and H's accuracy (means of the last `last_logs` logged values up to it); a
+    remedy that is better by more than BALANCE_MARGINS on most of the five measures beats it, and the
+    default is the remedy with most such wins, else `literal` (no unmeasured departure from the paper).
+    None while `did_literal` and one remedy have no step scored in common."""
+    import pandas as pd
+
+    arms = [n for n in BALANCE_ARMS if (out / "cells" / n).is_dir() and _scored_steps(out, n)]
+    if "did_literal" not in arms or len(arms) < 2:
+        return None
+    common = set.intersection(*(_scored_steps(out, n) for n in arms))
+    if not common:
+        return None
+    step = max(common)
+    measures: dict[str, dict[str, float]] = {}
+    for name in arms:
+        scores = json.loads((out / "scores" / f"{name}_s{step}.json").read_text())
+        row = {m: float(scores[m]) for m in ("mig", "dci", "sap") if m in scores}
+        log_path = out / "cells" / name / "train_log.csv"
+        log = pd.read_csv(log_path) if log_path.is_file() else pd.DataFrame()
+        if not log.empty:
+            recent = log[log["step"] <= step].tail(last_logs)
+            row |= {k: float(recent[k].mean()) for k in ("r2_enc_mean", "h_centroid_acc") if k in recent}
+        measures[name] = row
+    base = measures["did_literal"]
+    wins = {
+        name: [m for m, margin in BALANCE_MARGINS.items() if m in base and m in measures[name]
+               and measures[name][m] - base[m] > margin]
+        for name in arms[1:]
+    }  # fmt: skip
+    beating = [n for n in arms[1:] if 2 * len(wins[n]) > len(BALANCE_MARGINS)]
+    chosen = max(beating, key=lambda n: len(wins[n])) if beating else "did_literal"
+    return {
+        "step": step,
+        "measures": measures,
+        "margins": BALANCE_MARGINS,
+        "wins_over_literal": wins,
+        "chosen": BALANCE_ARMS[chosen],
+    }
+
+
 def summarise(out: Path, arms: list[Arm], args: argparse.Namespace, metric_names: list[str]) -> dict[str, Any]:
     summary: dict[str, Any] = {"planned_steps": args.steps, "batch_size": args.batch, "source": args.source}
     rows = []
@@ -218,10 +285,20 @@ def summarise(out: Path, arms: list[Arm], args: argparse.Namespace, metric_names
         rows.append(f"| {arm.name} | {arm.step} | {scored_at} | " + " | ".join(cells) + f" | {shown} |")
     header = "| arm | steps | scored at | " + " | ".join(metric_names) + " | diagnostics at the last logging step |"
     table = [header, "|" + "---|" * (4 + len(metric_names))] + rows
+    decision = balance_decision(out)
+    lines = []
+    if decision is not None:
+        summary["balance_decision"] = decision
+        won = "; ".join(f"{n}: {', '.join(w) or 'none'}" for n, w in decision["wins_over_literal"].items())
+        lines = [
+            "",
+            f"DiD's balance by the rule of docs/did.md, at step {decision['step']}: **{decision['chosen']}** "
+            f"(measures beaten beyond the margins, against did_literal: {won})",
+        ]
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(
         f"# GAN family on dSprites ({args.source}), one seed, batch {args.batch}, planned {args.steps} steps\n\n"
-        + "\n".join(table)
+        + "\n".join(table + lines)
         + "\n"
     )
     return summary
