@@ -7,19 +7,22 @@ trainer (`bench.training.train`, so checkpoints, logs and diagnostics are those 
 cell), round-robin in chunks of `--chunk` generator steps, so every arm advances together and an
 interrupted run loses at most a chunk. The default arms:
 - `did_literal`: DiD with the paper-literal balance (`balance=literal`, lambda_h = 1);
-- `did_default`: DiD as the suite runs it by default (the balance chosen in docs/did.md);
+- `did_adaptive`, `did_warmup`: DiD with each remedy for the balance of L_H (docs/did.md), which
+  `balance_decision` compares with the literal form to settle DiD's default by a fixed rule;
 - `did_lh0`: DiD with lambda_h = 0 (the paper's ablation: no difference learning);
 - `infogancr`: InfoGAN-CR with the authors' dSprites settings.
-`--arms` picks others (`did_warmup`, `did_adaptive`, `infogan`). Every arm's schedules refer to the
-planned `--steps` (their `horizon`), so a run continued later behaves as one uninterrupted run: rerun
-the same command and it resumes where each arm's checkpoint stands; `--max-hours` stops starting new
-chunks after that long (the command can be rerun), `--rounds` limits this invocation's rounds.
+`--arms` picks others (`did_default`: the default balance when the run is planned; `infogan`).
+Every arm's schedules refer to the planned `--steps` (their `horizon`), so a run continued later
+behaves as one uninterrupted run: rerun the same command and it resumes where each arm's checkpoint
+stands; `--max-hours` stops starting new chunks after that long (the command can be rerun),
+`--rounds` limits this invocation's rounds.
 
 Written in `--out`: per arm `cells/<arm>/` (train_log.csv with the losses and diagnostics,
 checkpoint.pt), `pictures/<arm>_samples_s<step>.png` and `<arm>_traversal_s<step>.png` at every
-chunk end, `pictures/<arm>_diagnostics.png` (redrawn at every scoring), `scores/<arm>_s<step>.json` (MIG, DCI, SAP at
-the quick profile's sizes, every `--score-every` steps and at the end), `summary.json` and
-`summary.md`; the last line printed is the summary as one JSON object.
+chunk end, `pictures/<arm>_diagnostics.png` (redrawn at every scoring), `scores/<arm>_s<step>.json`
+(MIG, DCI, SAP at the quick profile's sizes, every `--score-every` steps and at the end),
+`summary.json` and `summary.md` (with DiD's balance decision, `balance_decision`); the last line
+printed is the summary as one JSON object.
 """
 
 from __future__ import annotations

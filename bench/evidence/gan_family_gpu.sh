@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GAN-family evidence on one GPU (issue 14, item 4): bench/evidence/gan_family.py at the paper
-# profile's length, same arms as the CPU run (did literal, did default, did lambda_h = 0, infogancr),
+# profile's length, same arms as the CPU run (did literal, adaptive and warmup balances, did
+# lambda_h = 0, infogancr),
 # one seed, batch 64. It keeps to a wall budget: no chunk starts after 85% of BUDGET_S, and `timeout`
 # ends it at BUDGET_S; rerun the same command to continue from each arm's last chunk (its
 # checkpoint). Needs only this repository and the installed torch (no network). From the repo root:
@@ -18,7 +19,7 @@ CHUNK="${CHUNK:-5000}"            # steps per arm per turn
 LOG_EVERY="${LOG_EVERY:-1000}"    # the paper profile's logging interval (diagnostics at each)
 SCORE_EVERY="${SCORE_EVERY:-50000}"
 BATCH="${BATCH:-64}"
-ARMS="${ARMS:-did_literal,did_default,did_lh0,infogancr}"
+ARMS="${ARMS:-did_literal,did_adaptive,did_warmup,did_lh0,infogancr}"
 METRIC_SCALE="${METRIC_SCALE:-quick}"
 BUDGET_S="${BUDGET_S:-540}"
 PY="${PYTHON:-python}"
