@@ -93,7 +93,7 @@ class DiD(GANMethod):
     (~50-100 steps), reaches and passes it. `balance`:
     "literal" (w_h = lambda_h, the paper's form as stated; the default, chosen by measurement: in the
     evidence run neither remedy beat it on most of MIG, DCI, SAP, E's R^2 and H's accuracy at 600
-    steps, by the rule fixed beforehand in docs/did.md), "warmup" (w_h = lambda_h times a ramp
+    steps, by the rule in docs/did.md, written before those scores), "warmup" (w_h = lambda_h times a ramp
     from 0 to 1 over `warmup` x the horizon, starting at the first step at which the pairs' mean
     absolute pixel difference |G(c') - G(c)| reaches `vary_at`), "adaptive" (w_h = lambda_h x
     ||dA/dW|| / ||dL_H/dW|| at G's last layer W, capped at `max_weight`: L_H's gradient there held at
