@@ -35,6 +35,14 @@ from disentbench.metrics.utils import check_pair
 CAPACITY_SCALES = ("linear", "log")
 
 
+def check_capacity_scale(capacity_scale: str, who: str) -> None:
+    """One line naming the choices when `capacity_scale` is not one of CAPACITY_SCALES."""
+    if capacity_scale not in CAPACITY_SCALES:
+        raise BenchError(
+            f"{who}: capacity_scale {capacity_scale!r} is unknown; choose one of: {', '.join(CAPACITY_SCALES)}"
+        )
+
+
 def explicitness_from_losses(losses, baseline: float, capacities=None, capacity_scale: str = "linear") -> float:
     """E = 1 - AULCC / Z for one factor.
 
@@ -47,8 +55,7 @@ def explicitness_from_losses(losses, baseline: float, capacities=None, capacity_
         raise BenchError("explicitness needs the loss of at least one probe")
     if baseline <= 0:
         return float("nan")
-    if capacity_scale not in CAPACITY_SCALES:
-        raise BenchError(f"explicitness: capacity_scale {capacity_scale!r} is unknown; choose one of: linear, log")
+    check_capacity_scale(capacity_scale, "explicitness")
     caps = np.arange(1, losses.size + 1, dtype=np.float64) if capacities is None else np.asarray(capacities, float)
     if caps.shape != losses.shape or np.any(np.diff(caps) <= 0) or (capacity_scale == "log" and caps[0] <= 0):
         raise BenchError("explicitness: capacities must be increasing (and positive for a log scale), one per loss")
@@ -101,8 +108,7 @@ def dci_es(
     cache_key: tuple | None = None,
 ) -> dict[str, float]:
     """DCI-ES on arrays: one seeded boosted classifier per factor, as DCI fits it."""
-    if capacity_scale not in CAPACITY_SCALES:
-        raise BenchError(f"dci_es: capacity_scale {capacity_scale!r} is unknown; choose one of: linear, log")
+    check_capacity_scale(capacity_scale, "dci_es")
     train_codes, train_factors, test_codes, test_factors = check_pair(
         train_codes, train_factors, test_codes, test_factors, "dci_es"
     )
@@ -118,10 +124,7 @@ class DCIES(Metric):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.kwargs["capacity_scale"] not in CAPACITY_SCALES:  # refuse before any model is trained
-            raise BenchError(
-                f"dci_es: capacity_scale {self.kwargs['capacity_scale']!r} is unknown; choose one of: linear, log"
-            )
+        check_capacity_scale(self.kwargs["capacity_scale"], "dci_es")  # before any model is trained
         if self.num_test < 1:
             raise BenchError("dci_es needs num_test >= 1 (the loss-capacity curve is a test loss)")
 
