@@ -216,13 +216,13 @@ def score(arm: Arm, args: argparse.Namespace, dataset, sizes: dict[str, dict]) -
     return record
 
 
-def latest_scores(out: Path, name: str) -> dict[str, Any]:
-    files = sorted((out / "scores").glob(f"{name}_s*.json"), key=lambda p: int(p.stem.rsplit("_s", 1)[1]))
-    return json.loads(files[-1].read_text()) if files else {}
-
-
 def _scored_steps(out: Path, name: str) -> set[int]:
     return {int(p.stem.rsplit("_s", 1)[1]) for p in (out / "scores").glob(f"{name}_s*.json")}
+
+
+def latest_scores(out: Path, name: str) -> dict[str, Any]:
+    steps = _scored_steps(out, name)
+    return json.loads((out / "scores" / f"{name}_s{max(steps)}.json").read_text()) if steps else {}
 
 
 def balance_decision(out: Path, last_logs: int = 3) -> dict[str, Any] | None:
