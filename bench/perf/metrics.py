@@ -24,6 +24,11 @@ exclude that fit. The run-level `udr` is never timed here. The total is printed 
 approximate `dci_hist`, and each metric's CPU seconds next to its wall time (a machine busy with other
 work inflates wall time, not CPU time).
 
+Machines of the same name differ: on 2026-12-02 this suite took 141.9 s on one 2-core host and
+57.7 s on another. So the run first times a fixed single-threaded reference workload (`host`:
+scikit-learn's own boosting and logistic regression on seeded synthetic data, best of 3), the
+two kinds of work that dominate the suite; figures from two hosts compare through it.
+
 The last line printed is one JSON object with the figures.
 """
 
@@ -95,6 +100,28 @@ def projection_encoder(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda obs: obs.reshape(obs.shape[0], -1) @ weights
 
 
+def host_reference(repeats: int = 3) -> dict[str, float]:
+    """Seconds (best of `repeats`) of a fixed single-threaded workload: GradientBoostingClassifier
+    (20 stages, 5 classes, 2,000 x 10) and LogisticRegression (lbfgs, 19 classes, 6,000 x 10)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6000, 10))
+    y = np.digitize(x[:, 0] + 0.3 * rng.standard_normal(6000), np.linspace(-2, 2, 19))
+    best = {"gbt_seconds": float("inf"), "lr_seconds": float("inf")}
+    with threadpool_limits(limits=1):
+        for _ in range(repeats):
+            begin = time.perf_counter()
+            GradientBoostingClassifier(n_estimators=20, random_state=0).fit(x[:2000], y[:2000] % 5)
+            best["gbt_seconds"] = min(best["gbt_seconds"], time.perf_counter() - begin)
+            begin = time.perf_counter()
+            LogisticRegression(C=1e4, max_iter=100).fit(x, y)
+            best["lr_seconds"] = min(best["lr_seconds"], time.perf_counter() - begin)
+    return {k: round(v, 3) for k, v in best.items()}
+
+
 def _run_level(name: str) -> bool:
     return bool(getattr(metrics.REGISTRY.get(name), "run_level", False))
 
@@ -122,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also score DCI with scikit-learn itself (backend=sklearn, minutes) and compare",
     )
     parser.add_argument("--image-scale", type=float, default=0.02, help="sizes of the image runs (with --images)")
+    parser.add_argument("--host-repeats", type=int, default=3, help="repeats of the host reference workload (0: skip)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     unknown = [n for n in names if n not in metrics.list_metrics()]
@@ -133,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from disentbench.metrics import boosted
 
+    host = host_reference(args.host_repeats) if args.host_repeats > 0 else None
+    if host:
+        print(
+            f"{'host':14s} reference workload, one thread: boosting {host['gbt_seconds']:.3f} s, "
+            f"logistic regression {host['lr_seconds']:.3f} s",
+            flush=True,
+        )
     compile_start = time.perf_counter()
     boosted.warm_up()  # numba compiles the boosting kernels once per installation (then loads them from its cache)
     jit_seconds = time.perf_counter() - compile_start
@@ -225,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 "setup_seconds": round(setup_seconds, 3),
                 "jit_seconds": round(jit_seconds, 3),
                 "cpus": cpus,
+                "host_reference": host,
                 "n_jobs": args.n_jobs,
                 "scale": args.scale,
                 "images": args.images,
