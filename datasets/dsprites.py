@@ -16,6 +16,7 @@ import torch
 from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import GroundTruthDataset, OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, choose_source
+from disentbench.datasets.storage import reading_dataset_file
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -82,15 +83,10 @@ class DSpritesOfficial(OfficialFileDataset, _DSpritesBase):
         chunk_rows: int = 16384,
     ):
         super().__init__(path, REMOTE, verify, factor_sizes, device)
-        try:
+        with reading_dataset_file(
+            self.path, "dSprites file", "delete it and run `python -m disentbench.datasets download dsprites`"
+        ):
             packed = self._load(chunk_rows)
-        except BenchError:
-            raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-            raise BenchError(
-                f"{self.path}: corrupt or truncated dSprites file ({type(exc).__name__}: {exc}); "
-                f"delete it and run `python -m disentbench.datasets download dsprites`"
-            ) from None
         self._packed_cpu = torch.from_numpy(packed)
         self._packed = self._packed_cpu.to(self.device)
 

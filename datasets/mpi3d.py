@@ -13,7 +13,6 @@ its rows from the file (memory-mapped: the arrays are stored uncompressed).
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 import torch
@@ -21,7 +20,14 @@ import torch
 from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, require_file
-from disentbench.datasets.storage import load_images, member_memmap, memory_limit, npz_members, read_member
+from disentbench.datasets.storage import (
+    load_images,
+    member_memmap,
+    memory_limit,
+    npz_members,
+    read_member,
+    reading_dataset_file,
+)
 
 FACTOR_NAMES = (
     "object_color", "object_shape", "object_size", "camera_height", "background_color",
@@ -69,15 +75,8 @@ class MPI3DOfficial(OfficialFileDataset):
         remote = REMOTES[name]
         super().__init__(path, remote, verify, (1,), device)
         layouts = LAYOUTS if layouts is None else layouts
-        try:
+        with reading_dataset_file(self.path, "MPI3D file", f"delete it and {remote.how_to_get()}"):
             self.images = self._open(remote, layouts, memory_limit)
-        except BenchError:
-            raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-            raise BenchError(
-                f"{self.path}: corrupt or truncated MPI3D file ({type(exc).__name__}: {exc}); delete it and "
-                f"{remote.how_to_get()}"
-            ) from None
 
     def _open(self, remote: RemoteFile, layouts: dict[int, tuple[int, ...]], limit: int | None):
         members = npz_members(self.path)

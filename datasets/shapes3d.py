@@ -16,7 +16,10 @@ from disentbench.bench.errors import BenchError
 from disentbench.datasets._shapes3d_render import NUM_LAYERS, Scene, compose, compose_cached_cpu, render_layers
 from disentbench.datasets.base import GroundTruthDataset, OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, choose_source
-from disentbench.datasets.storage import DEFAULT_MEMORY_LIMIT  # noqa: F401  (re-exported)
+from disentbench.datasets.storage import (
+    DEFAULT_MEMORY_LIMIT,  # noqa: F401  (re-exported)
+    reading_dataset_file,
+)
 from disentbench.datasets.storage import memory_limit as _memory_limit
 
 log = logging.getLogger(__name__)
@@ -108,7 +111,12 @@ class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
         import h5py  # imported here: only the official file needs it
 
         n = int(np.prod(self.factor_sizes))
-        try:
+        with reading_dataset_file(
+            self.path,
+            "3DShapes file",
+            "delete it and run `python -m disentbench.datasets download shapes3d`",
+            cleanup=self._close,
+        ):
             self._h5 = h5py.File(self.path, "r")
             keys = set(self._h5.keys())
             if not {"images", "labels"} <= keys:
@@ -141,15 +149,6 @@ class Shapes3DOfficial(OfficialFileDataset, _Shapes3DBase):
             else:
                 self._images_h5 = images
                 log.info("shapes3d: images read from %s per batch (over the memory limit)", self.path)
-        except BenchError:
-            self._close()
-            raise
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            self._close()
-            raise BenchError(
-                f"{self.path}: corrupt or truncated 3DShapes file ({type(exc).__name__}: {exc}); "
-                f"delete it and run `python -m disentbench.datasets download shapes3d`"
-            ) from None
 
     def _close(self) -> None:
         h5 = getattr(self, "_h5", None)

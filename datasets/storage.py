@@ -14,7 +14,8 @@ import logging
 import os
 import struct
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,30 @@ from disentbench.bench.atomic import atomic_path
 from disentbench.bench.errors import BenchError
 
 log = logging.getLogger(__name__)
+
+#: what reading a damaged file raises (numpy, zipfile, h5py): reported as "corrupt or truncated"
+READ_ERRORS = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError)
+
+
+@contextmanager
+def reading_dataset_file(
+    path: str | os.PathLike, what: str, remedy: str = "", cleanup: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Run a loader's reads: a BenchError passes as it is, any READ_ERRORS becomes one line naming
+    the file, `what` it should be, the error and the `remedy`; `cleanup` (closing a half-opened
+    file) runs before either is raised."""
+    try:
+        yield
+    except BenchError:
+        if cleanup is not None:
+            cleanup()
+        raise
+    except READ_ERRORS as exc:
+        if cleanup is not None:
+            cleanup()
+        tail = f"; {remedy}" if remedy else ""
+        raise BenchError(f"{path}: corrupt or truncated {what} ({type(exc).__name__}: {exc}){tail}") from None
+
 
 #: Default cap on the bytes of images held in memory (override with DISENTBENCH_MEMORY_LIMIT, in bytes).
 DEFAULT_MEMORY_LIMIT = 8 * 1024**3

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,14 @@ from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import GroundTruthDataset, observation_generator
 from disentbench.datasets.files import RemoteFile, search_dirs, verify_file
 from disentbench.datasets.partial import RowIndex, combination_weights
-from disentbench.datasets.storage import load_images, member_memmap, memory_limit, npz_members, read_member
+from disentbench.datasets.storage import (
+    load_images,
+    member_memmap,
+    memory_limit,
+    npz_members,
+    read_member,
+    reading_dataset_file,
+)
 
 SPEC_PREFIX = "file:"  # what the user writes: --datasets file:PATH
 NAME_PREFIX = "file-"  # the dataset's name in results: file-<file stem>
@@ -247,20 +253,15 @@ class UserFileDataset(GroundTruthDataset):
         if verify:
             own = _OwnFile(self.name, self.path.name, "", "sha256", None)
             self.checksum = f"sha256:{verify_file(self.path, own)}"
-        h5 = None
-        try:
+        opened: list = []  # the h5 file, once open (closed again if reading it fails)
+        with reading_dataset_file(self.path, "file", cleanup=lambda: _close(opened[0] if opened else None)):
             if self.path.suffix.lower() == ".npz":
                 array, labels, extra = open_npz(self.path, memory_limit)
             else:
-                h5 = _open_h5_file(self.path)
-                array, labels, extra = read_h5(self.path, h5)
+                opened.append(_open_h5_file(self.path))
+                array, labels, extra = read_h5(self.path, opened[0])
             self._setup(array, labels, extra, memory_limit)
-        except BenchError:
-            _close(h5)
-            raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
-            _close(h5)
-            raise BenchError(f"{self.path}: corrupt or truncated file ({type(exc).__name__}: {exc})") from None
+        h5 = opened[0] if opened else None
         if h5 is not None and self.images.in_memory:
             _close(h5)
             h5 = None
