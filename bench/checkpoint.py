@@ -56,7 +56,7 @@ def build_method(state: dict[str, Any], device: str | torch.device = "cpu") -> m
         observation_shape=tuple(state["observation_shape"]),
         seed=int(state["init_seed"]),
         init=state["init"],
-        **state["hparams"],
+        **methods.get(state["method_name"]).stored_hparams(state["hparams"]),
     )
     method.to(device)
     method.load_checkpoint_state(state["method_state"])

@@ -370,11 +370,26 @@ def resume(
     state = load_latest(cell_dir, map_location=device)
     if state is None or state["step"] > steps:
         return 0, 0.0
+    check_same_hparams(method, state, cell_dir)
     method.load_checkpoint_state(state["method_state"])
     data_rng.bit_generator.state = state["data_rng"]
     noise.set_state(state["noise_rng"].cpu() if hasattr(state["noise_rng"], "cpu") else state["noise_rng"])
     meter.load(state)
     return int(state["step"]), float(state.get("elapsed_seconds", 0.0))
+
+
+def check_same_hparams(method: Method, state: dict[str, Any], cell_dir: Path) -> None:
+    """Refuse to continue a checkpoint written with other hyperparameters (as after a default
+    changed between releases): its weights would not fit, or would train another model."""
+    stored = type(method).stored_hparams(state.get("hparams", {}))
+    changed = sorted(k for k in method.hp if k in stored and stored[k] != method.hp[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {stored[k]!r} in the checkpoint, {method.hp[k]!r} now" for k in changed)
+        key = changed[0]
+        raise BenchError(
+            f"{cell_dir}: its checkpoint was written with other hyperparameters ({diffs}); "
+            f"continue it with --set {method.registered_name}.{key}={stored[key]} or delete the folder to retrain"
+        )
 
 
 @dataclass

@@ -52,24 +52,30 @@ class GaussianEncoder(nn.Module):
         return self.mean(h), self.logvar(h)
 
 
-class ConvDecoder(nn.Module):
-    """z -> logits of a 64x64xC image (no output activation)."""
+DECODER_NORMS = ("none", "batch")
 
-    def __init__(self, latent_dim: int = 10, out_channels: int = 1):
+
+class ConvDecoder(nn.Module):
+    """z -> logits of a 64x64xC image (no output activation).
+
+    `norm="batch"` puts batch normalisation after every hidden layer (before its ReLU), as DCGAN-style
+    GAN generators have it (InfoGAN-CR's among them); the reference VAE decoder has none ("none")."""
+
+    def __init__(self, latent_dim: int = 10, out_channels: int = 1, norm: str = "none"):
         super().__init__()
-        self.fc = nn.Sequential(
-            nn.Linear(latent_dim, 256),
-            nn.ReLU(),
-            nn.Linear(256, 1024),
-            nn.ReLU(),
-        )
+        if norm not in DECODER_NORMS:
+            raise ValueError(f"unknown decoder norm {norm!r}; choose one of {', '.join(DECODER_NORMS)}")
+        batch = norm == "batch"
+
+        def hidden(layer: nn.Module, width: int, dims: int) -> list[nn.Module]:
+            bn = (nn.BatchNorm1d(width) if dims == 1 else nn.BatchNorm2d(width)) if batch else None
+            return [layer, bn, nn.ReLU()] if bn is not None else [layer, nn.ReLU()]
+
+        self.fc = nn.Sequential(*hidden(nn.Linear(latent_dim, 256), 256, 1), *hidden(nn.Linear(256, 1024), 1024, 1))
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1),
-            nn.ReLU(),  # 8x8
-            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
-            nn.ReLU(),  # 16x16
-            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1),
-            nn.ReLU(),  # 32x32
+            *hidden(nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1), 64, 2),  # 8x8
+            *hidden(nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), 32, 2),  # 16x16
+            *hidden(nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), 32, 2),  # 32x32
             nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1),  # 64x64
         )
 

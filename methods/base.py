@@ -57,6 +57,9 @@ class Method(nn.Module):
     #: training steps of the reference protocol (Locatello et al. 2019); shorter cells are flagged in
     #: the reports as not comparable with published numbers
     reference_steps: ClassVar[int] = 300_000
+    #: hyperparameters added after checkpoints were written, each with the value that rebuilds such an
+    #: older checkpoint's networks (its stored hparams lack the key): see `stored_hparams`
+    checkpoint_defaults: ClassVar[dict[str, Any]] = {}
     #: merged over the class hierarchy by __init_subclass__ (a subclass's entry replaces its parent's)
     defaults: ClassVar[dict[str, Any]] = dict(hparams)
     all_constraints: ClassVar[dict[str, Constraint]] = dict(constraints)
@@ -74,6 +77,12 @@ class Method(nn.Module):
         check_declaration(cls.__qualname__, defaults, constraints)
         cls.defaults = defaults
         cls.all_constraints = constraints
+
+    @classmethod
+    def stored_hparams(cls, hparams: dict[str, Any]) -> dict[str, Any]:
+        """The hyperparameters a checkpoint was written with: its stored ones, and for a key added
+        since, the value of `checkpoint_defaults` (not today's default, which may build other networks)."""
+        return {**cls.checkpoint_defaults, **hparams}
 
     @classmethod
     def validate_hparams(cls, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

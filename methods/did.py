@@ -83,12 +83,14 @@ class DiD(GANMethod):
     with H and E through lambda_h = lambda_enc = 1 (lambda_h = 0 is the paper's no-difference
     ablation: H still trains but sends G nothing, whatever `balance` says); gp_weight 10, n_critic 5,
     no normalisation in the critic; Adam lr 1e-4 with betas (0.5, 0.9) for G and D, default betas
-    for E and H; G = the shared decoder with a sigmoid, D/E/H = the shared encoder trunk with their
+    for E and H; G = the shared decoder, batch-normalised (`g_norm`: without it G collapsed to black
+    images, docs/gan.md), with a sigmoid, D/E/H = the shared encoder trunk with their
     own heads; the adversarial term on G(c) only. One step = n_critic critic updates, each on its own
     real batch (real and generated images through the critic in one forward), then one update of G,
     H and E; training length counts these generator steps.
     Balance of L_H against the adversarial term (ours; docs/did.md has the measurements behind the
-    default): at the reference initialisation both forms of L_H are flat; with lambda_h = 1, L_H's
+    default, measured with the unnormalised generator, `g_norm="none"`): at the reference
+    initialisation both forms of L_H are flat; with lambda_h = 1, L_H's
     gradient into G starts thousands of times below the adversarial one, then, once the images vary
     (~50-100 steps), reaches and passes it. `balance`:
     "literal" (w_h = lambda_h, the paper's form as stated; the default, chosen by measurement: in the
@@ -138,7 +140,7 @@ class DiD(GANMethod):
     # --- networks ------------------------------------------------------------------------
     def build(self) -> None:
         c = self.observation_shape[0]
-        self.decoder = ConvDecoder(self.latent_dim, c)  # the generator G (logits)
+        self.decoder = ConvDecoder(self.latent_dim, c, norm=self.hp["g_norm"])  # the generator G (logits)
         self.critic = Head(c, 1)
         self.samples_encoder = Head(c, self.latent_dim)
         self.difference_encoder = Head(2 * c, self.hp["diff_dim"])

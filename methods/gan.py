@@ -19,12 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentbench.methods.backbone import TRUNK_FEATURES, EncoderTrunk
+from disentbench.methods.backbone import DECODER_NORMS, TRUNK_FEATURES, EncoderTrunk
 from disentbench.methods.base import Method
-from disentbench.methods.constraints import Interval
+from disentbench.methods.constraints import Interval, Options
 
 #: the held codes of the diagnostics come from this seed, so every logging step scores the same codes
 DIAGNOSTICS_SEED = 20_250_214
+#: a pixel whose logit is beyond +-this is saturated: sigmoid' < 3.1e-7 there, so almost no gradient
+#: reaches G through it (a generator of all-black images sits at logits near -100)
+SATURATED_LOGIT = 15.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,8 +148,14 @@ class GANMethod(Method):
     refer to `reference_steps`).
     """
 
-    hparams = {"horizon": 0, "diverge_at": 1000.0}
+    hparams = {"horizon": 0, "diverge_at": 1000.0, "g_norm": "batch"}
+    #: checkpoints from before `g_norm` existed hold an unnormalised generator
+    checkpoint_defaults = {"g_norm": "none"}
     constraints = {
+        # the generator's hidden layers: batch-normalised, as DCGAN-style generators are ("batch",
+        # the default), or as the shared VAE decoder ("none"; it collapsed to black images:
+        # docs/gan.md, "Why the generator is batch-normalised")
+        "g_norm": Options(*DECODER_NORMS),
         # the step count that fractional schedules refer to; 0: the training length the trainer plans
         "horizon": Interval(0, None, integer=True),
         # a logged critic value beyond +-diverge_at (its mean over a logging window) fails the cell
@@ -219,10 +228,28 @@ class GANMethod(Method):
         self.eval()
         try:
             with torch.enable_grad():
-                return {k: float(v) for k, v in self.diagnostics(generator).items()}
+                out = {k: float(v) for k, v in self.diagnostics(generator).items()}
+            generator.manual_seed(DIAGNOSTICS_SEED)
+            return {**out, **self.output_statistics(generator)}
         finally:
             self.train(was_training)
             self.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def output_statistics(self, generator: torch.Generator) -> dict[str, float]:
+        """On the held codes: `image_mean`, the mean generated pixel (the real data's mean is the
+        target: dSprites' is ~0.04), and `saturated`, the share of G's output logits beyond
+        +-SATURATED_LOGIT, where the sigmoid passes almost no gradient (a generator that drifted
+        there cannot come back). Empty for a method whose G has no `decoder` of logits."""
+        decoder = getattr(self, "decoder", None)
+        if decoder is None:
+            return {}
+        device = next(self.parameters()).device
+        logits = decoder(self.sample_inputs(self.n_diagnostic_codes, generator, device))
+        return {
+            "image_mean": float(torch.sigmoid(logits).mean()),
+            "saturated": float((logits.abs() > SATURATED_LOGIT).float().mean()),
+        }
 
     # --- images ------------------------------------------------------------------------------
     @torch.no_grad()

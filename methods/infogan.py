@@ -59,8 +59,8 @@ class InfoGAN(GANMethod):
     weight 0.05 for both G and D/Q; Adam with beta1 0.5, lr 1e-3 for G and 2e-3 for D/Q; spectral
     normalisation in D and Q; batch 64; per iteration one D/Q update then two G updates on the same
     inputs; 28 epochs (322,560 iterations, `reference_steps`).
-    Chosen by us: G = the shared decoder with a sigmoid (the authors' generator has batch
-    normalisation and leaky ReLUs), D = the shared encoder trunk (ReLU) with a linear logit head, Q's
+    Chosen by us: G = the shared decoder, batch-normalised as the authors' is (`g_norm`), with ReLUs
+    (theirs has leaky ReLUs) and a sigmoid, D = the shared encoder trunk (ReLU) with a linear logit head, Q's
     head Linear(256, q_hidden) - leaky ReLU 0.2 - Linear(q_hidden, latent_dim); the logit form of the
     losses (the authors add 1e-8 inside the logs); Adam's beta2 0.999 (TensorFlow's default); spectral
     normalisation by our own module, one power iteration per D/Q update from a fixed start vector
@@ -95,7 +95,7 @@ class InfoGAN(GANMethod):
     # --- networks ------------------------------------------------------------------------
     def build(self) -> None:
         c = self.observation_shape[0]
-        self.decoder = ConvDecoder(self.input_dim, c)  # the generator G (logits)
+        self.decoder = ConvDecoder(self.input_dim, c, norm=self.hp["g_norm"])  # the generator G (logits)
         self.d_trunk = EncoderTrunk(c)
         self.d_head = nn.Linear(TRUNK_FEATURES, 1)
         self.q_head = nn.Sequential(

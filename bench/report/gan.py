@@ -27,7 +27,8 @@ TRAVERSAL_STEPS = 10
 SIZES = {"gan_diagnostics": (12.0, 7.0), "gan_samples": (6.0, 6.4), "gan_traversal": (8.0, 8.0)}
 #: logged columns that are diagnostics, not loss terms
 DIAGNOSTIC_PREFIXES = (
-    "grad_g_", "r2_", "h_centroid_acc", "cr_acc_held", "image_std", "pair_diff", "h_weight", "w_h", "cr_weight"
+    "grad_g_", "r2_", "h_centroid_acc", "cr_acc_held", "image_std", "image_mean", "saturated", "pair_diff",
+    "h_weight", "w_h", "cr_weight",
 )  # fmt: skip
 #: how much generated images vary, drawn on a log axis beside the accuracies
 VARIATION_COLUMNS = ("image_std", "pair_diff")
