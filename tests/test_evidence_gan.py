@@ -120,3 +120,20 @@ def test_a_resumed_arm_must_keep_its_settings(tmp_path, capsys):
     with pytest.raises(gan_family.BenchError, match="holds arm did_default planned as"):
         gan_family.check_plan(out, {**plan, "arms": {"did_default": {"method": "did", "hparams": {"horizon": 2}}}})
     gan_family.check_plan(out, {**plan, "arms": arms})  # the same settings continue
+
+
+def test_an_arm_trained_under_other_defaults_is_refused_in_one_line(tmp_path, capsys):
+    import torch
+
+    from disentbench.bench.checkpoint import CHECKPOINT
+
+    out = tmp_path / "gan"
+    assert gan_family.main(["--out", str(out), "--arms", "did_lh0", *TINY, "--rounds", "1"]) == 0
+    path = out / "cells" / "did_lh0" / CHECKPOINT
+    state = torch.load(path, weights_only=False)
+    state["hparams"]["g_norm"] = "none"  # as if trained before the generator was batch-normalised
+    torch.save(state, path)
+    capsys.readouterr()
+    assert gan_family.main(["--out", str(out), "--arms", "did_lh0", *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "g_norm: 'none' in the checkpoint, 'batch' now" in err

@@ -147,7 +147,7 @@ class Arm:
     def __init__(self, name: str, args: argparse.Namespace, dataset, out: Path):
         from disentbench import methods
         from disentbench.bench.checkpoint import load_latest
-        from disentbench.bench.training import RunSeeds
+        from disentbench.bench.training import RunSeeds, check_same_hparams
 
         self.name, self.out = name, out
         method_name, hp = ARMS[name]
@@ -161,6 +161,7 @@ class Arm:
         self.cell_dir = out / "cells" / name
         state = load_latest(self.cell_dir, map_location=args.device) if self.cell_dir.exists() else None
         if state is not None:  # the trainer would load it too; scoring a finished arm needs it now
+            check_same_hparams(self.method, state, self.cell_dir)  # e.g. a default changed since
             self.method.load_checkpoint_state(state["method_state"])
         self.step = int(state["step"]) if state else 0
         self.seconds = float(state.get("elapsed_seconds", 0.0)) if state else 0.0
