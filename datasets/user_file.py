@@ -253,15 +253,14 @@ class UserFileDataset(GroundTruthDataset):
         if verify:
             own = _OwnFile(self.name, self.path.name, "", "sha256", None)
             self.checksum = f"sha256:{verify_file(self.path, own)}"
-        opened: list = []  # the h5 file, once open (closed again if reading it fails)
-        with reading_dataset_file(self.path, "file", cleanup=lambda: _close(opened[0] if opened else None)):
+        h5 = None  # the h5 file once open; the cleanup reads it when it runs, so it closes what was opened
+        with reading_dataset_file(self.path, "file", cleanup=lambda: _close(h5)):
             if self.path.suffix.lower() == ".npz":
                 array, labels, extra = open_npz(self.path, memory_limit)
             else:
-                opened.append(_open_h5_file(self.path))
-                array, labels, extra = read_h5(self.path, opened[0])
+                h5 = _open_h5_file(self.path)
+                array, labels, extra = read_h5(self.path, h5)
             self._setup(array, labels, extra, memory_limit)
-        h5 = opened[0] if opened else None
         if h5 is not None and self.images.in_memory:
             _close(h5)
             h5 = None

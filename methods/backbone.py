@@ -68,8 +68,8 @@ class ConvDecoder(nn.Module):
         batch = norm == "batch"
 
         def hidden(layer: nn.Module, width: int, dims: int) -> list[nn.Module]:
-            bn = (nn.BatchNorm1d(width) if dims == 1 else nn.BatchNorm2d(width)) if batch else None
-            return [layer, bn, nn.ReLU()] if bn is not None else [layer, nn.ReLU()]
+            normalise = [nn.BatchNorm1d(width) if dims == 1 else nn.BatchNorm2d(width)] if batch else []
+            return [layer, *normalise, nn.ReLU()]
 
         self.fc = nn.Sequential(*hidden(nn.Linear(latent_dim, 256), 256, 1), *hidden(nn.Linear(256, 1024), 1024, 1))
         self.deconv = nn.Sequential(
