@@ -5,6 +5,7 @@ previous one is kept as a fallback, and they load with `weights_only=True` (noth
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from disentbench.bench.atomic import atomic_path
 FORMAT = 1
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
+#: the folder of a cell's kept checkpoints: one per scored step of its learning curve
+KEPT_DIR = "checkpoints"
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previous: bool = True) -> None:
@@ -25,6 +28,27 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previou
         os.replace(path, path.with_name(PREVIOUS))
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
+
+
+def kept_path(cell_dir: str | os.PathLike, step: int) -> Path:
+    """Where the checkpoint kept at `step` lives (learning-curve points are scored from it)."""
+    return Path(cell_dir) / KEPT_DIR / f"step-{int(step):09d}.pt"
+
+
+def kept_steps(cell_dir: str | os.PathLike) -> list[int]:
+    """The steps of a cell's kept checkpoints, increasing."""
+    folder = Path(cell_dir) / KEPT_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.stem[5:]) for p in folder.glob("step-*.pt") if p.stem[5:].isdigit())
+
+
+def keep_copy(cell_dir: str | os.PathLike, step: int) -> Path:
+    """Copy the cell's current checkpoint (written at `step`) to its kept place, atomically."""
+    target = kept_path(cell_dir, step)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(Path(cell_dir) / CHECKPOINT, tmp)
+    return target
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -26,6 +26,7 @@ from disentbench.bench.atomic import write_json
 from disentbench.bench.choices import BACKENDS, COMPILE_MODES, GRIDS, PRECISIONS, REPRESENTATIONS, SOURCES, or_list
 from disentbench.bench.claim import ClaimSpec, check_claim
 from disentbench.bench.config import list_profiles, load_profile
+from disentbench.bench.curve import cell_score_steps, check_score_steps, parse_score_steps, write_run_curves
 from disentbench.bench.devices import CHOICES as DEVICE_CHOICES
 from disentbench.bench.devices import resolve_device
 from disentbench.bench.errors import BenchError
@@ -183,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         + " (reduce-overhead records CUDA graphs on a GPU)",
     )
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for weights and batches")
+    p.add_argument(
+        "--score-steps",
+        help="score every cell at these steps during training, e.g. 1000,3000,10000 (a learning curve; "
+        "replaces the profile's score_steps; 'none': no curve)",
+    )
     p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
     return p
 
@@ -250,6 +256,8 @@ def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
     profile = load_profile(args.profile)
+    if getattr(args, "score_steps", None) is not None:
+        profile = {**profile, "score_steps": parse_score_steps(args.score_steps), "method_score_steps": {}}
     method_names = _names(args.methods, profile["methods"], methods.list_methods(), "method")
     # file:PATH (a user's own data) is registered first and named file-<stem> from here on
     dataset_names = _names(
@@ -309,6 +317,8 @@ def plan(args: argparse.Namespace) -> Plan:
         extra_settings=extra,
     )
     _check_method_datasets(cells, loaded)
+    for method, cell_steps in dict.fromkeys((c.method, c.steps) for c in cells):
+        check_score_steps(cell_score_steps(profile, method), f"{method} ({cell_steps} steps)", cell_steps)
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)
     settings = RunSettings(
@@ -376,6 +386,9 @@ def run(args: argparse.Namespace) -> int:
     records = [json.loads((cell_dir(run_dir, c) / SCORES).read_text()) for c in cells if is_complete(run_dir, c)]
     run_notes = _run_level_scores(run_dir, records, profile, settings)
     runs = write_runs_csv(run_dir, records, profile["name"])
+    curves_path = write_run_curves(run_dir, [c.cell_id for c in cells])
+    if curves_path is not None:
+        print(f"learning curves: {curves_path}", flush=True)
     failures_path = write_failures(run_dir, failures)
     write_json(
         run_dir / "run.json",

@@ -13,6 +13,7 @@ import yaml
 
 from disentbench.bench.choices import GRIDS, REPRESENTATIONS, or_list
 from disentbench.bench.claim import ClaimSpec, check_types
+from disentbench.bench.curve import check_score_steps
 from disentbench.bench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES
 
@@ -30,6 +31,8 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "method_steps": (dict, "a mapping method -> positive integer"),
     "log_every": (int, "a positive integer"),
     "checkpoint_every": (int, "a non-negative integer (0: only at the end)"),
+    "score_steps": (list, "an increasing list of steps at which every cell is scored (a learning curve)"),
+    "method_score_steps": (dict, "a mapping method -> increasing list of steps (replaces score_steps for it)"),
     "init": (str, or_list(INIT_SCHEMES)),
     "primary_metric": (str, "a metric key such as dci"),
     "metrics": (dict, "a mapping metric -> {parameter: value}"),
@@ -111,6 +114,12 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     for m, s in (p.get("method_steps") or {}).items():
         if isinstance(s, bool) or not isinstance(s, int) or s < 1:
             raise BenchError(f"{where}: method_steps.{m} must be a positive integer, got {s!r}")
+    for key, steps in [("score_steps", p.get("score_steps") or [])] + [
+        (f"method_score_steps.{m}", s) for m, s in (p.get("method_score_steps") or {}).items()
+    ]:
+        if not isinstance(steps, list):
+            raise BenchError(f"{where}: {key} must be a list of increasing steps, got {steps!r}")
+        check_score_steps(steps, f"{where}: {key}")
     for name, params in (p.get("metrics") or {}).items():
         if params is not None and not isinstance(params, dict):
             raise BenchError(f"{where}: metrics.{name} must be a mapping of parameters, got {params!r}")
@@ -124,6 +133,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     p.setdefault("method_steps", {})
     p.setdefault("log_every", 100)
     p.setdefault("checkpoint_every", 0)
+    p.setdefault("score_steps", [])
+    p.setdefault("method_score_steps", {})
     p.setdefault("init", "reference")
     p.setdefault("grid", "none")
     p.setdefault("procedural_ok", True)

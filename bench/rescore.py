@@ -66,29 +66,33 @@ def wanted_metrics(scores: dict[str, Any], named: list[str] | None) -> list[str]
     return [m for m in default_metrics() if m not in scores]
 
 
-def score_cell(
-    cell_dir: Path, names: list[str], sizes: dict[str, dict], device: str, data_dir: str | None, plugins: tuple
+def score_checkpoint(
+    path: Path,
+    config: dict[str, Any],
+    sizes: dict[str, dict],
+    device: str,
+    data_dir: str | None,
+    step: int,
+    dataset=None,
 ) -> dict[str, Any]:
-    """New scores of one cell from its checkpoint: {"scores", "eval_seconds"} or {"error"}."""
+    """Scores of the model in checkpoint `path` (which must be at `step`) with the metrics of
+    `sizes` ({name: parameters}), as the runner scores the cell of `config`:
+    {"scores", "eval_seconds"} or {"error"}. The dataset is built from the config unless given."""
     from disentbench import datasets, metrics
-    from disentbench.bench.checkpoint import CHECKPOINT, build_method, read_checkpoint
-    from disentbench.bench.plugins import load_plugins
+    from disentbench.bench.checkpoint import build_method, read_checkpoint
     from disentbench.bench.runner import scoring_encoder
 
+    name = Path(path).name
+    if not Path(path).is_file():
+        return {"error": f"no {name} (it was deleted or never written)"}
     try:
-        load_plugins(list(plugins))
-        record = json.loads((cell_dir / SCORES).read_text())
-        config = record["config"]
-        path = cell_dir / CHECKPOINT
-        if not path.is_file():
-            return {"error": f"no {CHECKPOINT} (it was deleted or never written)"}
-        try:
-            state = read_checkpoint(path, map_location=device)
-        except Exception as exc:  # truncated or foreign file
-            return {"error": f"{CHECKPOINT} is unreadable ({type(exc).__name__}); retrain the cell to score it"}
-        if int(state["step"]) != int(config["steps"]):
-            return {"error": f"{CHECKPOINT} is at step {state['step']}, not the scored {config['steps']}"}
-        method = build_method(state, device).eval()
+        state = read_checkpoint(path, map_location=device)
+    except Exception as exc:  # truncated or foreign file
+        return {"error": f"{name} is unreadable ({type(exc).__name__}); retrain the cell to score it"}
+    if int(state["step"]) != int(step):
+        return {"error": f"{name} is at step {state['step']}, not the scored {step}"}
+    method = build_method(state, device).eval()
+    if dataset is None:
         dataset = datasets.create(
             config["dataset"],
             source=config["data_source"],
@@ -96,11 +100,24 @@ def score_cell(
             verify=bool(config.get("verified", True)),
             device=device,
         )
-        encode = scoring_encoder(method, config.get("representation", "mean"), int(config["seed"]), device)
-        t0 = time.perf_counter()
+    encode = scoring_encoder(method, config.get("representation", "mean"), int(config["seed"]), device)
+    t0 = time.perf_counter()
+    scores = metrics.evaluate_many(sizes, dataset, encode, seed=int(config["seed"]))
+    return {"scores": scores, "eval_seconds": time.perf_counter() - t0}
+
+
+def score_cell(
+    cell_dir: Path, names: list[str], sizes: dict[str, dict], device: str, data_dir: str | None, plugins: tuple
+) -> dict[str, Any]:
+    """New scores of one cell from its checkpoint: {"scores", "eval_seconds"} or {"error"}."""
+    from disentbench.bench.checkpoint import CHECKPOINT
+    from disentbench.bench.plugins import load_plugins
+
+    try:
+        load_plugins(list(plugins))
+        config = json.loads((cell_dir / SCORES).read_text())["config"]
         configs = {name: sizes.get(name, {}) for name in names}
-        scores = metrics.evaluate_many(configs, dataset, encode, seed=int(config["seed"]))
-        return {"scores": scores, "eval_seconds": time.perf_counter() - t0}
+        return score_checkpoint(cell_dir / CHECKPOINT, config, configs, device, data_dir, int(config["steps"]))
     except BenchError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # one cell never takes the others down

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from disentbench import datasets, methods, metrics
-from disentbench.bench import provenance
+from disentbench.bench import curve, provenance
 from disentbench.bench.atomic import atomic_path, write_json
 from disentbench.bench.errors import BenchError
 from disentbench.bench.grid import Cell, method_class_path
@@ -158,6 +158,7 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
             "metrics": settings.profile["metrics"],
             "log_every": settings.profile["log_every"],
             "checkpoint_every": settings.profile["checkpoint_every"],
+            "score_steps": curve.cell_score_steps(settings.profile, cell.method),
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
             "compile": settings.compile,
@@ -181,14 +182,31 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
             seed=cell.seed,
             log_every=settings.profile["log_every"],
             checkpoint_every=settings.profile["checkpoint_every"],
+            keep_steps=tuple(config["score_steps"]),
         )
         speed = SpeedOptions(precision=cell.precision, compile=settings.compile, channels_last=settings.channels_last)
-        result = train(method, dataset, options, device=device, cell_dir=out_dir, progress=progress, speed=speed)
+
+        def score_curve(step: int | None = None) -> None:
+            curve.score_kept(out_dir, config, str(device), settings.data_dir, dataset)
+
+        result = train(
+            method,
+            dataset,
+            options,
+            device=device,
+            cell_dir=out_dir,
+            progress=progress,
+            speed=speed,
+            on_kept=score_curve,
+        )
+        score_curve()  # a kept step left unscored by an earlier, interrupted run
         t0 = time.perf_counter()
         scores = metrics.evaluate_many(
             settings.profile["metrics"], dataset, representation(method, cell, device), seed=cell.seed
         )
         eval_seconds = time.perf_counter() - t0
+        if config["score_steps"]:  # the final step closes the learning curve
+            curve.append_point(out_dir, cell.steps, scores, eval_seconds)
         record = {
             "cell_id": cell.cell_id,
             "config": config,

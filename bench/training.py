@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from disentbench.bench import preemption
-from disentbench.bench.checkpoint import CHECKPOINT, load_latest, save_checkpoint
+from disentbench.bench.checkpoint import CHECKPOINT, keep_copy, kept_path, load_latest, save_checkpoint
 from disentbench.bench.choices import COMPILE_MODES, PRECISIONS
 from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import GroundTruthDataset
@@ -40,6 +40,8 @@ from disentbench.methods.base import Method
 
 LOG_FILE = "train_log.csv"
 ProgressFn = Callable[[int, dict[str, float]], None]
+#: called after the checkpoint of a kept step is written and copied (the runner scores it there)
+KeptFn = Callable[[int], None]
 #: a method's own batch drawer, `sample_batch(dataset, rows, rng)` (e.g. pairs that share factors):
 #: returns what its `train_step` takes, drawing only from `rng`
 BatchSampler = Callable[[GroundTruthDataset, int, np.random.Generator], Any]
@@ -88,6 +90,9 @@ class TrainOptions:
     seed: int
     log_every: int = 100
     checkpoint_every: int = 0
+    #: steps (before the last) at which the checkpoint is also kept in `checkpoints/` (learning-curve
+    #: points); training itself is the same with or without them
+    keep_steps: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -467,13 +472,17 @@ def _generators(seeds: RunSeeds, device: torch.device) -> tuple[np.random.Genera
 
 
 class _Clock:
-    """Training seconds: those before a resume plus those since this clock started."""
+    """Training seconds: those before a resume plus those since this clock started, less the
+    seconds `excluded` (spent scoring learning-curve points)."""
 
     def __init__(self, before: float):
         self.before, self.t0 = before, time.perf_counter()
 
     def __call__(self) -> float:
         return self.before + time.perf_counter() - self.t0
+
+    def exclude(self, seconds: float) -> None:
+        self.before -= seconds
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,8 +497,12 @@ def train(
     cell_dir: Path | None = None,
     progress: ProgressFn | None = None,
     speed: SpeedOptions = SpeedOptions(),
+    on_kept: KeptFn | None = None,
 ) -> TrainResult:
     """Train `method` for options.steps steps, resuming from cell_dir's checkpoint if there is one.
+
+    At each of options.keep_steps (with a cell_dir) the checkpoint is written, copied to
+    `checkpoints/step-N.pt` and `on_kept(N)` is called; its time is not training time.
 
     Results do not depend on where it was interrupted, nor on speed.prefetch_steps. Under
     bench.preemption's signal handling, a stop signal ends training after the current step with a
@@ -516,6 +529,10 @@ def train(
         sample_batch=getattr(method, "sample_batch", None),
     )
     saver = CheckpointWriter(cell_dir, method, seeds, batches, noise, meter)
+    keep = frozenset(s for s in options.keep_steps if s < options.steps) if cell_dir is not None else frozenset()
+    if start in keep and not kept_path(cell_dir, start).exists():  # stopped between checkpoint and copy
+        saver.save(start, elapsed_before)
+        keep_copy(cell_dir, start)
     last: dict[str, float] = {}
     with speed_applied(method, speed) as compiled, TrainingLog.open(cell_dir, start) as log, preemption.deferred():
         clock = _Clock(elapsed_before)
@@ -529,10 +546,12 @@ def train(
                 if progress is not None:
                     progress(step, last)
             periodic = bool(options.checkpoint_every) and step % options.checkpoint_every == 0
-            if periodic and step != options.steps:
+            if (periodic or step in keep) and step != options.steps:
                 saver.save(step, clock())
+            if step in keep:
+                _keep(cell_dir, step, clock, on_kept)
             if step != options.steps and preemption.requested() is not None:
-                _stop_at(step, saver, clock, saved=periodic)
+                _stop_at(step, saver, clock, saved=periodic or step in keep)
         total = clock()
         if start < options.steps or not saver.exists():
             saver.save(options.steps, total)
@@ -544,6 +563,15 @@ def log_step_extras(method: Method, step: int, means: dict[str, float]) -> dict[
     losses; the method may also raise TrainingDiverged on the means (an exploding critic)."""
     hook = getattr(method, "log_step", None)
     return {} if hook is None else dict(hook(step, means))
+
+
+def _keep(cell_dir: Path, step: int, clock: _Clock, on_kept: KeptFn | None) -> None:
+    """Keep the checkpoint just written at `step`, then hand the step to on_kept, off the clock."""
+    keep_copy(cell_dir, step)
+    if on_kept is not None:
+        t0 = time.perf_counter()
+        on_kept(step)
+        clock.exclude(time.perf_counter() - t0)
 
 
 def _stop_at(step: int, saver: CheckpointWriter, clock: _Clock, saved: bool) -> None:
