@@ -39,6 +39,7 @@ KIND_TITLES = {
     "scores": "Distribution over seeds per method",
     "sensitivity": "Hyperparameter sensitivity",
     "rank_corr": "Rank correlation between metrics",
+    "learning": "Learning curves: metrics against training step (dashed: published values)",
     "curves": "Training curves",
     "traversal": "Latent traversals",
     "recon": "Reconstructions",

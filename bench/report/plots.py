@@ -329,4 +329,74 @@ def rank_correlation(
     return figures, notes
 
 
-ALL_SCORE_PLOTS = (paper_figure, score_distributions, sensitivity, rank_correlation, training_curves)
+LEARNING_METRICS = ("mig", "dci", "sap", "factor_vae", "beta_vae")
+
+
+def _read_curves(part: pd.DataFrame) -> pd.DataFrame:
+    """The curve points (step, metric, value) of the board's cells, from each cell's curve.csv."""
+    from disentbench.bench.curve import read_curve
+
+    frames = []
+    cells = part[["cell_id", "run_dir", "method", "hparams", "seed"]].drop_duplicates("cell_id")
+    for cell_id, run_dir, method, hparams, seed in cells.itertuples(index=False):
+        points = read_curve(Path(run_dir) / "cells" / cell_id)
+        if len(points):
+            frames.append(points.assign(cell_id=cell_id, method=method, hparams=hparams, seed=seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _published_lines(board: Board, metric: str, method: str, hparams: str) -> list[tuple[float, str]]:
+    """Published values of (method, metric) on the board's dataset, at our setting when the paper names one."""
+    from disentbench.bench.report.published import load_published, parse_setting, setting_matches
+
+    table = load_published()
+    rows = table[(table["dataset"] == board.dataset) & (table["method"] == method) & (table["metric"] == metric)]
+    out = []
+    for rec in rows.itertuples(index=False):
+        wanted = parse_setting(rec.setting)
+        if wanted is None or setting_matches(hparams, wanted):
+            out.append((float(rec.value), f"{rec.source}, {rec.table}"))
+    return out
+
+
+def learning_curves(
+    runs: pd.DataFrame, boards: list[Board], out: Path, colours: dict
+) -> tuple[list[FigureFile], Notes]:
+    """Each headline metric against training step, one line per cell (colour: method, style: seed),
+    with the published values of the same method and setting as dashed horizontal lines."""
+    figures, notes = [], []
+    for board in boards:
+        points = _read_curves(_board_runs(runs, board))
+        if points.empty:
+            continue
+        shown = [m for m in LEARNING_METRICS if m in set(points["metric"])]
+        if not shown:
+            notes.append(f"{board.title}: the learning curves hold none of {', '.join(LEARNING_METRICS)}")
+            continue
+        fig = new_figure("learning")
+        axes = fig.subplots(1, len(shown), squeeze=False).ravel()
+        for ax, metric in zip(axes, shown):
+            rows = points[points["metric"] == metric]
+            lines = set()
+            for (_cell, method, hparams, seed), cell in rows.groupby(["cell_id", "method", "hparams", "seed"]):
+                cell = cell.sort_values("step")
+                style = SEED_STYLES[int(seed) % len(SEED_STYLES)]
+                label = f"{method} ({short_hparams(hparams, method)}) s{seed}"
+                ax.plot(cell["step"], cell["value"], style, marker="o", ms=3, color=colours[method], label=label)
+                for value, _source in _published_lines(board, metric, method, hparams):
+                    if (method, value) not in lines:
+                        lines.add((method, value))
+                        ax.axhline(value, color=colours[method], linestyle="--", linewidth=0.8, alpha=0.7)
+            ax.set_xscale("log")
+            ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=7)
+        title = f"{board.title}: metrics against training step (dashed: published)"
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        figures.append(save(fig, out / f"{slug('learning', board.dataset, board.data_source)}.png", "learning", title))
+    return figures, notes
+
+
+ALL_SCORE_PLOTS = (paper_figure, score_distributions, sensitivity, rank_correlation, learning_curves, training_curves)

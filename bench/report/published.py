@@ -77,7 +77,7 @@ def parse_setting(text: str) -> dict[str, float] | None:
     return out
 
 
-def _matches(hparams: str, wanted: dict[str, float]) -> bool:
+def setting_matches(hparams: str, wanted: dict[str, float]) -> bool:
     hp = parse_hparams(hparams)
     for key, value in wanted.items():
         try:
@@ -94,7 +94,7 @@ def _ours(settings: pd.DataFrame, best: pd.DataFrame, method: str, metric: str, 
     rows = settings[(settings["method"] == method) & (settings["metric"] == metric)]
     how = "same setting"
     if wanted is not None:
-        rows = rows[[_matches(h, wanted) for h in rows["hparams"]]]
+        rows = rows[[setting_matches(h, wanted) for h in rows["hparams"]]]
     if wanted is None or rows.empty:
         rows = best[(best["method"] == method) & (best["metric"] == metric)]
         how = "our best setting" if wanted is None else "our best setting (the paper's setting was not run)"

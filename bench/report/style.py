@@ -21,6 +21,7 @@ FIGSIZE: dict[str, tuple[float, float]] = {
     "paper": (12.0, 4.0),  # MIG, DCI, SAP side by side, one dataset
     "sensitivity": (12.0, 3.5),  # metric against a swept hyperparameter, one dataset x method
     "curves": (12.0, 6.0),  # every logged loss against step, one dataset x method
+    "learning": (12.0, 4.0),  # metrics against training step (score_steps), one dataset, methods together
     "rank_corr": (7.0, 6.0),  # Spearman correlation between metrics, one dataset
     "traversal": (8.0, 8.0),  # latent traversals of one trained model
     "recon": (8.0, 2.6),  # inputs and reconstructions of one trained model
