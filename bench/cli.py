@@ -464,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
             from disentbench.bench import rescore
 
             return int(rescore.main(argv[1:]) or 0)
+        if argv and argv[0] == "zoo":
+            from disentbench.bench import zoo
+
+            return int(zoo.main(argv[1:]) or 0)
         with preemption.handling_signals():
             return run(build_parser().parse_args(argv))
     except BenchError as exc:

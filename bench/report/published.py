@@ -177,8 +177,13 @@ def display_rows(rows: list[dict]) -> list[dict]:
 
 
 def published_tables(boards, published: pd.DataFrame | None = None) -> list[tuple[str, list[dict], list[str]]]:
-    """(board title, rows as `beside_ours` gives them, notes) for every board with published rows."""
-    published = load_published() if published is None else published
+    """(board title, rows as `beside_ours` gives them, notes) for every board with published rows;
+    by default the bundled published numbers and the zoo's models (bench/zoo.py)."""
+    if published is None:
+        from disentbench.bench.zoo import published_rows
+
+        zoo = published_rows()
+        published = pd.concat([load_published(), zoo], ignore_index=True) if len(zoo) else load_published()
     out = []
     for board in boards:
         rows, notes = beside_ours(board, published)

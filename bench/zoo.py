@@ -1,0 +1,285 @@
+"""The model zoo: trained models kept in the repository (`zoo/<name>/`), verified on load.
+
+disentanglement_lib's pretrained models can no longer be downloaded, so the suite keeps its own
+full-length models: each entry is the final weights (no optimiser state) in safetensors, at most
+MAX_BYTES, beside `entry.json` (the cell's config, scores, the weights' sha256 and provenance) and
+the cell's learning curve. `load` checks the checksum before it reads a tensor; `unpack` writes an
+entry as a one-cell run folder, so `rescore` and the report (traversals included) work on it; the
+leaderboard lists entries beside the published numbers (external to the run, never ranked).
+
+    python run_benchmark.py zoo list
+    python run_benchmark.py zoo add results/ref/cells/<cell_id> NAME
+    python run_benchmark.py zoo unpack NAME DIR        # then: rescore DIR, report DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from disentbench import methods
+from disentbench.bench import provenance
+from disentbench.bench.atomic import atomic_path, write_json
+from disentbench.bench.errors import BenchError
+
+ZOO_DIR = provenance.REPO_ROOT / "zoo"
+WEIGHTS = "weights.safetensors"
+ENTRY = "entry.json"
+CURVE = "curve.csv"
+MAX_BYTES = 3 * 2**20
+FORMAT = 1
+
+
+def zoo_dir(path: str | os.PathLike | None = None) -> Path:
+    """The zoo folder: `path`, else $DISENTBENCH_ZOO, else the repository's zoo/."""
+    return Path(path or os.environ.get("DISENTBENCH_ZOO") or ZOO_DIR)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def names(root: str | os.PathLike | None = None) -> list[str]:
+    folder = zoo_dir(root)
+    return sorted(p.parent.name for p in folder.glob(f"*/{ENTRY}")) if folder.is_dir() else []
+
+
+def read_entry(name: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    path = zoo_dir(root) / name / ENTRY
+    if not path.is_file():
+        known = ", ".join(names(root)) or "none"
+        raise BenchError(f"no zoo entry {name!r} in {zoo_dir(root)}; entries: {known}")
+    return json.loads(path.read_text())
+
+
+def verify(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The entry's weights file, after checking it exists and has the recorded sha256."""
+    entry = read_entry(name, root)
+    path = zoo_dir(root) / name / WEIGHTS
+    if not path.is_file():
+        raise BenchError(f"zoo entry {name!r}: {path} is missing; restore it with `git checkout -- {path}`")
+    got = sha256(path)
+    if got != entry["sha256"]:
+        raise BenchError(
+            f"zoo entry {name!r}: checksum mismatch for {path} (sha256 {got[:12]}..., recorded "
+            f"{entry['sha256'][:12]}...): the file was altered or truncated; restore it with `git checkout -- {path}`"
+        )
+    return path
+
+
+def load(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> methods.Method:
+    """The entry's model, its weights verified first (optimisers fresh: a zoo model is for scoring)."""
+    from safetensors.torch import load_file
+
+    path = verify(name, root)
+    entry = read_entry(name, root)
+    method = _build(entry).to(device)
+    method.load_state_dict(load_file(str(path), device=str(device)))
+    return method.eval()
+
+
+def _build(entry: dict[str, Any]) -> methods.Method:
+    config = entry["config"]
+    return methods.create(
+        config["method"],
+        observation_shape=tuple(config["observation_shape"]),
+        seed=int(entry["init_seed"]),
+        init=config["init"],
+        **methods.get(config["method"]).stored_hparams(config["hparams"]),
+    )
+
+
+def add(cell: str | os.PathLike, name: str, root: str | os.PathLike | None = None) -> Path:
+    """Put a finished cell's final weights, config, scores and curve into the zoo as `name`."""
+    from safetensors.torch import save_file
+
+    from disentbench.bench.checkpoint import CHECKPOINT, read_checkpoint
+
+    cell = Path(cell)
+    scores_path = cell / "scores.json"
+    if not scores_path.is_file():
+        raise BenchError(f"{cell} has no scores.json: only a finished cell goes into the zoo")
+    record = json.loads(scores_path.read_text())
+    state = read_checkpoint(cell / CHECKPOINT)
+    if int(state["step"]) != int(record["config"]["steps"]):
+        raise BenchError(f"{cell / CHECKPOINT} is at step {state['step']}, not the final {record['config']['steps']}")
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise BenchError(f"zoo name {name!r}: use letters, digits, '-', '_' and '.'")
+    target = zoo_dir(root) / name
+    if (target / ENTRY).exists():
+        raise BenchError(f"zoo entry {name!r} exists; remove {target} first or choose another name")
+    weights = {k: v.detach().cpu().contiguous() for k, v in state["method_state"]["model"].items()}
+    target.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target / WEIGHTS) as tmp:
+        save_file(weights, str(tmp), metadata={"format": str(FORMAT), "method": record["config"]["method"]})
+    size = (target / WEIGHTS).stat().st_size
+    if size > MAX_BYTES:
+        shutil.rmtree(target)
+        raise BenchError(f"{name}: {size / 2**20:.1f} MB of weights is over the zoo's {MAX_BYTES / 2**20:.0f} MB")
+    if (cell / CURVE).is_file():
+        shutil.copyfile(cell / CURVE, target / CURVE)
+    write_json(
+        target / ENTRY,
+        {
+            "format": FORMAT,
+            "name": name,
+            "sha256": sha256(target / WEIGHTS),
+            "bytes": size,
+            "init_seed": int(state["init_seed"]),
+            "cell_id": record["cell_id"],
+            "config": record["config"],
+            "scores": record["scores"],
+            "train_seconds": record["train_seconds"],
+            "device": record["device"],
+            "git_commit": record["git_commit"],
+            "versions": {k: v for k, v in record.items() if k.endswith("_version")},
+            "added_at": provenance.now(),
+        },
+    )
+    return target
+
+
+def table(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per entry: what it is, its headline scores and whether its weights verify."""
+    rows = []
+    for name in names(root):
+        entry = read_entry(name, root)
+        config, scores = entry["config"], entry["scores"]
+        try:
+            verify(name, root)
+            status = "ok"
+        except BenchError as exc:
+            status = str(exc)
+        rows.append(
+            {
+                "name": name,
+                "method": config["method"],
+                "hparams": json.dumps(config["hparams"], sort_keys=True),
+                "dataset": config["dataset"],
+                "data_source": config["data_source"],
+                "precision": config.get("precision", "fp32"),
+                "steps": int(config["steps"]),
+                "seed": int(config["seed"]),
+                **{m: scores.get(m) for m in ("mig", "dci", "sap", "factor_vae", "beta_vae")},
+                "verified": status,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def unpack(name: str, run_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """Write the entry as a one-cell run folder (checkpoint at the final step, scores, runs.csv,
+    run.json), so `rescore DIR` and `report DIR` work on it."""
+    from disentbench.bench.checkpoint import CHECKPOINT, save_checkpoint
+    from disentbench.bench.runner import CONFIG, SCORES, write_runs_csv
+
+    entry = read_entry(name, root)
+    method = load(name, root)
+    config = entry["config"]
+    cell = Path(run_dir) / "cells" / entry["cell_id"]
+    cell.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(
+        cell / CHECKPOINT,
+        {
+            "step": int(config["steps"]),
+            "method_name": config["method"],
+            "hparams": dict(method.hp),
+            "observation_shape": list(config["observation_shape"]),
+            "init": config["init"],
+            "init_seed": int(entry["init_seed"]),
+            "method_state": method.checkpoint_state(),
+        },
+        keep_previous=False,
+    )
+    record = {
+        "cell_id": entry["cell_id"],
+        "config": config,
+        "scores": entry["scores"],
+        "train_seconds": entry["train_seconds"],
+        "eval_seconds": float("nan"),
+        "device": entry["device"],
+        "git_commit": entry["git_commit"],
+        **entry["versions"],
+        "zoo": name,
+    }
+    write_json(cell / CONFIG, config)
+    write_json(cell / SCORES, record)
+    if (zoo_dir(root) / name / CURVE).is_file():
+        shutil.copyfile(zoo_dir(root) / name / CURVE, cell / CURVE)
+    write_runs_csv(Path(run_dir), [record], config.get("profile", "zoo"))
+    profile = {"name": config.get("profile", "zoo"), "metrics": config.get("metrics", {})}
+    write_json(Path(run_dir) / "run.json", {"profile": profile["name"], "config": profile, "zoo": name})
+    return Path(run_dir)
+
+
+def published_rows(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Zoo entries as rows of the published-numbers table (external to any run, never ranked)."""
+    from disentbench.bench.report.published import COLUMNS
+
+    rows = []
+    for name in names(root):
+        entry = read_entry(name, root)
+        config = entry["config"]
+        setting = ",".join(f"{k}={v}" for k, v in sorted(config["hparams"].items()) if isinstance(v, (int, float)))
+        for metric in ("mig", "dci", "sap", "factor_vae", "beta_vae"):
+            if metric in entry["scores"]:
+                rows.append(
+                    {
+                        "method": config["method"],
+                        "setting": setting,
+                        "dataset": config["dataset"],
+                        "metric": metric,
+                        "value": float(entry["scores"][metric]),
+                        "spread": float("nan"),
+                        "statistic": "one model of the disentbench zoo",
+                        "runs": 1,
+                        "steps": str(config["steps"]),
+                        "source": f"disentbench zoo: {name}",
+                        "table": f"{config['data_source']} data, seed {config['seed']}, {config.get('precision', 'fp32')}",
+                        "caveat": "our own full-length model (zoo/), not a published number",
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_benchmark.py zoo", description="The model zoo (zoo/ in the repository).")
+    p.add_argument("--zoo", default=None, help="zoo folder (default: $DISENTBENCH_ZOO, else the repository's zoo/)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every entry, its scores, and whether its weights verify")
+    a = sub.add_parser("add", help="put a finished cell's final weights into the zoo")
+    a.add_argument("cell_dir")
+    a.add_argument("name")
+    u = sub.add_parser("unpack", help="write an entry as a one-cell run folder (for rescore and report)")
+    u.add_argument("name")
+    u.add_argument("run_dir")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "list":
+        frame = table(args.zoo)
+        if frame.empty:
+            print(f"the zoo in {zoo_dir(args.zoo)} is empty")
+            return 0
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        return 0 if (frame["verified"] == "ok").all() else 1
+    if args.command == "add":
+        print(f"added {add(args.cell_dir, args.name, args.zoo)}")
+        return 0
+    print(f"unpacked {args.name} into {unpack(args.name, args.run_dir, args.zoo)}: run `rescore` or `report` on it")
+    return 0

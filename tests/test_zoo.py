@@ -1,0 +1,97 @@
+"""The model zoo: a finished cell's final weights go in (safetensors, no optimiser state), come out
+verified (an altered or missing file is a one-line error), unpack into a run folder that `rescore`
+and the report's traversals work on, and show in the leaderboard beside the published numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from disentbench.bench import zoo
+from disentbench.bench.checkpoint import load_method
+from disentbench.bench.cli import main
+from disentbench.bench.errors import BenchError
+from tests.helpers import tiny_cpu_args
+
+SIZES = {"mig": {"num_train": 200}, "sap": {"num_train": 120, "num_test": 60}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One finished betavae cell (6 steps, a learning-curve point at step 3)."""
+    root = tmp_path_factory.mktemp("zoo_run")
+    profile = root / "p.yaml"
+    body = {"extends": "smoke", "steps": 6, "batch_size": 16, "checkpoint_every": 0, "score_steps": [3]}
+    profile.write_text(
+        yaml.safe_dump({**body, "metrics": SIZES, "claim": {"metrics": ["mig"]}, "primary_metric": "mig"})
+    )
+    assert main(tiny_cpu_args(profile, root / "run", "--methods", "betavae", "--datasets", "dsprites")) == 0
+    return next((root / "run" / "cells").glob("*-betavae-*"))
+
+
+def test_add_list_load_gives_the_trained_model(trained, tmp_path, capsys):
+    where = zoo.add(trained, "betavae-tiny", tmp_path)
+    entry = json.loads((where / zoo.ENTRY).read_text())
+    assert entry["bytes"] == (where / zoo.WEIGHTS).stat().st_size <= zoo.MAX_BYTES
+    assert (where / zoo.CURVE).is_file()
+    model = zoo.load("betavae-tiny", tmp_path)
+    reference, _ = load_method(trained / "checkpoint.pt")
+    x = torch.rand(8, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.encode(x), reference.encode(x))
+    assert main(["zoo", "--zoo", str(tmp_path), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "betavae-tiny" in out and " ok" in out
+
+
+@pytest.mark.parametrize("damage", ["alter", "delete"])
+def test_an_altered_or_missing_weights_file_is_a_one_line_error(trained, tmp_path, capsys, damage):
+    where = zoo.add(trained, "m", tmp_path)
+    weights = where / zoo.WEIGHTS
+    if damage == "alter":
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    else:
+        weights.unlink()
+    with pytest.raises(BenchError) as err:
+        zoo.load("m", tmp_path)
+    message = str(err.value)
+    assert ("checksum mismatch" if damage == "alter" else "is missing") in message
+    assert "git checkout" in message and "\n" not in message
+    assert main(["zoo", "--zoo", str(tmp_path), "list"]) == 1
+
+
+def test_unknown_entry_and_unfinished_cell_are_refused(trained, tmp_path):
+    with pytest.raises(BenchError, match="no zoo entry 'nope'"):
+        zoo.load("nope", tmp_path)
+    (tmp_path / "unfinished").mkdir()
+    with pytest.raises(BenchError, match="only a finished cell"):
+        zoo.add(tmp_path / "unfinished", "x", tmp_path / "zoo")
+
+
+def test_unpacked_entry_rescores_to_its_own_scores_and_draws_traversals(trained, tmp_path, monkeypatch):
+    from disentbench.bench import rescore
+    from disentbench.bench.report import build_report
+
+    zoo.add(trained, "b", tmp_path / "zoo")
+    run = zoo.unpack("b", tmp_path / "run", tmp_path / "zoo")
+    before = json.loads(next((run / "cells").glob("*/scores.json")).read_text())["scores"]
+    (run / "run.json").write_text(json.dumps({"config": {"name": "p", "metrics": SIZES}, "primary_metric": "mig"}))
+    done, skipped = rescore.rescore(run, ["mig", "sap"], report=False)
+    assert skipped == {} and len(done) == 1
+    after = json.loads(next((run / "cells").glob("*/scores.json")).read_text())["scores"]
+    assert {m: after[m] for m in ("mig", "sap")} == {m: before[m] for m in ("mig", "sap")}
+    html = build_report([run], run / "report", "mig")
+    assert any(p.name.startswith("traversal") for p in (run / "report").rglob("*.png")), html
+
+
+def test_the_leaderboard_lists_zoo_models_beside_the_published_rows(trained, tmp_path, monkeypatch):
+    from disentbench.bench.report import load_runs, write_leaderboard
+
+    zoo.add(trained, "b", tmp_path / "zoo")
+    monkeypatch.setenv("DISENTBENCH_ZOO", str(tmp_path / "zoo"))
+    board = write_leaderboard(load_runs([trained.parent.parent]), tmp_path / "out", "mig")
+    assert "disentbench zoo: b" in board
