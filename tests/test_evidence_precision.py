@@ -1,0 +1,46 @@
+"""The rule that decides whether bf16 agrees with fp32 (bench.evidence.precision), on known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from disentbench.bench.evidence.precision import FLOOR, compare_arms, decide
+
+
+def _arm(values: dict[str, list[float]], method: str = "betavae") -> pd.DataFrame:
+    return pd.DataFrame([{"method": method, "metric": m, "value": v} for m, vs in values.items() for v in vs])
+
+
+SEEDS = {"mig": [0.10, 0.14, 0.12], "dci": [0.20, 0.26, 0.23], "sap": [0.05, 0.07, 0.06]}
+
+
+def test_identical_distributions_agree():
+    table = compare_arms(_arm(SEEDS), _arm(SEEDS))
+    assert len(table) == 3 and table["within_noise"].all()
+    assert np.allclose(table["difference"], 0.0)
+    assert decide(table)["agree"] is True
+
+
+def test_a_shift_far_beyond_seed_noise_disagrees_and_is_named():
+    shifted = {**SEEDS, "dci": [v + 0.3 for v in SEEDS["dci"]]}
+    table = compare_arms(_arm(SEEDS), _arm(shifted))
+    row = table[table["metric"] == "dci"].iloc[0]
+    # brute force: SE of the difference of two 3-seed means with equal sd 0.03
+    assert np.isclose(row["se"], np.sqrt(2 * 0.03**2 / 3)) and np.isclose(row["difference"], 0.3)
+    decision = decide(table)
+    assert decision["agree"] is False and "betavae dci" in decision["reason"]
+
+
+def test_a_shift_inside_two_standard_errors_agrees():
+    se = np.sqrt(2 * 0.02**2 / 3)
+    nudged = {**SEEDS, "mig": [v + 1.5 * se for v in SEEDS["mig"]]}
+    assert decide(compare_arms(_arm(SEEDS), _arm(nudged)))["agree"] is True
+    beyond = {**SEEDS, "mig": [v + 2 * se + FLOOR + 0.005 for v in SEEDS["mig"]]}
+    table = compare_arms(_arm(SEEDS), _arm(beyond))
+    assert not table[table["metric"] == "mig"]["within_noise"].iloc[0]
+
+
+def test_nothing_to_compare_gives_no_decision():
+    one_seed = {m: v[:1] for m, v in SEEDS.items()}
+    assert decide(compare_arms(_arm(one_seed), _arm(SEEDS)))["agree"] is None
