@@ -56,6 +56,8 @@ def test_perf_script_last_line_is_json_with_consistent_figures(capsys):
         "1",
         "--threads",
         "1",
+        "--peak-size",
+        "256",
     ]
     assert perf_train.main(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -14,13 +14,25 @@ hits both sides alike):
 - concurrency: K separate processes (spawned, started together behind a barrier) each training
   one model with our trainer on the same device; aggregate steps/s for each K;
 - projection: the paper grid (5 methods x 2 datasets x 5 seeds x 300,000 steps by default) at the
-  mean measured per-model time, sequentially and at the best measured concurrency speed-up.
+  mean measured per-model time, sequentially and at the best measured concurrency speed-up;
+- host (printed first, every mode): the CPU model, its bf16 hardware (`host.bf16_capability`:
+  amx / avx512_bf16 / cuda_bf16 / none) and the measured matmul peak in fp32 and bf16 (best of a
+  few n x n matmuls after a warm-up, with the threads in use; `--peak-size`, 0 skips it);
+- FLOPs per step: counted by torch.utils.flop_counter.FlopCounterMode around one `train_step` on a
+  real batch (matmuls and convolutions, forward and backward; no elementwise work, no optimiser
+  update), then achieved GFLOP/s = FLOPs / measured step seconds (ours) and its fraction of the
+  peak of the precision in use (the bf16 peak under --precision bf16).
+`--options-ab` instead runs interleaved, order-rotated rounds of the trainer over speed-option
+combinations (default: fp32, bf16, bf16+cl, bf16+cl+compile, bf16+cl+fused_adam; `--ab-variants`
+picks others, the single options included); `--profile-steps N` instead profiles N steps per method
+with torch.profiler and prints the top operators by self CPU time.
 The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -35,6 +47,13 @@ import torch
 
 from disentbench.bench.choices import COMPILE_MODES, PRECISIONS, SOURCES, or_list
 from disentbench.bench.errors import BenchError
+from disentbench.bench.perf import host
+
+FLOPS_COUNTED = (
+    "torch.utils.flop_counter.FlopCounterMode around one method.train_step on a real batch: "
+    "matmuls and convolutions, forward and backward (2 FLOPs per multiply-add); elementwise ops and "
+    "the optimiser update are not counted"
+)
 
 
 def _sync(device: torch.device) -> None:
@@ -130,6 +149,57 @@ def _peak_mb(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss_so_far"
 
 
+def step_flops(method, ds, batch: int, device: torch.device, precision: str = "fp32") -> int:
+    """FLOPs of one `train_step` on a real batch, counted by FlopCounterMode (see FLOPS_COUNTED).
+    The step really runs (one more optimiser update of the method being measured)."""
+    from disentbench.bench.training import autocast_context, draw_batch
+
+    x = draw_batch(method, ds, method.batches_per_step * batch, np.random.default_rng(3))
+    gen = torch.Generator(device=device)
+    gen.manual_seed(3)
+
+    def one_step():
+        with autocast_context(device, precision):
+            method.train_step(x, 1, gen)
+
+    flops = host.count_flops(one_step)
+    _sync(device)
+    return flops
+
+
+def efficiency(flops: int | None, seconds: float, peak: float | None) -> tuple[float | None, float | None]:
+    """(achieved GFLOP/s, fraction of `peak`) for `flops` in `seconds`; None where unknown."""
+    if not flops or not seconds:
+        return None, None
+    gflop_s = flops / seconds / 1e9
+    return gflop_s, (gflop_s / peak if peak else None)
+
+
+@contextlib.contextmanager
+def fused_optimisers(method):
+    """The method's optimisers rebuilt with fused=True for the duration (those whose class takes
+    `fused`, e.g. torch.optim.Adam), sharing the originals' per-parameter state tensors, so both stay
+    in step; the originals are put back after. Yields the names of the rebuilt ones. Raises
+    RuntimeError where torch refuses fused=True (older torch, or a device without the kernel)."""
+    originals = dict(method.optimizers)
+    rebuilt = {}
+    for name, opt in originals.items():
+        if "fused" not in opt.defaults:
+            continue
+        skip = ("fused", "foreach", "params")
+        groups = [{"params": g["params"], **{k: v for k, v in g.items() if k not in skip}} for g in opt.param_groups]
+        new = type(opt)(groups, **{k: v for k, v in opt.defaults.items() if k not in skip}, fused=True)
+        new.state.update(opt.state)
+        rebuilt[name] = new
+    method.optimizers.update(rebuilt)
+    try:
+        yield sorted(rebuilt)
+    finally:
+        for name, new in rebuilt.items():
+            originals[name].state.update(new.state)  # states first created by the fused one
+        method.optimizers.update(originals)
+
+
 def measure_method(method_name: str, dataset_name: str, args, device: torch.device, opts: dict) -> dict:
     ds, method = _build(method_name, dataset_name, args.source, device)
     if device.type == "cuda":
@@ -145,7 +215,10 @@ def measure_method(method_name: str, dataset_name: str, args, device: torch.devi
         batches.append(_time_batches(ds, rows, args.steps, device) / args.steps)
     t_ours, t_min, t_batch = (statistics.median(v) for v in (ours, minimal, batches))
     peak, kind = _peak_mb(device)
+    flops = step_flops(method, ds, args.batch, device, opts.get("precision", "fp32"))
     return {
+        "step_flops": flops,
+        "step_gflop": flops / 1e9,
         "ours_steps_s": 1 / t_ours,
         "ours_img_s": rows / t_ours,
         "minimal_steps_s": 1 / t_min,
@@ -338,9 +411,29 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--options-ab",
         action="store_true",
-        help="instead: interleaved A/B rounds of the trainer "
-        "with each speed option (default, channels_last, compile, bf16, 1 thread) per method",
+        help="instead: interleaved, order-rotated rounds of the trainer over speed-option "
+        "combinations per method (see --ab-variants), each against fp32",
     )
+    p.add_argument(
+        "--ab-variants",
+        default=",".join(AB_COMBINATIONS),
+        help="comma list for --options-ab (fp32 is always included); known: " + ", ".join(AB_VARIANTS),
+    )
+    p.add_argument(
+        "--profile-steps",
+        type=int,
+        default=0,
+        help="instead: torch.profiler over this many steps per method (the minimal loop, "
+        "with --precision/--channels-last/--compile), top operators by self CPU time",
+    )
+    p.add_argument("--profile-top", type=int, default=15, help="operators listed by --profile-steps")
+    p.add_argument(
+        "--peak-size",
+        type=int,
+        default=2048,
+        help="n of the n x n matmuls that measure the host's fp32 and bf16 peak (0 skips)",
+    )
+    p.add_argument("--peak-repeats", type=int, default=10, help="timed matmuls per precision (the best counts)")
     p.add_argument("--grid-models", type=int, default=50, help="5 methods x 2 datasets x 5 seeds")
     p.add_argument("--grid-steps", type=int, default=300_000)
     args = p.parse_args(argv)
@@ -357,6 +450,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.concurrency is None:
         args.concurrency = "1,2,4,8" if args.device.startswith("cuda") else ""
     args.concurrency = [int(k) for k in str(args.concurrency).split(",") if k.strip() and int(k) > 0]
+    variants = [v.strip() for v in args.ab_variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in AB_VARIANTS]
+    if unknown:
+        raise BenchError(f"unknown --ab-variants {', '.join(unknown)}; choose from {', '.join(AB_VARIANTS)}")
+    args.ab_variants = ["fp32"] + [v for v in dict.fromkeys(variants) if v != "fp32"]
     return args
 
 
@@ -392,13 +490,18 @@ def main(argv: list[str] | None = None) -> int:
         f"# bench.perf train on {figures['device']} ({figures['device_name']}), torch {torch.__version__}, "
         f"{figures['threads']} threads, load {figures['loadavg_start'][0]:.2f}, options {opts}"
     )
+    figures["host"] = _host(args, device)
+    if args.profile_steps > 0:
+        return _profile(args, device, opts, figures)
     if args.plain_steps > 0:
         return _plain(args, device, opts, figures)
     if args.options_ab:
         return _options_ab(args, device, figures)
+    figures["flops_counted"] = FLOPS_COUNTED
+    peak_flops = figures["host"]["peak_gflop_s"].get(args.precision)
     print(
         f"{'dataset/method':24s} {'ours st/s':>10s} {'min st/s':>10s} {'ratio':>6s} {'ours img/s':>11s} "
-        f"{'batch%':>7s} {'peak MB':>9s}"
+        f"{'batch%':>7s} {'peak MB':>9s} {'GFLOP/st':>9s} {'GFLOP/s':>8s} {'%peak':>6s}"
     )
     for dataset_name in args.datasets:
         for method_name in args.methods:
@@ -409,10 +512,12 @@ def main(argv: list[str] | None = None) -> int:
             fallbacks = [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
             if fallbacks:
                 row["compile_fallback"] = fallbacks[0]
+            row["gflop_s"], row["peak_fraction"] = efficiency(row["step_flops"], 1 / row["ours_steps_s"], peak_flops)
             figures["methods"][key] = row
             print(
                 f"{key:24s} {row['ours_steps_s']:10.2f} {row['minimal_steps_s']:10.2f} {row['ratio']:6.3f} "
-                f"{row['ours_img_s']:11.1f} {100 * row['batch_share']:6.1f}% {row['peak_mem_mb']:9.1f}"
+                f"{row['ours_img_s']:11.1f} {100 * row['batch_share']:6.1f}% {row['peak_mem_mb']:9.1f} "
+                f"{row['step_gflop']:9.2f} {row['gflop_s']:8.1f} {_pct(row['peak_fraction']):>6s}"
                 + ("  (compile fell back)" if fallbacks else "")
             )
     figures["trainer_overhead_us_per_step"] = trainer_overhead_us(device)
@@ -452,6 +557,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _pct(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def _host(args, device: torch.device) -> dict:
+    """Measures and prints the host line: CPU model, bf16 hardware, fp32 / bf16 matmul peaks."""
+    figures = host.host_figures(device, args.peak_size, args.peak_repeats)
+    peaks = figures["peak_gflop_s"]
+    measured = (
+        f"matmul peak ({figures['matmul_n']}x{figures['matmul_n']}, best of {figures['matmul_repeats']}, "
+        f"{figures['matmul_threads']} thread(s)): fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s"
+        if peaks
+        else "matmul peak: not measured (--peak-size 0)"
+    )
+    print(
+        f"# host: {figures['cpu_model']}{' / ' + figures['gpu'] if figures['gpu'] else ''}; "
+        f"bf16 hardware: {figures['bf16_capability']} (fast bf16: {'yes' if figures['fast_bf16'] else 'no'}; "
+        f"CPU amx_bf16 {'yes' if figures['cpu_has_amx_bf16'] else 'no'}, "
+        f"avx512_bf16 {'yes' if figures['cpu_has_avx512_bf16'] else 'no'}); {measured}"
+    )
+    return figures
+
+
 def _plain(args, device: torch.device, opts: dict, figures: dict) -> int:
     """One uninterrupted trainer run of --plain-steps per method (the GPU check's long runs)."""
     figures["plain_steps"] = args.plain_steps
@@ -483,52 +611,168 @@ def _plain(args, device: torch.device, opts: dict, figures: dict) -> int:
 
 
 AB_VARIANTS = {
-    "default": {},
+    # the combinations that matter (the default set, in this order)
+    "fp32": {},
+    "bf16": {"precision": "bf16"},
+    "bf16+cl": {"precision": "bf16", "channels_last": True},
+    "bf16+cl+compile": {"precision": "bf16", "channels_last": True, "compile": True},
+    "bf16+cl+fused_adam": {"precision": "bf16", "channels_last": True, "fused_adam": True},
+    # single options against fp32, on request
     "channels_last": {"channels_last": True},
     "compile": {"compile": True},
-    "bf16": {"precision": "bf16"},
+    "fused_adam": {"fused_adam": True},
+    "cl+fused_adam": {"channels_last": True, "fused_adam": True},
     "threads_1": {"threads": 1},
 }
+AB_COMBINATIONS = ("fp32", "bf16", "bf16+cl", "bf16+cl+compile", "bf16+cl+fused_adam")
+
+
+def _time_variant(method, ds, args, device, variant: dict, base_threads: int) -> float:
+    """Seconds of one trainer run of args.steps steps with a variant's options."""
+    opts = {k: v for k, v in variant.items() if k not in ("threads", "fused_adam")}
+    optimisers = fused_optimisers(method) if variant.get("fused_adam") else contextlib.nullcontext()
+    torch.set_num_threads(variant.get("threads", base_threads))
+    try:
+        with optimisers:
+            return _time_ours(method, ds, args.steps, args.batch, device, opts)
+    finally:
+        torch.set_num_threads(base_threads)
 
 
 def _options_ab(args, device: torch.device, figures: dict) -> int:
-    """Each speed option against the default in interleaved rounds, the order rotated every round
-    (so load drifts on a shared machine hit all alike); reports median steps/s per variant and the
-    median of the per-round (paired) ratios to the default, the more robust figure."""
+    """Speed-option combinations against fp32 in interleaved rounds, the order rotated every round
+    (so load drifts on a shared machine hit all alike; round 0 warms up and compiles). Per variant:
+    median steps/s and ms/step, the median of the per-round (paired) ratios to fp32 (the more robust
+    figure), achieved GFLOP/s from the counted FLOPs of one step and its fraction of the matmul peak
+    of the variant's precision."""
     figures["ab"] = {}
+    figures["ab_variants"] = list(args.ab_variants)
+    figures["flops_counted"] = FLOPS_COUNTED
+    peaks = figures["host"]["peak_gflop_s"]
     base_threads = torch.get_num_threads()
-    names = list(AB_VARIANTS)
+    names = list(args.ab_variants)
     for dataset_name in args.datasets:
         for method_name in args.methods:
             ds, method = _build(method_name, dataset_name, args.source, device)
-            times: dict[str, list[float]] = {v: [] for v in AB_VARIANTS}
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                for rnd in range(args.repeats + 1):  # round 0 warms up (and compiles)
-                    for i in range(len(names)):
-                        name = names[(i + rnd) % len(names)]
-                        variant = AB_VARIANTS[name]
-                        opts = {k: v for k, v in variant.items() if k != "threads"}
-                        torch.set_num_threads(variant.get("threads", base_threads))
-                        seconds = _time_ours(method, ds, args.steps, args.batch, device, opts)
-                        torch.set_num_threads(base_threads)
-                        if rnd:
-                            times[name].append(seconds / args.steps)
-            fell_back = any("torch.compile failed" in str(w.message) for w in caught)
-            rates = {name: 1 / statistics.median(t) for name, t in times.items()}
-            row = {
-                name: {
-                    "steps_s": r,
-                    "vs_default": statistics.median(d / t for d, t in zip(times["default"], times[name])),
+            flops = step_flops(method, ds, args.batch, device)  # the same for every precision and layout
+            times: dict[str, list[float]] = {v: [] for v in names}
+            notes: dict[str, str] = {}
+            for rnd in range(args.repeats + 1):
+                for i in range(len(names)):
+                    name = names[(i + rnd) % len(names)]
+                    if name in notes and notes[name].startswith("failed"):
+                        continue
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        try:
+                            seconds = _time_variant(method, ds, args, device, AB_VARIANTS[name], base_threads)
+                        except (RuntimeError, TypeError, ValueError) as exc:  # e.g. fused=True unsupported
+                            notes[name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+                            continue
+                    if any("torch.compile failed" in str(w.message) for w in caught):
+                        notes[name] = "compile fell back to eager"
+                    if rnd:
+                        times[name].append(seconds / args.steps)
+            row = {}
+            for name in names:
+                variant, t = AB_VARIANTS[name], times[name]
+                if not t:
+                    row[name] = {"error": notes.get(name, "not measured")}
+                    continue
+                ratio = statistics.median(d / v for d, v in zip(times["fp32"], t)) if times["fp32"] else None
+                gflop_s, fraction = efficiency(flops, statistics.median(t), peaks.get(variant.get("precision", "fp32")))
+                row[name] = {
+                    "steps_s": 1 / statistics.median(t),
+                    "ms_step": 1e3 * statistics.median(t),
+                    "speedup_vs_fp32": ratio,
+                    "vs_default": ratio,  # fp32 is the default options
+                    "gflop_s": gflop_s,
+                    "peak_fraction": fraction,
+                    "step_gflop": flops / 1e9,
+                    "runs_ms": [1e3 * v for v in t],
                 }
-                for name, r in rates.items()
-            }
-            row["compile"]["fell_back"] = fell_back
-            figures["ab"][f"{dataset_name}/{method_name}"] = row
+                gains = _paired_gains(name, times)
+                if gains:
+                    row[name]["paired_gain"] = gains
+                if "compile" in variant:
+                    row[name]["fell_back"] = name in notes
+                if name in notes:
+                    row[name]["note"] = notes[name]
+            key = f"{dataset_name}/{method_name}"
+            figures["ab"][key] = row
+            _print_ab(key, flops, row)
+    figures["loadavg_end"] = list(os.getloadavg())
+    print(json.dumps(_round(figures)))
+    return 0
+
+
+def _paired_gains(name: str, times: dict[str, list[float]]) -> dict[str, dict]:
+    """For each option of variant `name` whose removal gives another measured variant: the median of
+    the per-round ratios (that variant's time / this one's), i.e. what adding the option gained,
+    paired round by round (e.g. bf16+cl+fused_adam against bf16+cl)."""
+    options = AB_VARIANTS[name]
+    out = {}
+    for option in options:
+        rest = {k: v for k, v in options.items() if k != option}
+        for other, other_options in AB_VARIANTS.items():
+            if other_options == rest and other != name and times.get(other) and times.get(name):
+                ratio = statistics.median(o / t for o, t in zip(times[other], times[name]))
+                out[option] = {"against": other, "ratio": ratio}
+    return out
+
+
+def _print_ab(key: str, flops: int, row: dict) -> None:
+    print(f"{key}: {flops / 1e9:.2f} GFLOP per step (counted)")
+    print(f"  {'variant':20s} {'steps/s':>8s} {'ms/step':>9s} {'vs fp32':>8s} {'GFLOP/s':>8s} {'%peak':>6s}")
+    for name, r in row.items():
+        if "error" in r:
+            print(f"  {name:20s} {r['error']}")
+            continue
+        ratio = "-" if r["speedup_vs_fp32"] is None else f"x{r['speedup_vs_fp32']:.3f}"
+        print(
+            f"  {name:20s} {r['steps_s']:8.2f} {r['ms_step']:9.1f} {ratio:>8s} {r['gflop_s']:8.1f} "
+            f"{_pct(r['peak_fraction']):>6s}"
+            + "".join(f"  {o}: x{g['ratio']:.3f} vs {g['against']}" for o, g in r.get("paired_gain", {}).items())
+            + (f"  ({r['note']})" if "note" in r else "")
+        )
+
+
+def _profile(args, device: torch.device, opts: dict, figures: dict) -> int:
+    """torch.profiler over --profile-steps steps of the minimal loop per method (after a warm-up),
+    the top operators by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    figures["profile"] = {}
+    figures["profile_steps"] = args.profile_steps
+    for dataset_name in args.datasets:
+        for method_name in args.methods:
+            ds, method = _build(method_name, dataset_name, args.source, device)
+            _time_minimal(method, ds, max(args.warmup, 1), args.batch, device, opts)
+            with profile(activities=activities) as prof:
+                seconds = _time_minimal(method, ds, args.profile_steps, args.batch, device, opts)
+            events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+            total = sum(e.self_cpu_time_total for e in events) or 1.0
+            top = [
+                {
+                    "op": e.key,
+                    "self_cpu_ms_per_step": e.self_cpu_time_total / 1e3 / args.profile_steps,
+                    "share": e.self_cpu_time_total / total,
+                    "calls_per_step": e.count / args.profile_steps,
+                }
+                for e in events[: args.profile_top]
+            ]
+            key = f"{dataset_name}/{method_name}"
+            figures["profile"][key] = {"ms_step_profiled": 1e3 * seconds / args.profile_steps, "top": top}
             print(
-                f"{dataset_name}/{method_name}: "
-                + ", ".join(f"{name} {r['steps_s']:.2f} st/s (x{r['vs_default']:.3f})" for name, r in row.items())
+                f"{key}: {1e3 * seconds / args.profile_steps:.1f} ms/step under the profiler, options {opts}; "
+                "top operators by self CPU time (per step):"
             )
+            for t in top:
+                print(
+                    f"  {t['op'][:48]:48s} {t['self_cpu_ms_per_step']:8.2f} ms {100 * t['share']:5.1f}% "
+                    f"{t['calls_per_step']:7.1f} calls"
+                )
     figures["loadavg_end"] = list(os.getloadavg())
     print(json.dumps(_round(figures)))
     return 0

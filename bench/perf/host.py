@@ -1,0 +1,175 @@
+"""What the host can do: its bf16 hardware, its measured matmul peak, and counted FLOPs.
+
+- `bf16_capability(device)`: "amx" (Intel AMX tiles, amx_bf16), "avx512_bf16" (bf16 dot products in
+  AVX-512, e.g. AMD Zen 4 or Intel Cooper Lake), "cuda_bf16" (a GPU with bf16 support) or "none";
+  `fast_bf16(device)` is True only for "amx" and "cuda_bf16", where bf16 matmuls run at several times
+  the fp32 rate (avx512_bf16 at best doubles it, and only inside the matmul kernels).
+  `bf16_capability_from_flags(text)` is the parser, on the text of /proc/cpuinfo's flags.
+- `matmul_peak_gflop_s(dtype, ...)`: the best of a few n x n matmuls after a warm-up, with the
+  threads torch uses now: the host's practical peak for dense arithmetic of that precision.
+- `count_flops(fn)`: FLOPs that torch.utils.flop_counter.FlopCounterMode counts while fn runs. It
+  counts matrix products and convolutions (forward and backward, by their shapes: 2 FLOPs per
+  multiply-add), nothing else (no elementwise ops, reductions, optimiser updates); the same number
+  whatever the precision or memory layout.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+CAPABILITIES = ("amx", "avx512_bf16", "cuda_bf16", "none")
+CPUINFO = Path("/proc/cpuinfo")
+
+
+_FLAGS_LINE = re.compile(r"\s*flags\s*:(.*)", re.IGNORECASE)
+
+
+def _flag_set(flags_text: str) -> set[str]:
+    """Every flag named in the text: a whole /proc/cpuinfo (its `flags : ...` lines), lscpu's
+    `Flags:` line, or a bare space-separated list."""
+    lines = [m.group(1) for m in map(_FLAGS_LINE.match, flags_text.splitlines()) if m]
+    return {flag for line in lines or [flags_text] for flag in line.split()}
+
+
+def bf16_capability_from_flags(flags_text: str) -> str:
+    """One of "amx", "avx512_bf16", "none" from CPU flags (the text of /proc/cpuinfo or its flags line)."""
+    flags = _flag_set(flags_text)
+    if "amx_bf16" in flags:
+        return "amx"
+    if "avx512_bf16" in flags:
+        return "avx512_bf16"
+    return "none"
+
+
+def cpu_flags_text() -> str:
+    """The first `flags` line of /proc/cpuinfo ('' where there is none, e.g. not Linux)."""
+    try:
+        for line in CPUINFO.read_text(errors="replace").splitlines():
+            if _FLAGS_LINE.match(line):
+                return line
+    except OSError:
+        pass
+    return ""
+
+
+def cpu_model() -> str:
+    """`model name` from /proc/cpuinfo, else what platform says."""
+    try:
+        for line in CPUINFO.read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bf16_capability(device: torch.device | str = "cpu") -> str:
+    """The host's (or GPU's) bf16 hardware: one of CAPABILITIES."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "cuda_bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "none"
+    if device.type != "cpu":
+        return "none"
+    return bf16_capability_from_flags(cpu_flags_text())
+
+
+def fast_bf16(device: torch.device | str = "cpu") -> bool:
+    """True where bf16 is expected to beat fp32 clearly: AMX on a CPU, or a CUDA GPU with bf16."""
+    return bf16_capability(device) in ("amx", "cuda_bf16")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+_PEAKS: dict[tuple, float] = {}
+
+
+def matmul_peak_gflop_s(
+    dtype: torch.dtype = torch.float32,
+    n: int = 2048,
+    repeats: int = 5,
+    device: torch.device | str = "cpu",
+    warmup: int = 2,
+) -> float:
+    """Best GFLOP/s of `repeats` timed n x n @ n x n matmuls (2 n^3 FLOPs each) after `warmup`
+    untimed ones, with torch's current thread count. Cached per (device, dtype, n, repeats, threads)
+    within the process."""
+    device = torch.device(device)
+    key = (str(device), dtype, n, repeats, torch.get_num_threads())
+    if key in _PEAKS:
+        return _PEAKS[key]
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.rand((n, n), generator=gen, device=device).to(dtype)
+    b = torch.rand((n, n), generator=gen, device=device).to(dtype)
+    out = torch.empty((n, n), device=device, dtype=dtype)
+    for _ in range(max(warmup, 1)):
+        torch.matmul(a, b, out=out)
+    _sync(device)
+    best = float("inf")
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    _PEAKS[key] = 2 * n**3 / best / 1e9
+    return _PEAKS[key]
+
+
+def host_figures(device: torch.device | str = "cpu", n: int = 2048, repeats: int = 5) -> dict:
+    """The host line of the perf scripts: model, bf16 hardware and the measured fp32 / bf16 matmul
+    peaks in GFLOP/s (`peak_gflop_s` empty where n <= 0: not measured)."""
+    device = torch.device(device)
+    peaks = {}
+    if n > 0:
+        peaks = {
+            "fp32": matmul_peak_gflop_s(torch.float32, n, repeats, device),
+            "bf16": matmul_peak_gflop_s(torch.bfloat16, n, repeats, device),
+        }
+    return {
+        "cpu_model": cpu_model(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "bf16_capability": bf16_capability(device),
+        "fast_bf16": fast_bf16(device),
+        "cpu_has_amx_bf16": bf16_capability_from_flags(cpu_flags_text()) == "amx",
+        "cpu_has_avx512_bf16": "avx512_bf16" in _flag_set(cpu_flags_text()),
+        "matmul_n": n,
+        "matmul_repeats": repeats,
+        "matmul_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "peak_gflop_s": peaks,
+    }
+
+
+class _GlobalOnly:
+    """Stands in for FlopCounterMode's module tracker: every count goes to "Global". The tracker's
+    module hooks break `torch.autograd.grad` on a leaf (DiD's gradient penalty), and the per-module
+    breakdown is not needed here."""
+
+    parents = ("Global",)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs counted by FlopCounterMode while fn() runs (matmuls and convolutions, forward and
+    backward; see the module docstring)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _GlobalOnly()
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
