@@ -28,7 +28,7 @@ from disentbench.bench.claim import ClaimSpec, check_claim
 from disentbench.bench.config import list_profiles, load_profile
 from disentbench.bench.curve import cell_score_steps, check_score_steps, parse_score_steps, write_run_curves
 from disentbench.bench.devices import CHOICES as DEVICE_CHOICES
-from disentbench.bench.devices import resolve_device
+from disentbench.bench.devices import check_bf16, resolve_device
 from disentbench.bench.errors import BenchError
 from disentbench.bench.execution import run_parallel, run_sequential
 from disentbench.bench.grid import Cell, expand, parse_sets
@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="fp32",
         choices=PRECISIONS,
         type=_one_of(PRECISIONS),
-        help=" | ".join(PRECISIONS) + " (bf16: autocast; helps on recent GPUs, not on CPU)",
+        help=" | ".join(PRECISIONS) + " (bf16: autocast, part of a cell's identity; faster where the host has bf16 "
+        "units: measure with `python -m disentbench.bench.perf train --options-ab`)",
     )
     p.add_argument(
         "--compile",
@@ -279,6 +280,8 @@ def plan(args: argparse.Namespace) -> Plan:
     ablation = check_claim(claim)
     sets = parse_sets(args.set, method_names)
     device = resolve_device(args.device)
+    if args.precision == "bf16":
+        check_bf16(device)
     devices = [str(device)]
     if args.devices:
         devices = [str(resolve_device(d)) for d in args.devices.split(",") if d.strip()]
@@ -371,6 +374,12 @@ def run(args: argparse.Namespace) -> int:
         f"results in {run_dir}",
         flush=True,
     )
+    if any(c.precision == "fp32" for c in todo):
+        from disentbench.bench.perf.host import bf16_hint
+
+        hint = bf16_hint(settings.device)
+        if hint:
+            print(hint, flush=True)
     if done:
         print(f"skipping {len(done)} cell(s) already complete in {run_dir}", flush=True)
         for c in done:

@@ -36,3 +36,22 @@ def resolve_device(spec: str = "auto") -> torch.device:
             raise BenchError("--device mps: Apple MPS is not available on this machine; use --device cpu or auto")
         return torch.device("mps")
     raise BenchError(f"unknown device {spec!r}; choose one of {CHOICES}")
+
+
+def check_bf16(device: torch.device) -> None:
+    """A one-line BenchError when `device` cannot train in bf16 (a GPU without bf16, or a backend whose
+    autocast refuses it), found by running one small convolution under bf16 autocast there."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise BenchError(
+            f"--precision bf16: {torch.cuda.get_device_name(device)} has no bf16 support; use --precision fp32"
+        )
+    try:
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            x = torch.ones(1, 1, 8, 8, device=device)
+            torch.nn.functional.conv2d(x, torch.ones(1, 1, 3, 3, device=device)).sum().item()
+    except (RuntimeError, TypeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise BenchError(
+            f"--precision bf16: {device} cannot run bf16 autocast ({first}); use --precision fp32"
+        ) from None

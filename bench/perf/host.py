@@ -173,3 +173,18 @@ def count_flops(fn: Callable[[], object]) -> int:
     with counter:
         fn()
     return int(counter.get_total_flops())
+
+
+def bf16_hint(device: torch.device | str = "cpu") -> str | None:
+    """One line for an fp32 run on a host whose bf16 units are fast (AMX, or a GPU with bf16): the
+    measured matmul peaks of both precisions and what to run; None elsewhere (no cost there)."""
+    if not fast_bf16(device):
+        return None
+    fp32 = matmul_peak_gflop_s(torch.float32, n=1024, repeats=3, device=device)
+    bf16 = matmul_peak_gflop_s(torch.bfloat16, n=1024, repeats=3, device=device)
+    return (
+        f"note: this host has fast bf16 units ({bf16_capability(device)}: matmul {bf16:.0f} GFLOP/s in bf16 "
+        f"against {fp32:.0f} in fp32, x{bf16 / fp32:.1f}); this run trains in fp32. --precision bf16 "
+        f"--channels-last would train faster (measure: python -m disentbench.bench.perf train --options-ab); "
+        f"bf16 is opt-in until the fp32-vs-bf16 evidence agrees (docs/reference-length.md)"
+    )
