@@ -1,0 +1,104 @@
+"""Why is a score what it is? What a trained VAE-family model encodes, factor by factor.
+
+    python -m disentbench.bench.evidence.why CHECKPOINT [--samples 10000] [--seed 0]
+
+For a checkpoint (a cell's `checkpoint.pt` or a kept `checkpoints/step-N.pt`), on i.i.d. factor
+draws of the cell's dataset: each latent's mean KL to the prior (which latents are active), the
+mutual information of each (discretised, 20 bins, as MIG) latent with each factor normalised by the
+factor's entropy, and per factor the latent holding most of it, the runner-up and the gap (MIG's
+terms). A low MIG then reads as one of: a factor no latent holds (top MI small), a factor split over
+two latents (top and runner-up both large: e.g. position encoded in a rotated pair), or one latent
+holding several factors (a latent's column large for several factors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from disentbench.metrics.utils import discrete_entropy, discrete_mutual_info, histogram_discretize
+
+
+def encode_stats(method, dataset, factors: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of the images of `factors` (VAE-family encoders)."""
+    means, logvars = [], []
+    method.eval()
+    with torch.no_grad():
+        for start in range(0, len(factors), batch):
+            x = dataset.observations(factors[start : start + batch])
+            mu, logvar = method.encoder(x)
+            means.append(mu.float().cpu().numpy())
+            logvars.append(logvar.float().cpu().numpy())
+    return np.concatenate(means), np.concatenate(logvars)
+
+
+def factor_report(mu: np.ndarray, logvar: np.ndarray, factors: np.ndarray, names: list[str]) -> dict:
+    """KL per latent, normalised MI (latents x factors), and per factor: top latent, runner-up, gap."""
+    kl = 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).mean(axis=0)
+    mi = discrete_mutual_info(histogram_discretize(mu, 20), factors)  # (D, K)
+    entropy = discrete_entropy(factors)
+    normalised = mi / np.where(entropy > 0, entropy, np.nan)
+    per_factor = []
+    for k, name in enumerate(names):
+        order = np.argsort(normalised[:, k])[::-1]
+        top, second = int(order[0]), int(order[1]) if len(order) > 1 else None
+        per_factor.append(
+            {
+                "factor": name,
+                "top_latent": top,
+                "top_mi": float(normalised[top, k]),
+                "second_latent": second,
+                "second_mi": float(normalised[second, k]) if second is not None else 0.0,
+                "gap": float(normalised[top, k] - (normalised[second, k] if second is not None else 0.0)),
+            }
+        )
+    return {"kl_per_latent": kl.tolist(), "normalised_mi": normalised.tolist(), "factors": per_factor}
+
+
+def render(report: dict, names: list[str]) -> str:
+    kl = np.asarray(report["kl_per_latent"])
+    mi = np.asarray(report["normalised_mi"])
+    lines = ["latent  KL     " + " ".join(f"{n[:8]:>8}" for n in names)]
+    for d in np.argsort(kl)[::-1]:
+        lines.append(f"z{d:<5} {kl[d]:6.3f} " + " ".join(f"{v:8.3f}" for v in mi[d]))
+    lines.append("")
+    lines.append("factor       top (MI)       runner-up (MI)   gap")
+    for f in report["factors"]:
+        lines.append(
+            f"{f['factor'][:12]:<12} z{f['top_latent']} ({f['top_mi']:.3f})    z{f['second_latent']} "
+            f"({f['second_mi']:.3f})     {f['gap']:.3f}"
+        )
+    lines.append(f"MIG (mean gap): {np.mean([f['gap'] for f in report['factors']]):.3f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from disentbench import datasets
+    from disentbench.bench.checkpoint import load_method
+
+    p = argparse.ArgumentParser(prog="python -m disentbench.bench.evidence.why", description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--samples", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    cell = args.checkpoint.parent.parent if args.checkpoint.parent.name == "checkpoints" else args.checkpoint.parent
+    config = json.loads((cell / "config.json").read_text())
+    method, state = load_method(args.checkpoint)
+    dataset = datasets.create(config["dataset"], source=config["data_source"])
+    factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
+    mu, logvar = encode_stats(method, dataset, factors)
+    names = list(dataset.factor_names)
+    report = factor_report(mu, logvar, factors, names)
+    report["step"] = int(state["step"])
+    print(json.dumps(report) if args.json else f"step {state['step']}\n" + render(report, names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
