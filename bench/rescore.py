@@ -38,10 +38,16 @@ def default_run_level() -> list[str]:
 
 
 def default_metrics() -> list[str]:
-    """Every registered metric that scores one model (run-level metrics such as UDR need several)."""
+    """Every registered metric that scores one model (run-level metrics such as UDR need several),
+    except the variants of other metrics (`sap_continuous`, `dci_lasso`...): those only when named."""
     from disentbench import metrics
 
-    return [m for m in metrics.list_metrics() if not getattr(metrics.REGISTRY.get(m), "run_level", False)]
+    return [
+        m
+        for m in metrics.list_metrics()
+        if not getattr(metrics.REGISTRY.get(m), "run_level", False)
+        and getattr(metrics.REGISTRY.get(m), "variant_of", None) is None  # variants only when named
+    ]
 
 
 def _names(text: str | None) -> list[str] | None:

@@ -109,6 +109,7 @@ for _module in (
     "dci",
     "dci_es",
     "dci_hist",
+    "dci_regression",
     "downstream",
     "downstream_variants",
     "factor_vae",

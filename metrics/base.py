@@ -96,6 +96,9 @@ class Metric:
     batch_size: int = 16
     #: metrics that choose which factor to fix (BetaVAEScore, FactorVAEScore) need the dataset itself
     needs_dataset: ClassVar[bool] = False
+    #: the reference metric this one is a variant of (e.g. "sap" for `sap_continuous`): a variant is
+    #: scored only when named (profiles, `rescore --metrics`) and shown only in the published table
+    variant_of: ClassVar[str | None] = None
     #: extra keyword parameters and their defaults, e.g. {"num_bins": 20}
     params: ClassVar[dict[str, Any]] = {}
 

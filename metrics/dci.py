@@ -223,10 +223,22 @@ def dci(
 class DCI(Metric):
     num_train = 10_000
     num_test = 5_000
-    params = {"n_jobs": -1, "backend": "numba"}
+    #: importance "gbt" is the reference's; "lasso" / "random_forest" regress (metrics/dci_regression.py)
+    params = {
+        "n_jobs": -1,
+        "backend": "numba",
+        "importance": "gbt",
+        "alpha": 0.02,
+        "max_depth": None,
+        "n_estimators": 10,
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.kwargs["importance"] not in ("gbt", "lasso", "random_forest"):
+            raise BenchError(
+                f"dci importance {self.kwargs['importance']!r} is unknown; choose gbt, lasso or random_forest"
+            )
         if self.kwargs["backend"] not in BACKENDS:  # refuse before any model is trained
             raise BenchError(f"dci backend {self.kwargs['backend']!r} is unknown; choose one of: {', '.join(BACKENDS)}")
 
@@ -235,7 +247,7 @@ class DCI(Metric):
         metrics/boosted.py (the same trees, importances and predictions, bit for bit) and kept in
         evaluate_many's cache, so DCI-ES, the downstream task and the fairness score, which fit the
         same classifiers on the same sets from the same seed, reuse them instead of fitting again."""
-        if self.kwargs["backend"] != "numba" or self.num_test < 1:
+        if self.kwargs["backend"] != "numba" or self.num_test < 1 or self.kwargs["importance"] != "gbt":
             return super().evaluate(dataset, encode, rng, codes_cache)
         from disentbench.metrics.boosted import fit_factors
         from disentbench.metrics.sampling import draw_train_test, sample_key
@@ -251,6 +263,22 @@ class DCI(Metric):
         return dci_from_importance(r, train_acc, test_acc)
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
+        if self.kwargs["importance"] != "gbt":  # another metric: its keys are never `dci`
+            from disentbench.metrics.dci_regression import dci_regression
+
+            name = self.registered_name
+            return dci_regression(
+                train_codes,
+                train_factors,
+                test_codes,
+                test_factors,
+                importance=self.kwargs["importance"],
+                seed=estimator_seed(random_state),
+                alpha=self.kwargs["alpha"],
+                max_depth=self.kwargs["max_depth"],
+                n_estimators=self.kwargs["n_estimators"],
+                prefix=name if name != "dci" else f"dci_{self.kwargs['importance']}",
+            )
         train_codes, train_factors, test_codes, test_factors = check_pair(
             train_codes, train_factors, test_codes, test_factors, "dci"
         )

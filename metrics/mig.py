@@ -35,3 +35,18 @@ class MIG(Metric):
 
     def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
         return mutual_information_gap(train_codes, train_factors, self.kwargs["num_bins"])
+
+
+@register("mig_infogancr")
+class MIGInfoGANCR(MIG):
+    """InfoGAN-CR's `MIGMetric`: the reference's formula (20 equal-width bins per latent, plug-in
+    mutual information, normalised by the factor's entropy) on 73,728 points, a tenth of dSprites,
+    instead of 10,000; its own key, `mig_infogancr`. A variant: shown only in the published table."""
+
+    num_train = 73_728
+    variant_of = "mig"
+
+    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
+        return {
+            "mig_infogancr": super().score(train_codes, train_factors, test_codes, test_factors, random_state)["mig"]
+        }

@@ -11,7 +11,7 @@ from disentbench.bench.errors import BenchError
 from disentbench.bench.report import write_leaderboard
 from disentbench.bench.report.html import published_html
 from disentbench.bench.report.leaderboard import make_boards
-from disentbench.bench.report.published import CSV_NAME, beside_ours, load_published, parse_setting
+from disentbench.bench.report.published import CSV_NAME, beside_ours, display_rows, load_published, parse_setting
 from disentbench.bench.report.runs import registered_metrics
 from tests.test_report import synthetic_rows
 
@@ -56,7 +56,9 @@ def _boards():
 
 def test_ours_at_the_papers_setting_else_our_best():
     runs, boards = _boards()
-    rows, notes = beside_ours(boards[0], load_published())
+    published = load_published()
+    published["our_metric"] = published["metric"]  # as if every row were the reference's variant
+    rows, notes = beside_ours(boards[0], published)
     by = {(r["method"], r["published_setting"], r["metric"]): r for r in rows}
     fv10 = by[("factorvae", "gamma=10", "mig")]
     expected = runs[(runs["method"] == "factorvae") & runs["hparams"].str.contains("10") & (runs["metric"] == "mig")]
@@ -100,3 +102,92 @@ def test_a_table_without_its_columns_is_a_one_line_error(tmp_path):
     path.write_text("method,value\nvae,0.5\n")
     with pytest.raises(BenchError, match="missing column"):
         load_published(path)
+
+
+# --- like with like (issue 27) ---------------------------------------------------------------
+
+VARIANT_CENTRES = {
+    "infogan": {
+        '{"lambda_cr": 0.0}': {"mig": 0.10, "sap": 0.05, "dci": 0.20, "mig_infogancr": 0.12, "sap_infogancr": 0.40},
+    },
+    "factorvae": {'{"gamma": 10.0}': {"mig": 0.20, "sap": 0.08, "dci": 0.30, "sap_continuous": 0.49}},
+}
+
+
+def test_every_row_states_its_implementation_and_variant():
+    table = load_published()
+    for col in ("implementation", "variant", "codes", "our_metric", "unmatched"):
+        assert table[col].str.len().gt(0).all() or col in ("our_metric", "unmatched")
+    keys = set(table["our_metric"]) - {""}
+    registry = __import__("disentbench.metrics", fromlist=["REGISTRY"]).REGISTRY
+    for key in keys:  # every key we pair with is a registered variant of the row's metric
+        assert registry.get(key).variant_of in set(table.loc[table["our_metric"] == key, "metric"])
+    no_ours = table[table["our_metric"] == ""]
+    assert no_ours["unmatched"].str.len().gt(0).all()  # each unmatched row says why
+    # the reference's own keys never stand for InfoGAN-CR's variants
+    assert not (table["our_metric"] == table["metric"]).any()
+    lit = table[table["method"].isin(["vae", "betatcvae", "betavae"])]
+    assert (lit["variant"] == "not stated").all() and (lit["our_metric"] == "").all()
+
+
+def test_an_old_format_file_loads_and_pairs_nothing(tmp_path):
+    path = tmp_path / "old.csv"
+    old = load_published().drop(columns=["implementation", "variant", "codes", "our_metric", "unmatched"])
+    old.to_csv(path, index=False)
+    table = load_published(path)
+    assert (table["variant"] == "not stated").all() and (table["our_metric"] == "").all()
+
+
+def test_the_table_never_pairs_rows_of_different_variants():
+    from disentbench import metrics
+
+    runs = pd.DataFrame(synthetic_rows(centres=VARIANT_CENTRES, seeds=2))
+    board = make_boards(runs, "dci")[0]
+    # the default leaderboard keeps the reference's variants only; the others wait in board.variants
+    assert not {"mig_infogancr", "sap_infogancr", "sap_continuous"} & set(board.metrics)
+    assert set(board.settings["metric"]) == {"mig", "sap", "dci"}
+    assert set(board.variants["metric"]) == {"mig_infogancr", "sap_infogancr", "sap_continuous"}
+    published = load_published()
+    rows, _ = beside_ours(board, published)
+    assert rows
+    spec = published.set_index(["method", "setting", "metric"])
+    for r in rows:
+        rec = spec.loc[(r["method"], r["published_setting"], r["metric"])]
+        assert r["variant"] == rec["variant"] and r["our_metric"] == rec["our_metric"]
+        if np.isnan(r["our_mean"]):
+            assert r["unmatched"]
+            continue
+        # ours comes from the key that computes the published variant, never the reference's key
+        key = r["our_metric"]
+        assert key and key != r["metric"] and metrics.REGISTRY.get(key).variant_of == r["metric"]
+        values = runs[(runs["method"] == r["method"]) & (runs["metric"] == key)]["value"]
+        assert r["our_mean"] == pytest.approx(values.mean())
+    by = {(r["method"], r["published_setting"], r["metric"]): r for r in rows}
+    assert by[("infogan", "modified", "sap")]["our_mean"] == pytest.approx(0.40, abs=0.02)
+    assert by[("infogan", "modified", "mig")]["our_metric"] == "mig_infogancr"
+    # the regressor behind InfoGAN-CR's DCI is not stated: no ours, and the reason
+    assert np.isnan(by[("infogan", "modified", "dci")]["our_mean"])
+    assert "regressor" in by[("infogan", "modified", "dci")]["unmatched"]
+    # FactorVAE's rows score sampled codes: never paired with our (mean-code) numbers, not even SAP's
+    for key in [k for k in by if k[0] == "factorvae"]:
+        assert np.isnan(by[key]["our_mean"]) and "sampled" in by[key]["unmatched"]
+    # what the reader sees: the variant named, no number under a row we cannot match
+    cells = {(c["method"], c["metric"]): c for c in display_rows([by[("infogan", "modified", "dci")]])}
+    assert cells[("infogan", "dci")]["ours (same variant)"].startswith("—")
+    assert "DCIMetric" in cells[("infogan", "dci")]["implementation / variant"]
+
+
+def test_a_variant_key_not_measured_says_how_to_get_it():
+    centres = {"infogan": {'{"lambda_cr": 0.0}': {"mig": 0.10, "sap": 0.05}}}
+    board = make_boards(pd.DataFrame(synthetic_rows(centres=centres, seeds=2)), "mig")[0]
+    rows, _ = beside_ours(board, load_published())
+    sap = next(r for r in rows if r["metric"] == "sap")
+    assert np.isnan(sap["our_mean"]) and "rescore DIR --metrics sap_infogancr" in sap["unmatched"]
+
+
+def test_variants_are_scored_only_when_named():
+    from disentbench.bench.rescore import default_metrics
+
+    names = set(default_metrics())
+    assert {"sap", "mig", "dci"} <= names
+    assert not {"sap_continuous", "sap_infogancr", "mig_infogancr", "dci_lasso", "dci_random_forest"} & names

@@ -28,11 +28,13 @@ from disentbench.bench.report.runs import (
     claim_metrics,
     has_direction,
     higher_is_better,
+    is_variant_key,
     normalise,
     ordered_metrics,
     registered_metrics,
     short_hparams,
     split_metrics,
+    variant_metrics,
 )
 
 BOARD = ["dataset", "data_source"]
@@ -57,6 +59,9 @@ class Board:
     notes: list[str] = field(default_factory=list)
     headline: list[str] = field(default_factory=list)
     secondary: list[str] = field(default_factory=list)
+    #: the variant metrics' statistics (`sap_continuous`, `dci_lasso`...; columns of `setting_stats`):
+    #: kept apart from the tables and the ranking, read only by the published table
+    variants: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def title(self) -> str:
@@ -119,9 +124,12 @@ def best_settings(stats: pd.DataFrame, rank_metric: str | None) -> pd.DataFrame:
 def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
     stats = setting_stats(normalise(runs))
     registered = registered_metrics()
+    variant = frozenset(variant_metrics())
     boards = []
     for (dataset, source), part in stats.groupby(BOARD, sort=True):
         part = part.reset_index(drop=True)
+        is_var = part["metric"].map(lambda m: is_variant_key(m, variant)).astype(bool)
+        variants, part = part[is_var].reset_index(drop=True), part[~is_var].reset_index(drop=True)
         measured = ordered_metrics(part["metric"].unique(), primary_metric)
         notes = []
         rank_metric: str | None = primary_metric
@@ -141,7 +149,7 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         best_part = part.merge(chosen, on=SETTING, how="inner")
         best = _with_rank(best_part, _rank_keys(best_part, rank_metric), metrics, headline)
         boards.append(
-            Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary)
+            Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary, variants)
         )
     return boards
 

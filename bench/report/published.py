@@ -7,6 +7,13 @@ to our mean for the same method (at the same setting when the paper names one an
 our best setting per method), marked external and never ranked or marked best: the papers used
 their own architectures, training lengths and data files, so a gap is a prompt to look, not a
 verdict.
+
+Like with like: a published number is paired only with ours of the same metric variant. Each row
+says which code and variant produced it (`implementation`, `variant`, `codes`) and which of our
+keys computes that variant (`our_metric`: `mig_infogancr`, `sap_infogancr`..., empty when the suite
+cannot compute it; `unmatched` then says why). Such rows are shown with no "ours" value. The
+variants (registered with `variant_of`) are kept out of the leaderboard's own tables and ranking
+(`Board.variants`); this table is the only place they appear, each under its own name.
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ COLUMNS = (
     "table",
     "caveat",
 )
+#: which implementation and variant produced each number and which of our keys computes it; a file
+#: without them (the old format) loads with "not stated" and pairs nothing
+VARIANT_COLUMNS = ("implementation", "variant", "codes", "our_metric", "unmatched")
+NOT_STATED = "not stated"
 CSV_NAME = "published_beside_ours.csv"
 CAVEAT = (
     "External numbers from papers, shown for orientation and never ranked: the papers used their own "
@@ -56,8 +67,30 @@ def load_published(path: Path | None = None) -> pd.DataFrame:
     if missing:
         raise BenchError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
     frame["setting"] = frame["setting"].fillna("")
+    frame = with_variant_columns(frame)
     frame["value"] = pd.to_numeric(frame["value"], errors="raise")
     frame["spread"] = pd.to_numeric(frame["spread"], errors="coerce")
+    return frame
+
+
+def with_variant_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with VARIANT_COLUMNS: rows of the disentbench zoo (bench/zoo.py: our own scores) are
+    the registered metric itself; other rows that state none get "not stated" and no key of ours."""
+    frame = frame.copy()
+    zoo = frame["source"].astype(str).str.startswith("disentbench zoo")
+    defaults = {
+        "implementation": np.where(zoo, "disentbench", NOT_STATED),
+        "variant": np.where(zoo, "the registered metric", NOT_STATED),
+        "codes": np.where(zoo, "the run's representation", NOT_STATED),
+        "our_metric": np.where(zoo, frame["metric"], ""),
+        "unmatched": np.where(zoo, "", "the source states no variant"),
+    }
+    for col in VARIANT_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = defaults[col]
+        else:
+            frame[col] = frame[col].where(frame[col].notna(), pd.Series(defaults[col], index=frame.index))
+        frame[col] = frame[col].astype(str)
     return frame
 
 
@@ -89,7 +122,8 @@ def setting_matches(hparams: str, wanted: dict[str, float]) -> bool:
 
 
 def _ours(settings: pd.DataFrame, best: pd.DataFrame, method: str, metric: str, setting: str) -> dict | None:
-    """Our mean for the published row: the same setting when named and run, else our best setting."""
+    """Our mean for the published row on our key `metric`: the same setting when named and run, else
+    our best setting."""
     wanted = parse_setting(setting)
     rows = settings[(settings["method"] == method) & (settings["metric"] == metric)]
     how = "same setting"
@@ -111,17 +145,46 @@ def _ours(settings: pd.DataFrame, best: pd.DataFrame, method: str, metric: str, 
     }
 
 
+NO_OURS = {"our_hparams": "", "our_steps": 0, "our_mean": np.nan, "our_std": np.nan, "our_n": 0, "matched": ""}
+
+
+def _frames(board) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every setting, the best setting per method) over the board's metrics and its variants."""
+    variants = getattr(board, "variants", None)
+    if variants is None or len(variants) == 0:
+        return board.settings, board.best
+    chosen = board.best[["method", "hparams", "steps"]].drop_duplicates()
+    best_variants = variants.merge(chosen, on=["method", "hparams", "steps"], how="inner")
+    return (
+        pd.concat([board.settings, variants], ignore_index=True),
+        pd.concat([board.best, best_variants], ignore_index=True),
+    )
+
+
 def beside_ours(board, published: pd.DataFrame) -> tuple[list[dict], list[str]]:
     """Rows (published + ours) for one leaderboard board, and notes on what has no row."""
     rows, notes = [], []
     part = published[published["dataset"] == board.dataset]
     ran = set(board.settings["method"])
+    settings, best = _frames(board)
+    measured = set(settings["metric"])
     for rec in part.itertuples(index=False):
         if rec.method not in ran:
             continue
-        ours = _ours(board.settings, board.best, rec.method, rec.metric, rec.setting)
-        if ours is None:
+        key = rec.our_metric
+        if key:
+            ours = _ours(settings, best, rec.method, key, rec.setting)
+            if ours is None:
+                if key == rec.metric or key not in measured and rec.metric not in measured:
+                    continue  # the metric itself was not measured here: no row, as before
+                why = f"our {key} was not measured: `run_benchmark.py rescore DIR --metrics {key}` computes it"
+                ours = {**NO_OURS, "unmatched": why}
+            else:
+                ours = {**ours, "unmatched": ""}
+        elif rec.metric not in measured:
             continue
+        else:  # a variant the suite cannot compute: the row says so and shows no "ours"
+            ours = {**NO_OURS, "unmatched": rec.unmatched or "the variant is not stated"}
         rows.append(
             {
                 "dataset": board.dataset,
@@ -135,6 +198,10 @@ def beside_ours(board, published: pd.DataFrame) -> tuple[list[dict], list[str]]:
                 "published_steps": rec.steps if isinstance(rec.steps, str) else "",
                 "source": f"{rec.source}, {rec.table}",
                 "caveat": rec.caveat,
+                "implementation": rec.implementation,
+                "variant": rec.variant,
+                "codes": rec.codes,
+                "our_metric": key,
                 **ours,
             }
         )
@@ -158,17 +225,24 @@ def display_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         spread = "" if np.isnan(r["published_spread"]) else f" ± {r['published_spread']:.2f}"
-        std = "—" if np.isnan(r["our_std"]) else f"{r['our_std']:.3f}"
+        if r["our_metric"] and not np.isnan(r["our_mean"]):
+            std = "—" if np.isnan(r["our_std"]) else f"{r['our_std']:.3f}"
+            ours = f"{r['our_mean']:.3f} ± {std} (n={r['our_n']}, `{r['our_metric']}`)"
+            setting = f"{r['our_hparams']} ({r['matched']})"
+            steps = steps_text(r["method"], r["our_steps"])
+        else:
+            ours, setting, steps = f"— ({r['unmatched']})", "—", "—"
         out.append(
             {
                 "method": r["method"],
                 "metric": r["metric"],
                 "published (external)": f"{r['published_value']:.2f}{spread}",
                 "what it is": r["published_statistic"],
+                "implementation / variant": f"{r['implementation']}; {r['variant']}; codes: {r['codes']}",
                 "published setting": r["published_setting"] or "—",
-                "ours": f"{r['our_mean']:.3f} ± {std} (n={r['our_n']})",
-                "our setting": f"{r['our_hparams']} ({r['matched']})",
-                "our steps": steps_text(r["method"], r["our_steps"]),
+                "ours (same variant)": ours,
+                "our setting": setting,
+                "our steps": steps,
                 "source": r["source"],
                 "caveat": r["caveat"],
             }
@@ -183,7 +257,8 @@ def published_tables(boards, published: pd.DataFrame | None = None) -> list[tupl
         from disentbench.bench.zoo import published_rows
 
         zoo = published_rows()
-        published = pd.concat([load_published(), zoo], ignore_index=True) if len(zoo) else load_published()
+        bundled = load_published()
+        published = pd.concat([bundled, with_variant_columns(zoo)], ignore_index=True) if len(zoo) else bundled
     out = []
     for board in boards:
         rows, notes = beside_ours(board, published)

@@ -87,6 +87,20 @@ def registered_metrics() -> frozenset[str]:
     return frozenset(metrics.list_metrics())
 
 
+def variant_metrics() -> frozenset[str]:
+    """Registered metrics that are variants of another (`variant_of`): computed only when named and
+    shown only in the published table, never in the leaderboard's own tables or ranking."""
+    from disentbench import metrics
+
+    return frozenset(m for m in metrics.list_metrics() if getattr(metrics.REGISTRY.get(m), "variant_of", None))
+
+
+def is_variant_key(key: str, variants: frozenset[str] | None = None) -> bool:
+    """A key of a variant metric (its headline `sap_continuous` or a secondary `dci_lasso_completeness`)."""
+    variants = variant_metrics() if variants is None else variants
+    return any(key == v or key.startswith(v + "_") for v in variants)
+
+
 def _parents(key: str, names: set[str]) -> list[str]:
     return [p for p in names if p != key and key.startswith(p + "_")]
 
