@@ -132,3 +132,23 @@ def test_readme_add_a_method_example_runs_as_a_plugin(tmp_path, tiny_profile):
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "scaledkl" in (tmp_path / "r" / "runs.csv").read_text()
+
+
+def test_run_benchmark_py_runs_its_own_checkouts_code_when_another_is_installed(tmp_path):
+    """A second checkout's run_benchmark.py must not silently run the installed checkout's code."""
+    copy = tmp_path / "second-checkout"
+    for name in ("bench", "methods", "metrics", "datasets", "disentbench"):
+        shutil.copytree(REPO / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("run_benchmark.py", "pyproject.toml"):
+        shutil.copy(REPO / name, copy / name)
+    cli = copy / "bench" / "cli.py"
+    cli.write_text(cli.read_text() + '\nprint("THIS IS THE SECOND CHECKOUT", flush=True)\n')
+    proc = subprocess.run(
+        [sys.executable, str(copy / "run_benchmark.py"), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "THIS IS THE SECOND CHECKOUT" in proc.stdout
