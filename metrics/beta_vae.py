@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 
 from disentbench.bench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric, estimator_seed
-from disentbench.metrics.intervention import encode_batches
+from disentbench.metrics.intervention import cycled_group_codes, encode_batches
 from disentbench.metrics.registry import register
 from disentbench.metrics.utils import quiet_estimators
 
@@ -81,3 +82,41 @@ class BetaVAEScore(Metric):
         if len(np.unique(train_y)) < 2:
             raise BenchError("beta_vae: the training points cover one factor only; raise num_train")
         return beta_vae_score(train_x, train_y, eval_x, eval_y, seed)
+
+
+@register("beta_vae_infogancr")
+class BetaVAEInfoGANCR(Metric):
+    """InfoGAN-CR's `BetaVAEMetric` (fjxmlzn/InfoGAN-CR, `gan/metric.py`), a variant for the published
+    table. The points are the groups of its FactorVAE metric (intervention.draw_cycled_groups: 500
+    groups, `num_train`, of 100 images, `batch_size`; group i fixes factor i mod K to one value for
+    the whole group). Feature: the mean over the pairs (image 0, 1), (2, 3)... of |rep(a) - rep(b)|;
+    label: the fixed factor. Classifier: `LogisticRegression()` of the scikit-learn its Python 2.7
+    code ran with (before 0.22): liblinear, one-vs-rest, C=1, the intercept penalised; fitted on the
+    500 points and scored on those same points (no evaluation set)."""
+
+    num_train = 500
+    num_test = 0
+    batch_size = 100
+    needs_dataset = True
+    variant_of = "beta_vae"
+
+    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
+        raise BenchError(
+            "beta_vae_infogancr chooses which factor to fix, so it needs a dataset and an encoder: "
+            "use metrics.evaluate('beta_vae_infogancr', dataset, encode)"
+        )
+
+    def evaluate(
+        self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
+    ) -> dict[str, float]:
+        if self.batch_size < 2 or self.batch_size % 2:
+            raise BenchError("beta_vae_infogancr needs an even batch_size >= 2 (the images of a group form pairs)")
+        labels, groups = cycled_group_codes(dataset, encode, self.num_train, self.batch_size, rng, codes_cache)
+        if len(np.unique(labels)) < 2:
+            raise BenchError("beta_vae_infogancr: the points cover one factor only; raise num_train")
+        features = np.mean(np.abs(groups[:, 0::2] - groups[:, 1::2]), axis=1)
+        seed = estimator_seed(rng)
+        with quiet_estimators():
+            model = OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=seed))
+            model.fit(features, labels)
+        return {"beta_vae_infogancr": float(np.mean(model.predict(features) == labels))}

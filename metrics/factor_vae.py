@@ -13,7 +13,7 @@ import numpy as np
 
 from disentbench.bench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric
-from disentbench.metrics.intervention import encode_batches
+from disentbench.metrics.intervention import cycled_group_codes, encode_batches
 from disentbench.metrics.registry import register
 
 
@@ -100,4 +100,57 @@ class FactorVAEScore(Metric):
             "factor_vae": eval_acc,
             "factor_vae_train_accuracy": train_acc,
             "factor_vae_num_active_dims": num_active,
+        }
+
+
+@register("factor_vae_infogancr")
+class FactorVAEInfoGANCR(Metric):
+    """InfoGAN-CR's `FactorVAEMetric` (fjxmlzn/InfoGAN-CR, `gan/metric.py` and `load_data.py`), a
+    variant for the published table. 500 votes (`num_train`) of 100 images (`batch_size`): vote i
+    fixes factor i mod K to one value (intervention.draw_cycled_groups). Scale: the std (ddof 0) of
+    the codes of a tenth of the dataset's images, drawn without replacement (`num_std_images`, None:
+    len(dataset) // 10, 73,728 on dSprites); no latent is pruned. The vote of a group is the argmin
+    of the std (ddof 0) of its codes divided by that scale (a constant latent gives 0/0 = NaN, which
+    argmin picks first, as numpy does there). Each latent is classified as its majority factor and the
+    score is the accuracy on the same votes (no held-out votes). `factor_vae_infogancr_revised` is
+    the source's "revised" form: only the K largest per-latent majorities count."""
+
+    num_train = 500
+    num_test = 0
+    batch_size = 100
+    needs_dataset = True
+    variant_of = "factor_vae"
+    params = {"num_std_images": None}
+
+    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
+        raise BenchError(
+            "factor_vae_infogancr chooses which factor to fix, so it needs a dataset and an encoder: "
+            "use metrics.evaluate('factor_vae_infogancr', dataset, encode)"
+        )
+
+    def evaluate(
+        self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
+    ) -> dict[str, float]:
+        if self.batch_size < 2:
+            raise BenchError("factor_vae_infogancr needs batch_size >= 2 images per vote")
+        wanted = self.kwargs["num_std_images"]
+        num_std = len(dataset) // 10 if wanted is None else int(wanted)
+        if not 2 <= num_std <= len(dataset):
+            raise BenchError(
+                f"factor_vae_infogancr: num_std_images must be in [2, {len(dataset)}] (images drawn "
+                f"without replacement), got {num_std}"
+            )
+        labels, groups = cycled_group_codes(dataset, encode, self.num_train, self.batch_size, rng, codes_cache)
+        index = rng.choice(len(dataset), size=num_std, replace=False)
+        chunks = [dataset.factors_of(index[i : i + 1024]) for i in range(0, num_std, 1024)]
+        scale = np.std(np.concatenate(list(encode_batches(dataset, encode, chunks))), axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            argmins = np.argmin(np.std(groups / scale, axis=1), axis=1)
+        classes = np.unique(labels)
+        table = np.zeros((groups.shape[2], len(classes)), dtype=np.int64)
+        np.add.at(table, (argmins, np.searchsorted(classes, labels)), 1)
+        majorities = table.max(axis=1)
+        return {
+            "factor_vae_infogancr": float(majorities.sum() / len(labels)),
+            "factor_vae_infogancr_revised": float(np.sort(majorities)[::-1][: len(classes)].sum() / len(labels)),
         }

@@ -42,3 +42,38 @@ def encode_batches(
             pending, pending_n = [], 0
     if pending:
         yield from flush()
+
+
+def draw_cycled_groups(
+    dataset, num_groups: int, group_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """InfoGAN-CR's fixed-factor groups (`load_data.py` of fjxmlzn/InfoGAN-CR): group i fixes factor
+    i mod K, cycling over the factors rather than drawing one. Per group: `group_size` factor vectors,
+    every factor uniform, then one value of the fixed factor, uniform, given to all of them.
+    Labels (num_groups,) and the factor batches (group_size, K)."""
+    sizes = np.asarray(dataset.factor_sizes, dtype=np.int64)
+    labels = np.arange(num_groups, dtype=np.int64) % dataset.num_factors
+    batches = []
+    for k in labels:
+        factors = dataset.sample_factors(group_size, rng)
+        factors[:, k] = rng.integers(sizes[k])
+        batches.append(factors)
+    return labels, batches
+
+
+def cycled_group_codes(
+    dataset, encode: Encode, num_groups: int, group_size: int, rng: np.random.Generator, codes_cache: dict | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (num_groups,) and codes (num_groups, group_size, D) of `draw_cycled_groups`. InfoGAN-CR
+    scores its FactorVAE and BetaVAE metrics on the very same groups; drawn first from a fresh
+    generator they are the same here too, so `codes_cache` keeps them for the other metric and leaves
+    the generator where a fresh draw would."""
+    cache = {} if codes_cache is None else codes_cache
+    key = ("cycled_groups", num_groups, group_size)
+    if key not in cache:
+        labels, batches = draw_cycled_groups(dataset, num_groups, group_size, rng)
+        codes = np.stack(list(encode_batches(dataset, encode, batches)))
+        cache[key] = ((labels, codes), rng.bit_generator.state)
+    drawn, state = cache[key]
+    rng.bit_generator.state = state
+    return drawn

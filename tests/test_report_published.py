@@ -3,6 +3,8 @@ external rows never enter the ranking."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,6 +60,7 @@ def test_ours_at_the_papers_setting_else_our_best():
     runs, boards = _boards()
     published = load_published()
     published["our_metric"] = published["metric"]  # as if every row were the reference's variant
+    published["codes"] = "not stated"  # ... on any codes (pairing by codes is tested below)
     rows, notes = beside_ours(boards[0], published)
     by = {(r["method"], r["published_setting"], r["metric"]): r for r in rows}
     fv10 = by[("factorvae", "gamma=10", "mig")]
@@ -191,3 +194,60 @@ def test_variants_are_scored_only_when_named():
     names = set(default_metrics())
     assert {"sap", "mig", "dci"} <= names
     assert not {"sap_continuous", "sap_infogancr", "mig_infogancr", "dci_lasso", "dci_random_forest"} & names
+
+
+# --- the codes scored: sampled (one draw from q(z|x)) or the mean --------------------------------
+
+CODE_KEYS = ("sap_infogancr", "mig_infogancr", "factor_vae_infogancr", "beta_vae_infogancr")
+
+
+def cells(method: str, hparams: str, centre: float, representation: str, prefix: str) -> list[dict]:
+    rows = synthetic_rows(centres={method: {hparams: {k: centre for k in ("sap", "mig", *CODE_KEYS)}}}, seeds=2)
+    config = "{}" if representation == "mean" else json.dumps({"representation": representation, "seed": 0})
+    return [{**r, "cell_id": prefix + r["cell_id"], "config": config} for r in rows]
+
+
+def by_row(rows) -> dict:
+    return {(r["method"], r["published_setting"], r["metric"]): r for r in rows}
+
+
+def test_a_sampled_codes_row_pairs_only_with_sampled_cells(tmp_path):
+    from disentbench.bench.report.runs import load_runs
+    from tests.test_report import write_run
+
+    mean_only = cells("factorvae", '{"gamma": 10.0}', 0.30, "mean", "m-") + cells(
+        "infogan", '{"lambda_cr": 0.0}', 0.60, "mean", "m-"
+    )
+    board = make_boards(load_runs([write_run(tmp_path / "mean", mean_only)]), "mig")[0]
+    rows = by_row(beside_ours(board, load_published())[0])
+    for metric, key in zip(
+        ("sap", "mig", "factor_vae", "beta_vae"), ("sap_infogancr", "mig_infogancr", *CODE_KEYS[2:])
+    ):
+        row = rows[("factorvae", "gamma=10", metric)]  # InfoGAN-CR scored FactorVAE on sampled codes
+        assert row["our_metric"] == key and np.isnan(row["our_mean"])
+        assert "run with --representation sampled to compare" in row["unmatched"]
+        assert display_rows([row])[0]["ours (same variant)"].startswith("— (")
+        # the InfoGAN rows score deterministic codes: our mean-code cells stand beside them
+        det = rows[("infogan", "modified", metric)]
+        assert det["our_mean"] == pytest.approx(0.60, abs=0.02) and det["unmatched"] == ""
+
+    sampled = cells("factorvae", '{"gamma": 10.0}', 0.80, "sampled", "s-") + cells(
+        "infogan", '{"lambda_cr": 0.0}', 0.90, "sampled", "s-"
+    )
+    both = load_runs([write_run(tmp_path / "mean", mean_only), write_run(tmp_path / "sampled", sampled)])
+    rows = by_row(beside_ours(make_boards(both, "mig")[0], load_published())[0])
+    for metric in ("sap", "mig", "factor_vae", "beta_vae"):
+        row = rows[("factorvae", "gamma=10", metric)]
+        assert row["our_mean"] == pytest.approx(0.80, abs=0.02) and row["our_n"] == 2  # sampled cells only
+        assert row["unmatched"] == "" and "sampled codes" in row["matched"]
+        det = rows[("infogan", "modified", metric)]
+        assert det["our_mean"] == pytest.approx(0.60, abs=0.02) and det["our_n"] == 2  # mean cells only
+
+
+def test_a_deterministic_codes_row_says_when_every_cell_scored_sampled_codes():
+    board = make_boards(pd.DataFrame(cells("infogan", '{"lambda_cr": 0.0}', 0.9, "sampled", "s-")), "mig")[0]
+    rows = by_row(beside_ours(board, load_published())[0])
+    row = rows[("infogan", "modified", "sap")]
+    assert np.isnan(row["our_mean"]) and "--representation mean" in row["unmatched"]
+    # a setting's mean and sampled cells are kept apart for the published table
+    assert set(board.codes["representation"]) == {"sampled"}

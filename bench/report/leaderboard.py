@@ -62,15 +62,19 @@ class Board:
     #: the variant metrics' statistics (`sap_continuous`, `dci_lasso`...; columns of `setting_stats`):
     #: kept apart from the tables and the ranking, read only by the published table
     variants: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: every metric's statistics per setting and codes scored (`representation`: "mean", "sampled"),
+    #: read only by the published table, which pairs a source's number with ours on the same codes
+    codes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def title(self) -> str:
         return f"{self.dataset} (data: {self.data_source})"
 
 
-def setting_stats(runs: pd.DataFrame) -> pd.DataFrame:
-    """mean, std (ddof=1, NaN for one seed) and n over seeds of every setting x metric."""
-    cols = BOARD + SETTING + ["metric"]
+def setting_stats(runs: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """mean, std (ddof=1, NaN for one seed) and n over seeds of every setting x metric (kept apart
+    by the columns `by` too)."""
+    cols = BOARD + SETTING + list(by) + ["metric"]
     valid = runs.dropna(subset=["value"])
     if valid.empty:
         return pd.DataFrame(columns=cols + ["mean", "std", "n"])
@@ -122,7 +126,9 @@ def best_settings(stats: pd.DataFrame, rank_metric: str | None) -> pd.DataFrame:
 
 
 def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
-    stats = setting_stats(normalise(runs))
+    runs = normalise(runs)
+    stats = setting_stats(runs)
+    by_codes = setting_stats(runs, by=("representation",))
     registered = registered_metrics()
     variant = frozenset(variant_metrics())
     boards = []
@@ -148,9 +154,11 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         chosen = best_settings(part, rank_metric)
         best_part = part.merge(chosen, on=SETTING, how="inner")
         best = _with_rank(best_part, _rank_keys(best_part, rank_metric), metrics, headline)
-        boards.append(
-            Board(str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary, variants)
+        board = Board(
+            str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary, variants
         )
+        board.codes = by_codes[(by_codes["dataset"] == dataset) & (by_codes["data_source"] == source)]
+        boards.append(board)
     return boards
 
 

@@ -11,9 +11,12 @@ verdict.
 Like with like: a published number is paired only with ours of the same metric variant. Each row
 says which code and variant produced it (`implementation`, `variant`, `codes`) and which of our
 keys computes that variant (`our_metric`: `mig_infogancr`, `sap_infogancr`..., empty when the suite
-cannot compute it; `unmatched` then says why). Such rows are shown with no "ours" value. The
-variants (registered with `variant_of`) are kept out of the leaderboard's own tables and ranking
-(`Board.variants`); this table is the only place they appear, each under its own name.
+cannot compute it; `unmatched` then says why). Such rows are shown with no "ours" value. A row whose
+`codes` are sampled (one draw from q(z|x)) pairs only with our cells scored with `--representation
+sampled` (the cell's config in runs.csv), one on deterministic codes only with cells scored on the
+mean; without such cells it says how to run them. The variants (registered with `variant_of`) are
+kept out of the leaderboard's own tables and ranking (`Board.variants`); this table is the only
+place they appear, each under its own name.
 """
 
 from __future__ import annotations
@@ -161,6 +164,52 @@ def _frames(board) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
+def codes_wanted(codes: str) -> str | None:
+    """The representation (bench/choices.py REPRESENTATIONS) our cells must have scored to stand
+    beside a published row, from its `codes`: "sampled" for one draw from q(z|x), "mean" for
+    deterministic codes (an encoder's mean, a GAN's Q head); None when the row states none (then any)."""
+    text = str(codes).strip().lower()
+    if text.startswith("sampled"):
+        return "sampled"
+    if text.startswith(("deterministic", "mean")):
+        return "mean"
+    return None
+
+
+def _codes_frame(board, settings: pd.DataFrame) -> pd.DataFrame:
+    """The board's statistics per codes scored; a board without them scored the mean (the default)."""
+    codes = getattr(board, "codes", None)
+    if codes is None or len(codes) == 0 or "representation" not in codes.columns:
+        return settings.assign(representation="mean")
+    return codes
+
+
+def _has_codes(board, method: str, wanted: str) -> bool:
+    codes = _codes_frame(board, board.settings)
+    return bool(((codes["method"] == method) & (codes["representation"] == wanted)).any())
+
+
+def _on_codes(board, settings: pd.DataFrame, best: pd.DataFrame, wanted: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every setting, the best setting per method) restricted to our cells that scored `wanted` codes:
+    the board's best settings, with the statistics of those cells only."""
+    codes = _codes_frame(board, settings)
+    part = codes[codes["representation"] == wanted].drop(columns="representation").reset_index(drop=True)
+    chosen = best[["method", "hparams", "steps"]].drop_duplicates()
+    return part, part.merge(chosen, on=["method", "hparams", "steps"], how="inner")
+
+
+def _codes_missing(method: str, wanted: str) -> str:
+    if wanted == "sampled":
+        return (
+            f"the source scores sampled codes (one draw from q(z|x)) and no cell of {method} here did: "
+            "run with --representation sampled to compare"
+        )
+    return (
+        f"the source scores deterministic codes and every cell of {method} here scored other codes: "
+        "run with --representation mean to compare"
+    )
+
+
 def beside_ours(board, published: pd.DataFrame) -> tuple[list[dict], list[str]]:
     """Rows (published + ours) for one leaderboard board, and notes on what has no row."""
     rows, notes = [], []
@@ -173,14 +222,24 @@ def beside_ours(board, published: pd.DataFrame) -> tuple[list[dict], list[str]]:
             continue
         key = rec.our_metric
         if key:
-            ours = _ours(settings, best, rec.method, key, rec.setting)
+            wanted = codes_wanted(rec.codes)
+            on_codes = wanted is None or _has_codes(board, rec.method, wanted)
+            s, b = (settings, best) if wanted is None else _on_codes(board, settings, best, wanted)
+            ours = _ours(s, b, rec.method, key, rec.setting)
             if ours is None:
-                if key == rec.metric or key not in measured and rec.metric not in measured:
+                if key == rec.metric and on_codes or key not in measured and rec.metric not in measured:
                     continue  # the metric itself was not measured here: no row, as before
-                why = f"our {key} was not measured: `run_benchmark.py rescore DIR --metrics {key}` computes it"
+                if not on_codes:
+                    why = _codes_missing(rec.method, wanted)
+                else:
+                    where = " on sampled codes" if wanted == "sampled" else ""
+                    why = (
+                        f"our {key} was not measured{where}: `run_benchmark.py rescore DIR --metrics {key}` computes it"
+                    )
                 ours = {**NO_OURS, "unmatched": why}
             else:
-                ours = {**ours, "unmatched": ""}
+                matched = ours["matched"] if wanted is None else f"{ours['matched']}, {wanted} codes"
+                ours = {**ours, "matched": matched, "unmatched": ""}
         elif rec.metric not in measured:
             continue
         else:  # a variant the suite cannot compute: the row says so and shows no "ours"

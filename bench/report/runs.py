@@ -186,7 +186,8 @@ def load_runs(run_dirs: list[Path]) -> pd.DataFrame:
 
 def normalise(runs: pd.DataFrame) -> pd.DataFrame:
     """Types and defaults every report function relies on (idempotent): numeric value, canonical
-    hparams JSON, int seed and steps, data_source and run_dir present."""
+    hparams JSON, int seed and steps, data_source and run_dir present, and `representation` (the
+    codes the cell's metrics scored, read from its config JSON: "mean" unless it names another)."""
     runs = runs.copy()
     runs["value"] = pd.to_numeric(runs["value"], errors="coerce")
     hparams = runs["hparams"].map(lambda h: json.dumps(h, sort_keys=True) if isinstance(h, dict) else h)
@@ -200,7 +201,28 @@ def normalise(runs: pd.DataFrame) -> pd.DataFrame:
     runs["steps"] = pd.to_numeric(runs["steps"], errors="coerce").fillna(-1).astype(int)
     for col in ("cell_id", "dataset", "method", "metric"):
         runs[col] = runs[col].astype(str)
+    if "representation" not in runs.columns:
+        configs = runs["config"] if "config" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
+        runs["representation"] = configs.map({c: representation_of(c) for c in configs.dropna().unique()})
+    runs["representation"] = runs["representation"].fillna(MEAN_CODES).astype(str)
     return runs
+
+
+#: the codes a cell's metrics score when its config names none (bench/grid.py Cell.training_config
+#: writes "representation" only when it is not the mean)
+MEAN_CODES = "mean"
+
+
+def representation_of(config: Any) -> str:
+    """Which codes a cell's metrics scored ("mean", "sampled"...), from its config JSON in runs.csv."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return MEAN_CODES
+    if isinstance(config, dict) and isinstance(config.get("representation"), str):
+        return config["representation"]
+    return MEAN_CODES
 
 
 def canonical_hparams(text: str) -> str:
