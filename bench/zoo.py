@@ -1,7 +1,8 @@
 """The model zoo: trained models kept in the repository (`zoo/<name>/`), verified on load.
 
 disentanglement_lib's pretrained models can no longer be downloaded, so the suite keeps its own
-full-length models: each entry is the final weights (no optimiser state) in safetensors, at most
+full-length models: each entry is the final weights (no optimiser state, no training-only network such as FactorVAE's
+discriminator) in safetensors, at most
 MAX_BYTES, beside `entry.json` (the cell's config, scores, the weights' sha256 and provenance) and
 the cell's learning curve. `load` checks the checksum before it reads a tensor; `unpack` writes an
 entry as a one-cell run folder, so `rescore` and the report (traversals included) work on it; the
@@ -87,7 +88,12 @@ def load(name: str, root: str | os.PathLike | None = None, device: str | torch.d
     path = verify(name, root)
     entry = read_entry(name, root)
     method = _build(entry).to(device)
-    method.load_state_dict(load_file(str(path), device=str(device)))
+    missing, unexpected = method.load_state_dict(load_file(str(path), device=str(device)), strict=False)
+    dropped = tuple(type(method).training_only_modules)
+    if unexpected or any(not k.startswith(tuple(f"{m}." for m in dropped)) for k in missing):
+        raise BenchError(
+            f"zoo entry {name!r}: its weights do not fit {type(method).__name__} (missing or extra tensors)"
+        )
     return method.eval()
 
 
@@ -121,7 +127,10 @@ def add(cell: str | os.PathLike, name: str, root: str | os.PathLike | None = Non
     target = zoo_dir(root) / name
     if (target / ENTRY).exists():
         raise BenchError(f"zoo entry {name!r} exists; remove {target} first or choose another name")
-    weights = {k: v.detach().cpu().contiguous() for k, v in state["method_state"]["model"].items()}
+    dropped = tuple(f"{m}." for m in methods.get(record["config"]["method"]).training_only_modules)
+    weights = {
+        k: v.detach().cpu().contiguous() for k, v in state["method_state"]["model"].items() if not k.startswith(dropped)
+    }
     target.mkdir(parents=True, exist_ok=True)
     with atomic_path(target / WEIGHTS) as tmp:
         save_file(weights, str(tmp), metadata={"format": str(FORMAT), "method": record["config"]["method"]})

@@ -60,6 +60,8 @@ class Method(nn.Module):
     #: hyperparameters added after checkpoints were written, each with the value that rebuilds such an
     #: older checkpoint's networks (its stored hparams lack the key): see `stored_hparams`
     checkpoint_defaults: ClassVar[dict[str, Any]] = {}
+    #: networks needed only to train (FactorVAE's discriminator): the model zoo keeps the others
+    training_only_modules: ClassVar[tuple[str, ...]] = ()
     #: merged over the class hierarchy by __init_subclass__ (a subclass's entry replaces its parent's)
     defaults: ClassVar[dict[str, Any]] = dict(hparams)
     all_constraints: ClassVar[dict[str, Constraint]] = dict(constraints)

@@ -55,6 +55,7 @@ class FactorVAE(VAE):
     #: the reference advances its global step for the VAE and for the discriminator update and stops
     #: at 300,000, so each network is updated 150,000 times; one of our steps updates both
     reference_steps = 150_000
+    training_only_modules = ("discriminator",)
 
     def build(self) -> None:
         super().build()

@@ -95,3 +95,21 @@ def test_the_leaderboard_lists_zoo_models_beside_the_published_rows(trained, tmp
     monkeypatch.setenv("DISENTBENCH_ZOO", str(tmp_path / "zoo"))
     board = write_leaderboard(load_runs([trained.parent.parent]), tmp_path / "out", "mig")
     assert "disentbench zoo: b" in board
+
+
+def test_a_factorvae_entry_keeps_the_vae_and_drops_the_discriminator(tmp_path):
+    from safetensors.torch import load_file
+
+    profile = tmp_path / "p.yaml"
+    body = {"extends": "smoke", "steps": 2, "batch_size": 8, "checkpoint_every": 0, "metrics": {"mig": SIZES["mig"]}}
+    profile.write_text(yaml.safe_dump({**body, "claim": {"metrics": ["mig"]}, "primary_metric": "mig"}))
+    assert main(tiny_cpu_args(profile, tmp_path / "run", "--methods", "factorvae", "--datasets", "dsprites")) == 0
+    cell = next((tmp_path / "run" / "cells").glob("*-factorvae-*"))
+    where = zoo.add(cell, "fvae", tmp_path / "zoo")
+    keys = set(load_file(str(where / zoo.WEIGHTS)))
+    assert keys and not any(k.startswith("discriminator.") for k in keys)
+    assert any(k.startswith("encoder.") for k in keys) and any(k.startswith("decoder.") for k in keys)
+    model = zoo.load("fvae", tmp_path / "zoo")
+    reference, _ = load_method(cell / "checkpoint.pt")
+    x = torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(model.encode(x), reference.encode(x))
