@@ -38,12 +38,17 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch
 
+    from disentbench.metrics.gbt import tree_criteria
+
     return {
         "torch_version": torch.__version__,
         "numpy_version": numpy.__version__,
         "sklearn_version": sklearn.__version__,
         "numba_version": numba.__version__,  # DCI's exact tree builder (metrics/gbt.py)
         "python_version": platform.python_version(),
+        # the split criterion of the boosted trees behind DCI, DCI-ES, the downstream tasks and
+        # fairness, per DCI backend (scikit-learn changed it in 1.9): docs/metrics.md, DCI's trees
+        "dci_tree_criterion": tree_criteria(),
     }
 
 

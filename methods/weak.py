@@ -23,13 +23,20 @@ What is the paper's / the reference library's (disentanglement_lib, methods/weak
 What we chose:
 - The shared protocol otherwise (backbone, Adam 1e-4, Bernoulli loss, 300,000 steps, batch 64); a
   batch is 64 pairs (128 images, `batches_per_step` = 2), as the reference's batch elements are pairs.
-- `pairs="exact"` (default): exactly k factors differ, each redrawn uniformly among its *other*
-  values, so a pair shares exactly all but k factors (the paper's generative model, where a
-  resampled continuous factor differs almost surely). `pairs="reference"` reproduces the reference
-  sampler instead: it redraws 1 or k factors (a fair coin, also for a fixed k) uniformly among all
-  their values (a redrawn value may equal the old one), and labels only the last redrawn factor.
-  Both draw from the cell's seeded generator (the reference draws the new values from numpy's
-  unseeded global generator).
+- `pairs="reference"` (default) is the reference's sampler (disentanglement_lib's `simple_dynamics`):
+  k_obs = k (or uniform in 1..K-1 for random k), then 1 or k_obs factors by a fair coin (also for a
+  fixed k), chosen without replacement and redrawn uniformly among all their values (a redrawn value
+  may equal the old one, so a pair may differ in fewer factors, none included), and the label is the
+  last redrawn factor. With random k on factors of 3, 4, 5 and 2 values that gives 0/1/2/3 changed
+  factors with frequencies 0.235 / 0.562 / 0.153 / 0.051 (tests/test_method_weak.py counts them).
+  `pairs="exact"` (the default before issue 26; checkpoints without the key were written with it):
+  exactly k factors differ, each redrawn uniformly among its *other* values, so a pair shares
+  exactly all but k factors (the paper's generative model, where a resampled continuous factor
+  differs almost surely); random k is uniform in 1..largest_k. Both draw from the cell's seeded
+  generator (the reference draws the new values from numpy's unseeded global generator).
+- The labelled variants keep apart the latent of every factor the supervision names: with
+  `pairs="reference"` that is one factor (the reference's label), whatever k; with `pairs="exact"`
+  all k changed factors (the reference, which labels one factor, has no such mode).
 - `k=0` means "random k" (the reference writes k = -1); k must leave at least one factor shared.
 - delta is the true KL (the reference's is twice it: same threshold). When every delta of a pair is
   equal nothing is aggregated (the reference's binning is then undefined; equal posteriors, the
@@ -53,6 +60,7 @@ from disentbench.methods.constraints import Interval, Options
 from disentbench.methods.registry import register
 from disentbench.methods.vae import BetaVAE, bernoulli_reconstruction, gaussian_kl
 
+#: ours and the reference's sampler (disentanglement_lib's simple_dynamics, the default)
 PAIR_MODES = ("exact", "reference")
 
 
@@ -99,7 +107,7 @@ def check_pair_dataset(method: str, dataset: Any, k: int) -> None:
 
 
 def sample_pairs(
-    dataset: GroundTruthDataset, n: int, k: int, rng: np.random.Generator, mode: str = "exact"
+    dataset: GroundTruthDataset, n: int, k: int, rng: np.random.Generator, mode: str = "reference"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n pairs of factor vectors (f1, f2), each (n, K), and the (n, K) bool mask of the factors the
     supervision names as changed. k = 0 draws k per pair uniformly from 1..largest_k (exact) or
@@ -167,9 +175,11 @@ class WeakVAE(BetaVAE):
     """The shared part of the four weakly-supervised methods (not registered): pairs from
     `sample_batch`, the pair loss; subclasses choose the aggregate and how shared latents are found."""
 
-    hparams = {"beta": 1.0, "k": 1, "pairs": "exact"}
+    hparams = {"beta": 1.0, "k": 1, "pairs": "reference"}
     constraints = {"k": Interval(0, None, integer=True), "pairs": Options(*PAIR_MODES)}
     reference_grid = {"beta": [1, 2, 4, 6, 8, 16]}
+    #: the pair sampler was `exact` by default until issue 26: a checkpoint without the key used it
+    checkpoint_defaults = {**BetaVAE.checkpoint_defaults, "pairs": "exact"}
     #: the supervision names the changed factors and latent j stands for factor j (else: adaptive)
     labelled: ClassVar[bool] = True
 

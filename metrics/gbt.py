@@ -56,6 +56,25 @@ FEATURE_THRESHOLD = np.float32(1e-7)
 DBL_EPSILON = 2.220446049250313e-16
 #: the scikit-learn release whose trees this module replicates (and the tests compare against)
 REPLICATES_SKLEARN = "1.9"
+#: the split criterion of the trees grown here: scikit-learn 1.9's squared error (its boosting default
+#: up to 1.8, and so that of disentanglement_lib's published runs, was friedman_mse)
+TREE_CRITERION = "squared_error"
+
+
+def sklearn_tree_criterion() -> str:
+    """The criterion the installed scikit-learn's GradientBoostingClassifier splits on by default
+    (DCI's backend="sklearn"): friedman_mse before 1.9, squared error from 1.9 on."""
+    import sklearn
+
+    major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+    return "friedman_mse" if (major, minor) < (1, 9) else "squared_error"
+
+
+def tree_criteria() -> str:
+    """What DCI's trees split on, per backend, for the provenance of every score."""
+    return f"numba: {TREE_CRITERION}; sklearn: {sklearn_tree_criterion()}"
+
+
 _version_warned = False
 
 

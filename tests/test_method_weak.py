@@ -5,6 +5,7 @@ resumable), the dataset checks, and one run through the command line."""
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 
 import numpy as np
@@ -39,7 +40,7 @@ def _pairs(name: str, ds: GroundTruthDataset, n: int, seed: int = 0, **hp) -> tu
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_exact_pairs_share_all_but_k_factors(k):
     ds = IdentityDataset((3, 4, 5, 2))
-    f1, f2, changed = _pairs("adagvae", ds, 4000, k=k)
+    f1, f2, changed = _pairs("adagvae", ds, 4000, k=k, pairs="exact")
     differ = f1 != f2
     assert (differ.sum(axis=1) == k).all()
     assert (changed == differ).all()
@@ -59,9 +60,9 @@ def test_exact_pairs_share_all_but_k_factors(k):
         assert np.abs(np.bincount(f1[:, j], minlength=size) / len(f1) - 1 / size).max() < 0.03
 
 
-def test_random_k_is_uniform_over_1_to_k_minus_1():
+def test_exact_random_k_is_uniform_over_1_to_k_minus_1():
     ds = IdentityDataset((3, 4, 5, 2))
-    f1, f2, changed = _pairs("adamlvae", ds, 6000, k=0)
+    f1, f2, changed = _pairs("adamlvae", ds, 6000, k=0, pairs="exact")
     counts = (f1 != f2).sum(axis=1)
     assert set(counts) == {1, 2, 3}
     assert np.abs(np.bincount(counts, minlength=4)[1:] / len(counts) - 1 / 3).max() < 0.03
@@ -70,9 +71,48 @@ def test_random_k_is_uniform_over_1_to_k_minus_1():
 
 def test_a_factor_with_one_value_never_changes():
     ds = IdentityDataset((3, 1, 4))
-    f1, f2, _ = _pairs("gvae", ds, 2000, k=0)
+    f1, f2, _ = _pairs("gvae", ds, 2000, k=0, pairs="exact")
     assert (f1[:, 1] == 0).all() and (f2[:, 1] == 0).all()
     assert set((f1 != f2).sum(axis=1)) == {1, 2}
+    f1, f2, _ = _pairs("gvae", ds, 2000, k=0)  # the reference's sampler may redraw it, to its one value
+    assert (f1[:, 1] == 0).all() and (f2[:, 1] == 0).all()
+
+
+def reference_changed_frequencies(sizes: tuple[int, ...], k: int) -> np.ndarray:
+    """P(a pair differs in c factors), c = 0..K, under disentanglement_lib's simple_dynamics, by
+    enumerating every outcome with its probability: k_obs (k, or uniform in 1..K-1 for k = -1, our
+    0), a fair coin between 1 and k_obs factors, every set of that many factors (chosen without
+    replacement), and every old and new value of each (both uniform over the factor's values)."""
+    n_factors = len(sizes)
+    k_values = [k] if k else list(range(1, n_factors))
+    out = np.zeros(n_factors + 1)
+    for k_obs in k_values:
+        for count in (1, k_obs):
+            subsets = list(itertools.combinations(range(n_factors), count))
+            for subset in subsets:
+                values = [range(sizes[j]) for j in subset]
+                weight = 0.5 / len(k_values) / len(subsets) / math.prod(sizes[j] for j in subset) ** 2
+                for old in itertools.product(*values):
+                    for new in itertools.product(*values):
+                        out[sum(a != b for a, b in zip(old, new))] += weight
+    return out
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_default_pairs_are_the_references_frequencies(k):
+    """The default sampler is the reference's: the changed-factor counts of 20,000 pairs against the
+    reference formula's exact probabilities (random k on (3, 4, 5, 2): 0.235 / 0.562 / 0.153 / 0.051)."""
+    sizes = (3, 4, 5, 2)
+    assert methods.get("gvae").defaults["pairs"] == "reference"
+    want = reference_changed_frequencies(sizes, k)
+    assert want.sum() == pytest.approx(1.0)
+    if k == 0:
+        np.testing.assert_allclose(want[:4], [0.2352, 0.5616, 0.1525, 0.0507], atol=5e-5)
+    n = 20_000
+    f1, f2, changed = _pairs("gvae", IdentityDataset(sizes), n, k=k, seed=3)
+    got = np.bincount((f1 != f2).sum(axis=1), minlength=len(sizes) + 1) / n
+    assert np.abs(got - want).max() < 4 * math.sqrt(0.25 / n)  # within 4 standard errors
+    assert changed.sum(axis=1).tolist() == [1] * n  # the reference labels one factor
 
 
 def test_reference_pairs_redraw_one_or_k_factors_and_name_one():
@@ -223,6 +263,32 @@ def test_resume_reproduces_the_pair_stream(tmp_path):
     for a, b in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
     assert "shared_latents" in (tmp_path / "a" / "train_log.csv").read_text().splitlines()[0]
+
+
+def test_a_cell_trained_with_the_old_default_sampler_is_not_continued_with_the_new_one(tmp_path):
+    """`pairs` was `exact` by default before issue 26: such a checkpoint (with the key, or from before
+    the key was stored) is refused under today's default in one line and continues with pairs=exact."""
+    from disentbench.bench.checkpoint import CHECKPOINT, read_checkpoint
+
+    ds = datasets.create("dsprites", source="procedural")
+
+    def run(steps, **hp):
+        m = methods.create("adagvae", seed=0, **hp)
+        options = TrainOptions(steps=steps, batch_size=4, seed=0, log_every=1, checkpoint_every=1)
+        return train(m, ds, options, device=torch.device("cpu"), cell_dir=tmp_path)
+
+    run(1, pairs="exact")
+    state = read_checkpoint(tmp_path / CHECKPOINT)
+    assert state["hparams"]["pairs"] == "exact"
+    del state["hparams"]["pairs"]  # as a checkpoint that never stored the key
+    torch.save(state, tmp_path / CHECKPOINT)
+    assert methods.get("adagvae").stored_hparams(state["hparams"])["pairs"] == "exact"
+    with pytest.raises(BenchError) as err:
+        run(2)  # today's default: the reference sampler
+    assert "\n" not in str(err.value)
+    assert "pairs: 'exact' in the checkpoint, 'reference' now" in str(err.value)
+    assert "--set adagvae.pairs=exact" in str(err.value)
+    assert run(2, pairs="exact").resumed_from == 1
 
 
 def test_short_training_lowers_the_loss():

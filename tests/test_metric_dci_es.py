@@ -48,35 +48,57 @@ def test_boosted_trees_equal_sklearn_and_gbt(num_classes):
     np.testing.assert_array_equal(model.predict(later), sk.predict(later))
 
 
-def brute_force_explicitness(losses, baseline, x):
+def brute_force_explicitness(losses, baseline, x, lowest_loss="zero"):
+    """The authors' recipe in loops: the running minimum (here also capped at the baseline), its
+    trapezoidal area above l* over capacities rescaled to [0, 1], over the triangle baseline / 2."""
     best = baseline
     curve = []
     for loss in losses:
         best = min(best, loss)
         curve.append(best)
+    floor = min(curve) if lowest_loss == "curve" else 0.0
     x = (np.asarray(x, float) - x[0]) / (x[-1] - x[0])
-    area = sum((x[i + 1] - x[i]) * (curve[i] + curve[i + 1]) / 2 for i in range(len(x) - 1))
-    return 1 - area / baseline
+    area = sum((x[i + 1] - x[i]) * ((curve[i] - floor) + (curve[i + 1] - floor)) / 2 for i in range(len(x) - 1))
+    return 1 - area / (baseline / 2)
 
 
 def test_explicitness_known_answers():
+    # the shapes of issue 26: the authors' code (lowest_loss="curve") scores them 0.00 and 1.0, the
+    # former rectangle normaliser above 0 0.50 and 0.625; the default (triangle above 0) 0 and 0.25
+    linear = np.linspace(0.8, 0.0, 101)  # a straight line from the baseline down to 0: the triangle
+    assert explicitness_from_losses(linear, 0.8) == pytest.approx(0.0, abs=1e-12)
+    assert explicitness_from_losses(linear, 0.8, lowest_loss="curve") == pytest.approx(0.0, abs=1e-12)
+    constant = np.full(100, 0.3)  # flat at 0.3 from the first probe on
+    assert explicitness_from_losses(constant, 0.8) == pytest.approx(1 - 0.3 / 0.4)
+    assert explicitness_from_losses(constant, 0.8, lowest_loss="curve") == 1.0
     assert explicitness_from_losses(np.zeros(100), 0.8) == 1.0  # read out by the smallest probe
-    assert explicitness_from_losses(np.full(100, 0.8), 0.8) == pytest.approx(0.0)  # never better than constant
-    assert explicitness_from_losses(np.full(100, 0.95), 0.8) == pytest.approx(0.0)  # worse: capped at baseline
+    # never better than the constant predictor (worse is capped at the baseline): the whole rectangle,
+    # twice the triangle, above 0; flat, so nothing above its own lowest loss
+    for stuck in (0.8, 0.95):
+        assert explicitness_from_losses(np.full(100, stuck), 0.8) == pytest.approx(-1.0)
+        assert explicitness_from_losses(np.full(100, stuck), 0.8, lowest_loss="curve") == 1.0
     ramp = np.r_[0.5, np.zeros(10)]  # baseline loss at the smallest capacity, 0 from the next one
-    assert explicitness_from_losses(ramp, 0.5) == pytest.approx(1 - 1 / 20)
-    linear = np.linspace(0.6, 0.0, 11)  # a straight line from the baseline down to 0: half the area
-    assert explicitness_from_losses(linear, 0.6) == pytest.approx(0.5)
+    assert explicitness_from_losses(ramp, 0.5) == pytest.approx(1 - 0.1 * 0.25 / 0.25)
+    half = np.r_[np.linspace(0.8, 0.4, 51), np.full(50, 0.4)]  # down to 0.4 at mid capacity, then flat
+    assert explicitness_from_losses(half, 0.8) == pytest.approx(1 - (0.3 + 0.2) / 0.4)
+    assert explicitness_from_losses(half, 0.8, lowest_loss="curve") == pytest.approx(1 - 0.5 * 0.4 / 2 / 0.4)
+    assert explicitness_from_losses([0.2], 0.8) == pytest.approx(0.5)  # one probe: a flat curve
+    assert explicitness_from_losses([0.2], 0.8, lowest_loss="curve") == 1.0
     rng = np.random.default_rng(0)
     losses = rng.uniform(0, 1, 30)
     caps = np.cumsum(rng.uniform(0.5, 2, 30))
-    assert explicitness_from_losses(losses, 0.7, caps) == pytest.approx(brute_force_explicitness(losses, 0.7, caps))
-    assert explicitness_from_losses(losses, 0.7, caps, "log") == pytest.approx(
-        brute_force_explicitness(losses, 0.7, np.log(caps))
-    )
+    for lowest in ("zero", "curve"):
+        assert explicitness_from_losses(losses, 0.7, caps, lowest_loss=lowest) == pytest.approx(
+            brute_force_explicitness(losses, 0.7, caps, lowest)
+        )
+        assert explicitness_from_losses(losses, 0.7, caps, "log", lowest) == pytest.approx(
+            brute_force_explicitness(losses, 0.7, np.log(caps), lowest)
+        )
     assert np.isnan(explicitness_from_losses(losses, 0.0))  # nothing to predict
     with pytest.raises(BenchError):
         explicitness_from_losses(losses, 0.7, capacity_scale="sqrt")
+    with pytest.raises(BenchError):
+        explicitness_from_losses(losses, 0.7, lowest_loss="one")
 
 
 def test_perfect_noise_and_size():
@@ -85,7 +107,11 @@ def test_perfect_noise_and_size():
     assert perfect["dci_es"] > 0.97 and perfect["dci_es_size"] == 1.0
     rng = np.random.default_rng(2)
     noise = dci_es(rng.normal(size=(240, 4)), f, rng.normal(size=(120, 4)), ft, seed=0)
-    assert noise["dci_es"] < 0.15 and noise["dci_es_size"] == 0.5
+    assert noise["dci_es"] < -0.8 and noise["dci_es_size"] == 0.5  # about the baseline throughout: near -1
+    # measured from its own lowest loss (the authors' code), a noise curve that stays flat scores near 1
+    assert (
+        dci_es(rng.normal(size=(240, 4)), f, rng.normal(size=(120, 4)), ft, seed=0, lowest_loss="curve")["dci_es"] > 0.9
+    )
     # a code that needs many trees (a factor hidden in a fine periodic pattern) is less explicit
     hard = np.column_stack([np.sin(6 * x[:, 0]) + x[:, 0] / 10, x[:, 1]])
     hard_t = np.column_stack([np.sin(6 * xt[:, 0]) + xt[:, 0] / 10, xt[:, 1]])
@@ -129,9 +155,24 @@ def test_one_shared_fit_in_evaluate_many(monkeypatch):
 def test_bad_options_are_one_line_errors():
     for call in (
         lambda: metrics.create("dci_es", capacity_scale="cubic"),
+        lambda: metrics.create("dci_es", lowest_loss="one"),
         lambda: metrics.create("dci_es", num_test=0),
         lambda: metrics.score_arrays("dci_es", np.zeros((5, 2)), np.zeros((5, 1), dtype=int)),
     ):
         with pytest.raises(BenchError) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_every_result_records_the_trees_split_criterion(monkeypatch):
+    """scikit-learn's boosting split on friedman_mse up to 1.8 and on squared error from 1.9 (the
+    release metrics/gbt.py replicates): the criterion of each backend goes into every scores.json."""
+    import sklearn
+
+    from disentbench.bench import provenance
+
+    assert gbt.TREE_CRITERION == "squared_error"
+    for version, criterion in (("1.8.0", "friedman_mse"), ("0.24.2", "friedman_mse"), ("1.9.1", "squared_error")):
+        monkeypatch.setattr(sklearn, "__version__", version)
+        assert gbt.sklearn_tree_criterion() == criterion
+        assert provenance.versions()["dci_tree_criterion"] == f"numba: squared_error; sklearn: {criterion}"
