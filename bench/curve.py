@@ -86,6 +86,21 @@ def append_point(cell_dir: str | Path, step: int, scores: dict[str, float], eval
         frame.to_csv(tmp, index=False)
 
 
+def merge_point(cell_dir: str | Path, step: int, scores: dict[str, float], eval_seconds: float) -> None:
+    """Set these metrics' values at `step` in curve.csv, keeping the step's other metrics (rescore)."""
+    old = read_curve(cell_dir)
+    keep = old[(old["step"] != int(step)) | ~old["metric"].isin(list(scores))] if len(old) else old
+    at, commit = provenance.now(), provenance.git_commit()
+    new = pd.DataFrame(
+        [[int(step), k, float(v), round(float(eval_seconds), 3), at, commit] for k, v in sorted(scores.items())],
+        columns=CURVE_COLUMNS,
+    )
+    frame = pd.concat([keep, new], ignore_index=True) if len(keep) else new
+    frame = frame.sort_values(["step", "metric"], kind="stable")
+    with atomic_path(Path(cell_dir) / CURVE) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
 def score_kept(cell_dir: str | Path, config: dict[str, Any], device: str, data_dir: str | None, dataset=None) -> int:
     """Score every kept checkpoint of the cell that curve.csv lacks, with config["metrics"]; returns
     how many steps were scored. Each is scored as `rescore` scores a checkpoint."""

@@ -138,8 +138,11 @@ def rescore(
     data_dir: str | None = None,
     plugins: tuple = (),
     report: bool = True,
+    curve: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
-    """Rescore the cells of runs.csv; return (rescored cell ids, {cell id: why not})."""
+    """Rescore the cells of runs.csv; return (rescored cell ids, {cell id: why not}). With `curve`,
+    the same metrics are also scored at every kept learning-curve checkpoint and merged into the
+    cells' curve.csv (and the run's curves.csv)."""
     from joblib import Parallel, delayed
 
     from disentbench.bench.report.runs import load_runs, read_run_json
@@ -186,6 +189,10 @@ def rescore(
             }
         )
         write_json(run_dir / "cells" / cell_id / SCORES, record)
+        if curve:
+            error = _rescore_curve(run_dir / "cells" / cell_id, record, result["scores"], ms, sizes, device, data_dir)
+            if error:
+                skipped[cell_id] = error
         done.append(cell_id)
     notes: list[str] = []
     if run_level_wanted and records:
@@ -195,6 +202,10 @@ def rescore(
         run_level.store(run_dir, list(records.values()), scores)
         done += [cid for cid in scores if cid not in done]
         info["notes"] = notes
+    if done and curve:
+        from disentbench.bench.curve import write_run_curves
+
+        write_run_curves(run_dir, cell_ids)
     if done:
         order = [records[c] for c in cell_ids if c in records]
         fresh = write_runs_csv(run_dir, order, str(profile.get("name", info.get("profile", ""))))
@@ -211,6 +222,26 @@ def rescore(
     return done, skipped
 
 
+def _rescore_curve(
+    cell_dir: Path, record: dict, final: dict, names: list[str], sizes: dict, device: str, data_dir: str | None
+) -> str | None:
+    """Score `names` at each kept checkpoint of the cell and merge them (and the final step's new
+    scores) into its curve.csv; the first error, or None."""
+    from disentbench.bench.checkpoint import kept_path, kept_steps
+    from disentbench.bench.curve import CURVE, merge_point
+
+    config = record["config"]
+    configs = {name: sizes.get(name, {}) for name in names}
+    for step in kept_steps(cell_dir):
+        result = score_checkpoint(kept_path(cell_dir, step), config, configs, device, data_dir, step)
+        if "error" in result:
+            return f"curve step {step}: {result['error']}"
+        merge_point(cell_dir, step, result["scores"], result["eval_seconds"])
+    if (cell_dir / CURVE).is_file():
+        merge_point(cell_dir, int(config["steps"]), final, 0.0)
+    return None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run_benchmark.py rescore",
@@ -224,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="where official dataset files are")
     p.add_argument("--plugin", action="append", default=[], help="module or file registering methods/metrics")
     p.add_argument("--no-report", action="store_true", help="rewrite the tables only")
+    p.add_argument(
+        "--curve",
+        action="store_true",
+        help="also score the metrics at every kept learning-curve checkpoint (checkpoints/step-N.pt)",
+    )
     return p
 
 
@@ -243,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             args.data_dir,
             tuple(args.plugin),
             report=not args.no_report,
+            curve=args.curve,
         )
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

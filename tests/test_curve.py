@@ -140,3 +140,16 @@ def test_the_report_draws_the_learning_curves_with_published_lines(tmp_path):
     # InfoGAN-CR's Table 1 has FactorVAE gamma=10 on dSprites: its MIG (0.40) is a reference line
     lines = plots._published_lines(boards[0], "mig", "factorvae", runs["hparams"].iloc[0])
     assert [v for v, _ in lines] == [0.40]
+
+
+def test_rescore_curve_adds_a_metric_to_every_point_as_a_run_listing_it_would_have(tmp_path):
+    only_mig = _profile(tmp_path, "mig", score_steps=[3, 6], metrics={"mig": SIZES["mig"]})
+    both = _profile(tmp_path, "both", score_steps=[3, 6])
+    assert _run(only_mig, tmp_path / "a") == 0 and _run(both, tmp_path / "b") == 0
+    info = json.loads((tmp_path / "a" / "run.json").read_text())
+    info["config"]["metrics"]["sap"] = SIZES["sap"]  # the sizes the other run used
+    (tmp_path / "a" / "run.json").write_text(json.dumps(info))
+    assert main(["rescore", str(tmp_path / "a"), "--metrics", "sap", "--curve", "--no-report"]) == 0
+    assert _points(_cell(tmp_path / "a")) == _points(_cell(tmp_path / "b"))
+    table = pd.read_csv(tmp_path / "a" / curve.CURVES)
+    assert set(table[table["metric"] == "sap"]["step"]) == {3, 6, 9}
