@@ -191,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
         "replaces the profile's score_steps; 'none': no curve)",
     )
     p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
+    p.add_argument(
+        "--log",
+        help="trackers that log every cell, e.g. tensorboard,mlflow (replaces the profile's log; 'none': no tracker)",
+    )
+    p.add_argument("--log-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else RUN/mlruns)")
     return p
 
 
@@ -253,6 +258,20 @@ def _check_method_datasets(cells: list[Cell], loaded: dict) -> None:
             check(loaded[dataset], json.loads(hparams_json))
 
 
+def _trackers(args: argparse.Namespace, profile: dict) -> tuple[tuple[str, ...], str | None]:
+    """The trackers asked for (--log, else the profile's log) and the tracking URI (--log-uri, else
+    $MLFLOW_TRACKING_URI, resolved here so that workers elsewhere use the same store); each tracker
+    must be installed (one line naming its pip extra otherwise)."""
+    from disentbench.bench.trackers import check_trackers, parse_trackers
+
+    given = getattr(args, "log", None)
+    names = check_trackers(parse_trackers(given if given is not None else profile.get("log")))
+    uri = getattr(args, "log_uri", None)
+    if uri and "mlflow" not in names:
+        raise BenchError("--log-uri is the MLflow tracking URI; add --log mlflow (or drop --log-uri)")
+    return tuple(names), uri or (os.environ.get("MLFLOW_TRACKING_URI") if "mlflow" in names else None) or None
+
+
 def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
@@ -260,6 +279,7 @@ def plan(args: argparse.Namespace) -> Plan:
     if getattr(args, "score_steps", None) is not None:
         profile = {**profile, "score_steps": parse_score_steps(args.score_steps), "method_score_steps": {}}
     method_names = _names(args.methods, profile["methods"], methods.list_methods(), "method")
+    log, log_uri = _trackers(args, profile)  # a tracker not installed: one line before anything else
     # file:PATH (a user's own data) is registered first and named file-<stem> from here on
     dataset_names = _names(
         datasets.register_files(args.datasets),
@@ -325,6 +345,8 @@ def plan(args: argparse.Namespace) -> Plan:
     if threads is None and n_parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // n_parallel)
     settings = RunSettings(
+        log=log,
+        log_uri=log_uri,
         run_dir=run_dir,
         profile=profile,
         device=str(device),

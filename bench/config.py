@@ -40,6 +40,7 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "procedural_ok": (bool, "true or false (false: --source auto refuses the procedural stand-in)"),
     "representation": (str, or_list(REPRESENTATIONS) + " (what the metrics score; --representation overrides)"),
     "claim": (dict, "a mapping {method, ablation, metrics, run_ablation} (the claim the report tests)"),
+    "log": (list, "a list of trackers that log every cell, e.g. [tensorboard, mlflow] (--log overrides)"),
 }
 _POSITIVE = ("seeds", "batch_size", "steps", "log_every")
 
@@ -125,6 +126,9 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
             raise BenchError(f"{where}: metrics.{name} must be a mapping of parameters, got {params!r}")
     if "claim" in p:
         check_types(where, p["claim"])
+    for name in p.get("log") or []:  # the names themselves are checked with the trackers (bench.trackers)
+        if not isinstance(name, str):
+            raise BenchError(f"{where}: log must be a list of tracker names such as tensorboard, got {name!r}")
     for key in ("datasets", "metrics", "steps", "batch_size", "primary_metric"):
         if key not in p:
             raise BenchError(f"{where}: missing required key {key!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,17 @@ def merge_point(cell_dir: str | Path, step: int, scores: dict[str, float], eval_
         frame.to_csv(tmp, index=False)
 
 
-def score_kept(cell_dir: str | Path, config: dict[str, Any], device: str, data_dir: str | None, dataset=None) -> int:
+def score_kept(
+    cell_dir: str | Path,
+    config: dict[str, Any],
+    device: str,
+    data_dir: str | None,
+    dataset=None,
+    on_point: Callable[[int, dict[str, float]], None] | None = None,
+) -> int:
     """Score every kept checkpoint of the cell that curve.csv lacks, with config["metrics"]; returns
-    how many steps were scored. Each is scored as `rescore` scores a checkpoint."""
+    how many steps were scored. Each is scored as `rescore` scores a checkpoint; `on_point(step,
+    scores)` is called after each point is appended (the run's trackers log it)."""
     from disentbench.bench.rescore import score_checkpoint
 
     done = scored_steps(cell_dir)
@@ -115,6 +124,8 @@ def score_kept(cell_dir: str | Path, config: dict[str, Any], device: str, data_d
         if "error" in result:
             raise BenchError(f"{kept_path(cell_dir, step)}: {result['error']}")
         append_point(cell_dir, step, result["scores"], result["eval_seconds"])
+        if on_point is not None:
+            on_point(step, result["scores"])
     return len(todo)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from disentbench import datasets, methods, metrics
-from disentbench.bench import curve, provenance
+from disentbench.bench import curve, provenance, trackers
 from disentbench.bench.atomic import atomic_path, write_json
 from disentbench.bench.errors import BenchError
 from disentbench.bench.grid import Cell, method_class_path
@@ -74,6 +74,9 @@ class RunSettings:
     plugins: tuple[str, ...] = ()
     compile: bool | str = False  # True/False or a torch.compile mode (bench.choices.COMPILE_MODES)
     channels_last: bool = False
+    #: trackers that log each cell (bench.trackers: "tensorboard", "mlflow"), and their tracking URI
+    log: tuple[str, ...] = ()
+    log_uri: str | None = None
 
 
 @dataclass
@@ -143,11 +146,30 @@ def run_cell(
         lock.release()
 
 
+def _log_pictures(log: trackers.CellTrackers, method, dataset, cell: Cell, out_dir: Path, device) -> None:
+    """Draw the cell's latent traversals (still PNG and animated GIF, as the report draws them) into
+    `figures/` and hand them to the trackers; a drawing that fails costs one warning line."""
+    from disentbench.bench.report.models import IMAGE_SEED, N_REAL, draw_model
+
+    try:
+        method.eval()
+        x = dataset.observations(dataset.sample_factors(N_REAL, np.random.default_rng(IMAGE_SEED)))
+        label = f"{cell.dataset} {cell.method} {cell.hparams_json} seed {cell.seed}, cell {cell.cell_id}"
+        files = draw_model(method, x, out_dir / "figures", cell.cell_id, label, str(device))
+    except Exception as exc:
+        log.warn(f"warning: traversal pictures of cell {cell.cell_id} not drawn for the trackers ({exc})")
+        return
+    for figure in files:
+        log.log_image(figure.kind, figure.path)
+
+
 def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress, dataset) -> CellOutcome:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     device = torch.device(settings.device)
     failed_step: int | None = None
+    log = trackers.CellTrackers({}, cell.cell_id)  # the trackers once the cell's config is known
+    status = "interrupted"  # what the trackers are told if a stop signal or Ctrl-C ends the cell
     try:
         if dataset is None:
             dataset = make_dataset(cell.dataset, cell.data_source, settings, device)
@@ -172,66 +194,91 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
                 f"{cell.method} is {method_class_path(cell.method)} here but the cell was planned with "
                 f"{cell.method_class}; load the same --plugin in every process"
             )
-        seeds = RunSeeds.from_seed(cell.seed)
-        method = methods.create(
-            cell.method, observation_shape=dataset.observation_shape, seed=seeds.init, init=cell.init, **cell.hparams
-        ).to(device)
-        options = TrainOptions(
-            steps=cell.steps,
-            batch_size=cell.batch_size,
-            seed=cell.seed,
-            log_every=settings.profile["log_every"],
-            checkpoint_every=settings.profile["checkpoint_every"],
-            keep_steps=tuple(config["score_steps"]),
-        )
-        speed = SpeedOptions(precision=cell.precision, compile=settings.compile, channels_last=settings.channels_last)
-
-        def score_curve(step: int | None = None) -> None:
-            curve.score_kept(out_dir, config, str(device), settings.data_dir, dataset)
-
-        result = train(
-            method,
-            dataset,
-            options,
-            device=device,
-            cell_dir=out_dir,
-            progress=progress,
-            speed=speed,
-            on_kept=score_curve,
-        )
-        score_curve()  # a kept step left unscored by an earlier, interrupted run
-        t0 = time.perf_counter()
-        scores = metrics.evaluate_many(
-            settings.profile["metrics"], dataset, representation(method, cell, device), seed=cell.seed
-        )
-        eval_seconds = time.perf_counter() - t0
-        if config["score_steps"]:  # the final step closes the learning curve
-            curve.append_point(out_dir, cell.steps, scores, eval_seconds)
-        record = {
-            "cell_id": cell.cell_id,
-            "config": config,
-            "scores": scores,
-            "train_seconds": result.seconds,
-            "eval_seconds": eval_seconds,
-            "device": str(device),
-            "git_commit": provenance.git_commit(),
-            **provenance.versions(),
-            "completed_at": provenance.now(),
-            "resumed_from_step": result.resumed_from,
-            "last_losses": result.last_losses,
-        }
-        write_json(out_dir / SCORES, record)
-        return CellOutcome(cell.cell_id, "done", scores=scores, record=record)
+        log = trackers.open_cell(settings.log, settings.run_dir, settings.log_uri, out_dir, config)
+        outcome = _train_and_evaluate(cell, settings, out_dir, progress, dataset, device, config, log)
+        status = "done"
+        return outcome
     except KeyboardInterrupt:
         raise
     except TrainingDiverged as exc:
-        failed_step, reason = exc.step, str(exc)
+        status, failed_step, reason = "failed", exc.step, str(exc)
     except BenchError as exc:
-        reason = str(exc)
+        status, reason = "failed", str(exc)
     except Exception as exc:  # a cell's failure must never take the grid down
-        reason = f"{type(exc).__name__}: {exc}"
+        status, reason = "failed", f"{type(exc).__name__}: {exc}"
         (out_dir / "error.txt").write_text(traceback.format_exc())
+    finally:
+        log.end_cell(status)
     return CellOutcome(cell.cell_id, "failed", failed_step=failed_step, reason=reason)
+
+
+def _train_and_evaluate(
+    cell: Cell, settings: RunSettings, out_dir: Path, progress, dataset, device, config: dict, log
+) -> CellOutcome:
+    """Train, score and write scores.json; the trackers in `log` get the losses at each logging
+    step, every learning-curve point, the final scores and the traversal pictures."""
+    seeds = RunSeeds.from_seed(cell.seed)
+    method = methods.create(
+        cell.method, observation_shape=dataset.observation_shape, seed=seeds.init, init=cell.init, **cell.hparams
+    ).to(device)
+    options = TrainOptions(
+        steps=cell.steps,
+        batch_size=cell.batch_size,
+        seed=cell.seed,
+        log_every=settings.profile["log_every"],
+        checkpoint_every=settings.profile["checkpoint_every"],
+        keep_steps=tuple(config["score_steps"]),
+    )
+    speed = SpeedOptions(precision=cell.precision, compile=settings.compile, channels_last=settings.channels_last)
+
+    def log_curve(step: int, scores: dict[str, float]) -> None:
+        log.log_metrics(step, {f"curve/{k}": v for k, v in scores.items()})
+
+    def score_curve(step: int | None = None) -> None:
+        curve.score_kept(out_dir, config, str(device), settings.data_dir, dataset, on_point=log_curve)
+
+    def logged_progress(step: int, losses: dict) -> None:
+        log.log_metrics(step, {f"train/{k}": v for k, v in losses.items()})
+        if progress is not None:
+            progress(step, losses)
+
+    result = train(
+        method,
+        dataset,
+        options,
+        device=device,
+        cell_dir=out_dir,
+        progress=logged_progress,
+        speed=speed,
+        on_kept=score_curve,
+    )
+    score_curve()  # a kept step left unscored by an earlier, interrupted run
+    t0 = time.perf_counter()
+    scores = metrics.evaluate_many(
+        settings.profile["metrics"], dataset, representation(method, cell, device), seed=cell.seed
+    )
+    eval_seconds = time.perf_counter() - t0
+    if config["score_steps"]:  # the final step closes the learning curve
+        curve.append_point(out_dir, cell.steps, scores, eval_seconds)
+        log_curve(cell.steps, scores)
+    record = {
+        "cell_id": cell.cell_id,
+        "config": config,
+        "scores": scores,
+        "train_seconds": result.seconds,
+        "eval_seconds": eval_seconds,
+        "device": str(device),
+        "git_commit": provenance.git_commit(),
+        **provenance.versions(),
+        "completed_at": provenance.now(),
+        "resumed_from_step": result.resumed_from,
+        "last_losses": result.last_losses,
+    }
+    if log.active:  # logged before scores.json, so a cell complete on disk was logged whole
+        log.log_scores(scores)
+        _log_pictures(log, method, dataset, cell, out_dir, device)
+    write_json(out_dir / SCORES, record)
+    return CellOutcome(cell.cell_id, "done", scores=scores, record=record)
 
 
 def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:

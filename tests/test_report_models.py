@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.image import imread
+from PIL import Image
 
 from disentbench.bench.report import build_report
 from disentbench.bench.report.models import STEPS, draw_model, traversal_codes, traversal_images
@@ -67,8 +68,8 @@ def test_prior_traversal_images_change_only_the_swept_latent():
 def test_draw_model_with_a_prior_traversal(tmp_path):
     x = torch.rand((16, 1, 64, 64), generator=torch.Generator().manual_seed(0))
     files = draw_model(_PriorToy(), x, tmp_path, "toy", "toy model")
-    assert [f.kind for f in files] == ["traversal", "recon"]
-    for f, size in zip(files, [(800, 800), (800, 260)]):
+    assert [f.kind for f in files] == ["traversal", "traversal_gif", "recon"]
+    for f, size in zip([files[0], files[2]], [(800, 800), (800, 260)]):
         image = imread(f.path)
         assert (image.shape[1], image.shape[0]) == size and image[..., :3].var() > 0
     assert "prior range" in files[0].title
@@ -117,6 +118,21 @@ def test_report_draws_a_real_checkpoint(tmp_path):
     for name in ("traversal_dsprites-vae-s0.png", "recon_dsprites-vae-s0.png"):
         image = imread(run / "report" / "figures" / name)
         assert image[..., :3].var() > 0
+    # the animated traversal: STEPS frames, each the row of the 3 latents (64 px images, 2 px white
+    # separators), shown in the page right after the still grid of the same model
+    gif = run / "report" / "figures" / "traversal_dsprites-vae-s0.gif"
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == STEPS and im.info.get("loop") == 0
+        assert im.size == (3 * 64 + 2 * 2, 64)
+        frames = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            frames.append(np.asarray(im.convert("L"), dtype=np.int16))
+    assert any(np.abs(frames[0] - f).max() > 0 for f in frames[1:])  # it moves
+    assert gif.stat().st_size < 100_000
+    assert "data:image/gif;base64," in page and "traversal_dsprites-vae-s0.gif" in page
+    assert page.index("traversal_dsprites-vae-s0.png") < page.index("traversal_dsprites-vae-s0.gif")
+    assert page.index("traversal_dsprites-vae-s0.gif") < page.index("recon_dsprites-vae-s0.png")
 
 
 def _save_vae_cell(cell_dir, seed: int, latent_dim: int) -> None:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from disentbench.bench.report.leaderboard import Board
 from disentbench.bench.report.runs import short_hparams
-from disentbench.bench.report.style import DPI, FigureFile, save, slug
+from disentbench.bench.report.style import DPI, FigureFile, save, set_suptitle, set_title, slug
 
 SAMPLE_SEED = 0  # the same prior draws for every checkpoint
 SAMPLES = 64  # 8 x 8
@@ -86,12 +86,12 @@ def diagnostics_figure(log: pd.DataFrame, out: Path, title: str) -> FigureFile |
     for c in loss_columns(log):
         ax_loss.plot(step, _numeric(log, c), label=c, linewidth=1)
     ax_loss.set_yscale("symlog", linthresh=1e-2)
-    ax_loss.set_title("loss terms (window means)", fontsize=9)
+    set_title(ax_loss, "loss terms (window means)", fontsize=9)
     for c in grads:
         values = _numeric(log, c)
         ax_grad.plot(step, np.where(values > 0, values, np.nan), label=c.removeprefix("grad_g_"), linewidth=1)
     ax_grad.set_yscale("log")
-    ax_grad.set_title("gradient norm each term sends to G (weighted as G gets it)", fontsize=9)
+    set_title(ax_grad, "gradient norm each term sends to G (weighted as G gets it)", fontsize=9)
     dims = per_dimension_r2(log)
     for c in dims:
         ax_r2.plot(step, _numeric(log, c), color="0.6", linewidth=0.7)
@@ -100,14 +100,14 @@ def diagnostics_figure(log: pd.DataFrame, out: Path, title: str) -> FigureFile |
         ax_r2.plot(step, _numeric(log, c), color="k", linewidth=1.6, label=f"{c} (grey: each dimension)")
     ax_r2.axhline(0, color="0.3", linestyle=":", linewidth=0.8)
     ax_r2.set_ylim(-0.2, 1.05)
-    ax_r2.set_title("encoder's R^2 on generated data (held codes)", fontsize=9)
+    set_title(ax_r2, "encoder's R^2 on generated data (held codes)", fontsize=9)
     accs = [c for c in ACCURACY_COLUMNS if c in log.columns]
     for c in accs:
         ax_acc.plot(step, _numeric(log, c), label=c, linewidth=1.2)
     if accs and dims:
         ax_acc.axhline(1 / len(dims), color="0.3", linestyle=":", linewidth=0.8, label=f"chance 1/{len(dims)}")
     ax_acc.set_ylim(0, 1.05)
-    ax_acc.set_title("pair classifier: which dimension (held pairs); grey: image variation", fontsize=9)
+    set_title(ax_acc, "pair classifier: which dimension (held pairs); grey: image variation", fontsize=9)
     variation = [c for c in VARIATION_COLUMNS if c in log.columns]
     if variation:
         twin = ax_acc.twinx()
@@ -123,7 +123,7 @@ def diagnostics_figure(log: pd.DataFrame, out: Path, title: str) -> FigureFile |
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="upper left")
-    fig.suptitle(title, fontsize=10)
+    set_suptitle(fig, title, fontsize=10)
     fig.subplots_adjust(left=0.06, right=0.93, bottom=0.08, top=0.9, wspace=0.28, hspace=0.35)  # fixed: fast
     return save(fig, out, "gan_diagnostics", title)
 
@@ -157,7 +157,7 @@ def samples_figure(method, out: Path, title: str, seed: int = SAMPLE_SEED) -> Fi
     ax = fig.add_subplot()
     _show(ax, _tile(images, 8, 8))
     ax.set_axis_off()
-    ax.set_title(title, fontsize=8)
+    set_title(ax, title, fontsize=8)
     fig.tight_layout()
     return save(fig, out, "gan_samples", title)
 
@@ -190,7 +190,7 @@ def generator_traversal_figure(method, out: Path, title: str, seed: int = SAMPLE
     ax.set_yticks([i * h + h / 2 - 1 for i in range(d)], [f"c{i}" for i in range(d)], fontsize=7)
     ax.set_xticks([])
     full = f"{title}\ngenerator traversal: one row per code, {values[0]:g} to {values[-1]:g}, one prior draw fixed"
-    ax.set_title(full, fontsize=8)
+    set_title(ax, full, fontsize=8)
     fig.tight_layout()
     return save(fig, out, "gan_traversal", full)
 

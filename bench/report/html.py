@@ -41,7 +41,7 @@ KIND_TITLES = {
     "rank_corr": "Rank correlation between metrics",
     "learning": "Learning curves: metrics against training step (dashed: published values)",
     "curves": "Training curves",
-    "traversal": "Latent traversals",
+    "traversal": "Latent traversals (still grid, and animated: one frame per step)",
     "recon": "Reconstructions",
     **GAN_KIND_TITLES,
 }
@@ -205,14 +205,21 @@ def provenance_html(runs: pd.DataFrame, run_dirs: list[Path], run_infos: list[di
     return "\n".join(parts)
 
 
+#: kinds drawn inside another kind's group, right after their figure (a model's animated traversal
+#: beside its still grid)
+KIND_GROUPS = {"traversal": ("traversal", "traversal_gif")}
+_MIME = {".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
 def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    mime = _MIME.get(Path(path).suffix.lower(), "image/png")
+    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 def figures_html(figures: list[FigureFile]) -> str:
     parts = []
     for kind, title in KIND_TITLES.items():
-        group = [f for f in figures if f.kind == kind]
+        group = [f for f in figures if f.kind in KIND_GROUPS.get(kind, (kind,))]
         if not group:
             continue
         parts.append(f"<h3>{_e(title)}</h3>")

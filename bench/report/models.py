@@ -6,7 +6,9 @@ the median score on the ranking metric (not the best seed, to avoid cherry-picki
 draws every checkpoint. A cell without a checkpoint (or whose dataset cannot be built) is skipped
 with a note. Traversals: one row per latent, ten values; ("sigma", s) sweeps each latent over
 mean ± s std of the codes of real images (others held at the mean code); ("prior", (lo, hi))
-sweeps over that range (DiD's uniform prior).
+sweeps over that range (DiD's uniform prior). Each traversal is also an animated GIF
+(`traversal_gif`): frame j shows every latent at its j-th value, side by side, so the animation
+sweeps all latents at once, one step per frame.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import torch
 from disentbench.bench.errors import BenchError
 from disentbench.bench.report.leaderboard import SETTING, Board
 from disentbench.bench.report.runs import short_hparams
-from disentbench.bench.report.style import FigureFile, new_figure, save, slug
+from disentbench.bench.report.style import FigureFile, new_figure, save, set_title, slug
 
 STEPS = 10  # traversal values per latent
+GIF_FRAME_MS = 200  # how long each traversal step is shown in the GIF
 N_REAL = 256  # real images for the code statistics
 N_RECON = 8  # reconstructions shown
 IMAGE_SEED = 0  # the real images are the same for every model of a dataset
@@ -122,11 +125,31 @@ def traversal_images(method, x: torch.Tensor, device: str = "cpu") -> tuple[np.n
     return images, values, traversal
 
 
+def traversal_gif(images: np.ndarray, latents: int, path: Path, steps: int = STEPS) -> Path:
+    """An animated GIF of decoded traversals (latents * steps, C, H, W) in [0, 1]: `steps` frames,
+    frame j the row of every latent at its j-th value (white separators), looping forever.
+    Grey images are written as 8-bit grey, colour ones with a per-frame adaptive palette."""
+    from PIL import Image
+
+    images = np.clip(images, 0, 1)
+    frames = []
+    for j in range(steps):
+        row = _grid(images[j::steps][:latents], 1, latents)
+        pixels = np.round(row * 255).astype(np.uint8)
+        if pixels.shape[2] == 1:
+            frames.append(Image.fromarray(pixels[:, :, 0]))
+        else:
+            frames.append(Image.fromarray(np.ascontiguousarray(pixels[:, :, :3])).quantize(colors=256))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0)
+    return path
+
+
 def draw_model(
     method, x: np.ndarray | torch.Tensor, out: Path, name: str, label: str, device: str = "cpu"
 ) -> list[FigureFile]:
     """Traversal and reconstruction figures of one model on real images x (n, C, 64, 64); files are
-    traversal_<name>.png and recon_<name>.png."""
+    traversal_<name>.png, its animation traversal_<name>.gif and recon_<name>.png."""
     x = torch.as_tensor(x, dtype=torch.float32, device=device)
     images, values, traversal = traversal_images(method, x, device)
     with torch.no_grad():
@@ -144,10 +167,12 @@ def draw_model(
     ax.set_xticks([])
     span = f"mean ± {traversal[1]} std of real codes" if traversal[0] == "sigma" else f"prior range {traversal[1]}"
     title_t = f"{label}\ntraversals: one row per latent, {STEPS} values over {span}"
-    ax.set_title(title_t, fontsize=8)
+    set_title(ax, title_t, fontsize=8)
     fig.tight_layout()
     base = slug(name)
     files = [save(fig, out / f"traversal_{base}.png", "traversal", title_t)]
+    title_g = f"{label}\nanimated traversals: frame j shows latents z0..z{d - 1} (left to right) at value j of {STEPS}"
+    files.append(FigureFile(traversal_gif(images, d, out / f"traversal_{base}.gif"), "traversal_gif", title_g))
     fig = new_figure("recon")
     ax = fig.add_subplot()
     n = min(N_RECON, len(recon))
@@ -156,7 +181,7 @@ def draw_model(
     ax.set_yticks([33, 99], ["input", "recon"], fontsize=8)
     ax.set_xticks([])
     title_r = f"{label}\nreconstructions (bottom) of real inputs (top)"
-    ax.set_title(title_r, fontsize=8)
+    set_title(ax, title_r, fontsize=8)
     fig.tight_layout()
     files.append(save(fig, out / f"recon_{base}.png", "recon", title_r))
     return files

@@ -22,7 +22,7 @@ from disentbench.bench.report.gan import loss_columns, read_log
 from disentbench.bench.report.leaderboard import SETTING, Board
 from disentbench.bench.report.length import short_settings
 from disentbench.bench.report.runs import higher_is_better, parse_hparams, short_hparams
-from disentbench.bench.report.style import FigureFile, new_figure, save, slug
+from disentbench.bench.report.style import FigureFile, new_figure, save, set_suptitle, set_title, slug
 
 MAX_LOSSES = 6
 SEED_STYLES = ("-", "--", ":", "-.")
@@ -102,7 +102,7 @@ def score_distributions(
                 continue
             title = f"{board.title}: {metric} over seeds (best setting per method by {board.rank_metric})"
             title += _length_flag(part)
-            ax.set_title(title, fontsize=9)
+            set_title(ax, title, fontsize=9)
             ax.set_ylabel(_ylabel(metric))
             fig.tight_layout()
             figures.append(
@@ -131,11 +131,11 @@ def paper_figure(runs: pd.DataFrame, boards: list[Board], out: Path, colours: di
             for xi, (_, v) in zip(x, data):
                 ax.scatter(xi + _offsets(len(v), 0.3), v, s=10, color="black", zorder=3)
             ax.set_xticks(x, [s[0] for s, _ in data], rotation=30, ha="right")
-            ax.set_title(METRIC_LABELS.get(metric, metric))
+            set_title(ax, METRIC_LABELS.get(metric, metric))
             ax.grid(axis="y", alpha=0.3)
         title = f"{board.title}: the DiD paper's metrics (bars: mean ± std over seeds, dots: seeds)"
         title += _length_flag(part)
-        fig.suptitle(title, fontsize=10)
+        set_suptitle(fig, title, fontsize=10)
         fig.tight_layout()
         figures.append(save(fig, out / f"{slug('paper', board.dataset, board.data_source)}.png", "paper", title))
     return figures, notes
@@ -167,11 +167,11 @@ def sensitivity(runs: pd.DataFrame, boards: list[Board], out: Path, colours: dic
                 axes = fig.subplots(1, len(metrics), squeeze=False)[0]
                 for ax, metric in zip(axes, metrics):
                     _sensitivity_axes(ax, rows[rows["metric"] == metric], key, colours[method])
-                    ax.set_title(metric, fontsize=9)
+                    set_title(ax, metric, fontsize=9)
                     ax.set_xlabel(key)
                 title = f"{board.title}: {method}, metrics against {key} (line: mean over seeds)"
                 title += _length_flag(rows)
-                fig.suptitle(title, fontsize=10)
+                set_suptitle(fig, title, fontsize=10)
                 fig.tight_layout()
                 name = slug("sensitivity", board.dataset, board.data_source, method, key)
                 figures.append(save(fig, out / f"{name}.png", "sensitivity", title))
@@ -268,7 +268,7 @@ def training_curves(
                             alpha=0.85,
                             label=f"seed {seed}",
                         )
-                ax.set_title(loss, fontsize=9)
+                set_title(ax, loss, fontsize=9)
                 ax.set_xlabel("step")
                 ax.grid(alpha=0.3)
             for ax in axes[len(losses) :]:
@@ -278,7 +278,7 @@ def training_curves(
             title = (
                 f"{board.title}: training curves of {method} ({short_hparams(hparams, method)}), {len(logs)} seed(s)"
             )
-            fig.suptitle(title, fontsize=10)
+            set_suptitle(fig, title, fontsize=10)
             fig.tight_layout()
             name = slug("curves", board.dataset, board.data_source, method)
             figures.append(save(fig, out / f"{name}.png", "curves", title))
@@ -323,7 +323,7 @@ def rank_correlation(
         fig.colorbar(image, ax=ax, shrink=0.8)
         title = f"{board.title}: Spearman rank correlation of metrics over {table.shape[0]} models"
         title += _length_flag(part)
-        ax.set_title(title, fontsize=9)
+        set_title(ax, title, fontsize=9)
         fig.tight_layout()
         figures.append(save(fig, out / f"{slug('rankcorr', board.dataset, board.data_source)}.png", "rank_corr", title))
     return figures, notes
@@ -388,12 +388,12 @@ def learning_curves(
                         lines.add((method, value))
                         ax.axhline(value, color=colours[method], linestyle="--", linewidth=0.8, alpha=0.7)
             ax.set_xscale("log")
-            ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+            set_title(ax, METRIC_LABELS.get(metric, metric), fontsize=9)
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=7)
         title = f"{board.title}: metrics against training step (dashed: published)"
-        fig.suptitle(title, fontsize=10)
+        set_suptitle(fig, title, fontsize=10)
         fig.tight_layout()
         figures.append(save(fig, out / f"{slug('learning', board.dataset, board.data_source)}.png", "learning", title))
     return figures, notes

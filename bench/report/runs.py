@@ -204,7 +204,7 @@ def normalise(runs: pd.DataFrame) -> pd.DataFrame:
     if "representation" not in runs.columns:
         configs = runs["config"] if "config" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
         runs["representation"] = configs.map({c: representation_of(c) for c in configs.dropna().unique()})
-    runs["representation"] = runs["representation"].fillna(MEAN_CODES).astype(str)
+    runs["representation"] = runs["representation"].astype(object).fillna(MEAN_CODES).astype(str)
     return runs
 
 
