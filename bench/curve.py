@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from disentbench.atomic import atomic_path
 from disentbench.bench import provenance
-from disentbench.bench.atomic import atomic_path
 from disentbench.bench.checkpoint import kept_path, kept_steps
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 CURVE = "curve.csv"
 CURVES = "curves.csv"
@@ -73,24 +73,21 @@ def scored_steps(cell_dir: str | Path) -> set[int]:
 
 
 def append_point(cell_dir: str | Path, step: int, scores: dict[str, float], eval_seconds: float) -> None:
-    """Add one step's scores to curve.csv (rewritten atomically; a step present is replaced)."""
-    old = read_curve(cell_dir)
-    old = old[old["step"] != int(step)]
-    at, commit = provenance.now(), provenance.git_commit()
-    new = pd.DataFrame(
-        [[int(step), k, float(v), round(float(eval_seconds), 3), at, commit] for k, v in sorted(scores.items())],
-        columns=CURVE_COLUMNS,
-    )
-    frame = pd.concat([old, new], ignore_index=True) if len(old) else new
-    frame = frame.sort_values(["step", "metric"], kind="stable")
-    with atomic_path(Path(cell_dir) / CURVE) as tmp:
-        frame.to_csv(tmp, index=False)
+    """Add one step's scores to curve.csv (rewritten atomically; a step present is replaced whole)."""
+    _write_point(cell_dir, step, scores, eval_seconds, whole_step=True)
 
 
 def merge_point(cell_dir: str | Path, step: int, scores: dict[str, float], eval_seconds: float) -> None:
     """Set these metrics' values at `step` in curve.csv, keeping the step's other metrics (rescore)."""
+    _write_point(cell_dir, step, scores, eval_seconds, whole_step=False)
+
+
+def _write_point(cell_dir, step: int, scores: dict[str, float], eval_seconds: float, whole_step: bool) -> None:
     old = read_curve(cell_dir)
-    keep = old[(old["step"] != int(step)) | ~old["metric"].isin(list(scores))] if len(old) else old
+    replaced = old["step"] == int(step)
+    if not whole_step:
+        replaced &= old["metric"].isin(list(scores))
+    keep = old[~replaced]
     at, commit = provenance.now(), provenance.git_commit()
     new = pd.DataFrame(
         [[int(step), k, float(v), round(float(eval_seconds), 3), at, commit] for k, v in sorted(scores.items())],
