@@ -118,13 +118,16 @@ def fit(
     eval_labels=None,
     pool: ThreadPoolExecutor | None = None,
     workers: int = 1,
+    criterion: str = gbt.TREE_CRITERION,
 ) -> BoostedTrees:
-    """Fit like GradientBoostingClassifier(random_state=seed) and keep the trees.
+    """Fit like GradientBoostingClassifier(random_state=seed) and keep the trees (split on
+    `criterion`: "squared_error", scikit-learn 1.9's, or "friedman_mse", its default up to 1.8).
 
     With `eval_labels`, `staged_eval_error[m]` is the error rate on the evaluation codes of the
     classifier cut after m stages (m = 0: the prior alone, which predicts the most frequent
     training label), the staged_predict of scikit-learn.
     """
+    friedman = gbt.friedman_flag(criterion)
     gbt._warn_if_other_sklearn()
     data = codes if isinstance(codes, gbt.PresortedCodes) else gbt.PresortedCodes(codes)
     labels = np.asarray(labels).reshape(-1)
@@ -160,7 +163,7 @@ def fit(
         for k in ks:  # one class at a time, so each tree can be copied before the next overwrites it
             gbt._stage_trees(
                 ks[ks == k], stage, tree_data, x_eval_t, y64, num_classes, seeds, LEARNING_RATE,
-                MAX_DEPTH, g, raw, raw_eval, importances, relevant, ws,
+                MAX_DEPTH, g, raw, raw_eval, importances, relevant, ws, friedman,
             )  # fmt: skip
             t = stage * t_count + k
             feature[t], threshold[t] = ws.tree.feature[:cap], ws.tree.threshold[:cap]
@@ -201,11 +204,14 @@ def fit_factors(
     n_jobs: int | None = 1,
     cache: dict | None = None,
     cache_key: tuple | None = None,
+    criterion: str = gbt.TREE_CRITERION,
 ) -> list[BoostedTrees]:
     """One classifier per factor (test set: the evaluation codes, with staged errors), each seeded
-    with `seed` as DCI seeds them. With a cache and a key naming the codes (the sample key of
-    metrics.base), a later call with the same key and seed returns the same fitted classifiers."""
-    key = None if cache is None or cache_key is None else ("boosted_trees", *cache_key, int(seed))
+    with `seed` as DCI seeds them, its trees split on `criterion`. With a cache and a key naming the
+    codes (the sample key of metrics.base), a later call with the same key, seed and criterion
+    returns the same fitted classifiers."""
+    gbt.friedman_flag(criterion)
+    key = None if cache is None or cache_key is None else ("boosted_trees", *cache_key, int(seed), criterion)
     if key is not None and key in cache:
         return cache[key]
     jobs = resolve_jobs(n_jobs, 10**6)
@@ -213,7 +219,7 @@ def fit_factors(
 
     def run(pool: ThreadPoolExecutor | None) -> list[BoostedTrees]:
         return [
-            fit(presorted, train_factors[:, k], test_codes, seed, test_factors[:, k], pool=pool, workers=jobs)
+            fit(presorted, train_factors[:, k], test_codes, seed, test_factors[:, k], pool, jobs, criterion)
             for k in range(train_factors.shape[1])
         ]
 
@@ -234,4 +240,5 @@ def warm_up() -> None:
     rng = np.random.default_rng(0)
     codes = np.round(rng.normal(size=(40, 2)), 1)
     for num_classes in (2, 3):
-        fit(codes, np.arange(40) % num_classes, codes[:5], seed=0).predict(codes[:5])
+        for criterion in gbt.CRITERIA:
+            fit(codes, np.arange(40) % num_classes, codes[:5], seed=0, criterion=criterion).predict(codes[:5])

@@ -72,7 +72,8 @@ class _StageParallelGBC(GradientBoostingClassifier):
 
         def fit_one(k: int) -> DecisionTreeRegressor:
             tree = DecisionTreeRegressor(
-                criterion="squared_error",
+                # the model's own criterion where the release has one (before 1.9), as _fit_stage's
+                criterion=self.criterion if self.criterion in gbt.CRITERIA else "squared_error",
                 splitter="best",
                 max_depth=self.max_depth,
                 min_samples_split=self.min_samples_split,
@@ -108,6 +109,32 @@ class _StageParallelGBC(GradientBoostingClassifier):
 BACKENDS = ("numba", "sklearn")
 
 
+def _sklearn_criterion(criterion: str) -> dict:
+    """GradientBoostingClassifier's keyword for the trees' criterion: scikit-learn before 1.9
+    splits on the one it is given (its default was friedman_mse); from 1.9 the trees split on
+    squared error only (`criterion` is deprecated there and has no effect)."""
+    if criterion not in gbt.CRITERIA:
+        raise BenchError(f"dci criterion {criterion!r} is unknown; choose one of: {', '.join(gbt.CRITERIA)}")
+    if gbt.sklearn_tree_criterion() == "friedman_mse":  # a release whose criterion chooses the trees
+        return {"criterion": criterion}
+    if criterion != "squared_error":
+        import sklearn
+
+        raise BenchError(
+            f"dci criterion {criterion!r} needs backend='numba': scikit-learn {sklearn.__version__}'s trees "
+            f"split on squared_error only"
+        )
+    return {}
+
+
+def _check_criterion(backend: str, criterion: str) -> None:
+    """Refuse an unknown criterion, or one the backend cannot split on, before any fit."""
+    if criterion not in gbt.CRITERIA:
+        raise BenchError(f"dci criterion {criterion!r} is unknown; choose one of: {', '.join(gbt.CRITERIA)}")
+    if backend == "sklearn":
+        _sklearn_criterion(criterion)
+
+
 def _fit_factor(
     x_train,
     y_train,
@@ -118,20 +145,27 @@ def _fit_factor(
     backend: str = "numba",
     presorted: gbt.PresortedCodes | None = None,
     workers: int = 1,
+    criterion: str = gbt.TREE_CRITERION,
 ):
     classes = np.unique(y_train)
     if len(classes) < 2:  # a constant factor: nothing to explain, no latent is important for it
         return np.zeros(x_train.shape[1]), 1.0, float(np.mean(y_test == classes[0]))
     if backend == "numba":
         importance, pred_train, pred_test = gbt.fit_predict(
-            presorted if presorted is not None else x_train, y_train, x_test, seed, pool=pool, workers=workers
+            presorted if presorted is not None else x_train,
+            y_train,
+            x_test,
+            seed,
+            pool=pool,
+            workers=workers,
+            criterion=criterion,
         )
         return (np.abs(importance), float(np.mean(pred_train == y_train)), float(np.mean(pred_test == y_test)))
     if pool is not None and _stage_parallel_supported():
-        model = _StageParallelGBC(random_state=seed)
+        model = _StageParallelGBC(random_state=seed, **_sklearn_criterion(criterion))
         model._pool = pool
     else:
-        model = GradientBoostingClassifier(random_state=seed)
+        model = GradientBoostingClassifier(random_state=seed, **_sklearn_criterion(criterion))
     with quiet_estimators():
         model.fit(x_train, y_train)
     model._pool = None
@@ -142,22 +176,32 @@ def _fit_factor(
 
 
 def importance_matrix(
-    train_codes, train_factors, test_codes, test_factors, seed: int, n_jobs: int | None = 1, backend: str = "numba"
+    train_codes,
+    train_factors,
+    test_codes,
+    test_factors,
+    seed: int,
+    n_jobs: int | None = 1,
+    backend: str = "numba",
+    criterion: str = gbt.TREE_CRITERION,
 ):
-    """R (D, K) and the train/test accuracy of each factor's classifier.
+    """R (D, K) and the train/test accuracy of each factor's classifier, whose trees split on
+    `criterion` ("squared_error", scikit-learn 1.9's, or "friedman_mse", its default up to 1.8).
 
     The numbers depend neither on `n_jobs` nor on `backend` (beyond rounding where codes repeat).
     """
     if backend not in BACKENDS:
         raise BenchError(f"dci backend {backend!r} is unknown; choose one of: {', '.join(BACKENDS)}")
+    _check_criterion(backend, criterion)
     num_factors = train_factors.shape[1]
     jobs = resolve_jobs(n_jobs, 10**6)
     presorted = gbt.PresortedCodes(train_codes) if backend == "numba" else None
 
     def fit(k: int, pool: ThreadPoolExecutor | None):
         return _fit_factor(
-            train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed, pool, backend, presorted, jobs
-        )
+            train_codes, train_factors[:, k], test_codes, test_factors[:, k], seed, pool, backend, presorted, jobs,
+            criterion,
+        )  # fmt: skip
 
     if jobs == 1:
         results = [fit(k, None) for k in range(num_factors)]
@@ -208,13 +252,20 @@ def dci_from_importance(r: np.ndarray, train_acc, test_acc, prefix: str = "dci")
 
 
 def dci(
-    train_codes, train_factors, test_codes, test_factors, seed: int = 0, n_jobs: int | None = 1, backend: str = "numba"
+    train_codes,
+    train_factors,
+    test_codes,
+    test_factors,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+    backend: str = "numba",
+    criterion: str = gbt.TREE_CRITERION,
 ) -> dict[str, float]:
     train_codes, train_factors, test_codes, test_factors = check_pair(
         train_codes, train_factors, test_codes, test_factors, "dci"
     )
     r, train_acc, test_acc = importance_matrix(
-        train_codes, train_factors, test_codes, test_factors, seed, n_jobs, backend
+        train_codes, train_factors, test_codes, test_factors, seed, n_jobs, backend, criterion
     )
     return dci_from_importance(r, train_acc, test_acc)
 
@@ -223,10 +274,13 @@ def dci(
 class DCI(Metric):
     num_train = 10_000
     num_test = 5_000
-    #: importance "gbt" is the reference's; "lasso" / "random_forest" regress (metrics/dci_regression.py)
+    #: importance "gbt" is the reference's; "lasso" / "random_forest" regress (metrics/dci_regression.py);
+    #: criterion: the boosted trees' split, "squared_error" (scikit-learn 1.9's) or "friedman_mse"
+    #: (scikit-learn <= 1.8's default, so disentanglement_lib's; docs/metrics.md, DCI's trees)
     params = {
         "n_jobs": -1,
         "backend": "numba",
+        "criterion": gbt.TREE_CRITERION,
         "importance": "gbt",
         "alpha": 0.02,
         "max_depth": None,
@@ -241,6 +295,8 @@ class DCI(Metric):
             )
         if self.kwargs["backend"] not in BACKENDS:  # refuse before any model is trained
             raise BenchError(f"dci backend {self.kwargs['backend']!r} is unknown; choose one of: {', '.join(BACKENDS)}")
+        if self.kwargs["importance"] == "gbt":
+            _check_criterion(self.kwargs["backend"], self.kwargs["criterion"])
 
     def evaluate(self, dataset, encode, rng: np.random.Generator, codes_cache: dict | None = None) -> dict[str, float]:
         """As every metric; with the exact (numba) backend the per-factor classifiers are fitted by
@@ -256,7 +312,7 @@ class DCI(Metric):
         x, y, xt, yt = check_pair(*sets, "dci")
         seed = estimator_seed(rng)
         key = sample_key(self.num_train, self.num_test, self.batch_size)
-        models = fit_factors(x, y, xt, yt, seed, self.kwargs["n_jobs"], codes_cache, key)
+        models = fit_factors(x, y, xt, yt, seed, self.kwargs["n_jobs"], codes_cache, key, self.kwargs["criterion"])
         r = np.stack([np.abs(m.importance) for m in models], axis=1)
         train_acc = [np.mean(m.train_pred == y[:, k]) for k, m in enumerate(models)]
         test_acc = [np.mean(m.eval_pred == yt[:, k]) for k, m in enumerate(models)]
@@ -290,4 +346,5 @@ class DCI(Metric):
             seed=estimator_seed(random_state),
             n_jobs=self.kwargs["n_jobs"],
             backend=self.kwargs["backend"],
+            criterion=self.kwargs["criterion"],
         )

@@ -17,7 +17,9 @@ _criterion.pyx, _tree.pyx, _utils.pyx; sklearn/ensemble/_gb.py; sklearn/_loss/_l
 - the depth-first builder (left child first), its leaf rules (depth 3, fewer than 2 samples,
   impurity <= DBL_EPSILON, a split whose improvement + DBL_EPSILON < 0), the squared-error
   proxy sum_l^2 / n_l + sum_r^2 / n_r, and the criterion's running sums (forward from the last
-  position, or backward from the node's end when that is shorter);
+  position, or backward from the node's end when that is shorter); with criterion="friedman_mse",
+  the FriedmanMSE proxy and improvement of scikit-learn up to 1.8 (its boosting default then; 1.9
+  removed it), bit for bit that release's trees (tests/test_gbt_criterion.py);
 - the splitter's feature visit order: its Fisher-Yates draws from the tree's own xorshift state
   (seeded by one randint(0, 2**31 - 1) per tree from the shared RandomState), with its constant
   feature bookkeeping across nodes, and "first strictly better split wins" - so exact ties, as
@@ -59,20 +61,33 @@ REPLICATES_SKLEARN = "1.9"
 #: the split criterion of the trees grown here: scikit-learn 1.9's squared error (its boosting default
 #: up to 1.8, and so that of disentanglement_lib's published runs, was friedman_mse)
 TREE_CRITERION = "squared_error"
+#: the criteria the trees can split on: scikit-learn 1.9's squared error (the default), and the
+#: friedman_mse of scikit-learn up to 1.8 (bit for bit its FriedmanMSE: see _scan_feature)
+CRITERIA = ("squared_error", "friedman_mse")
+
+
+def friedman_flag(criterion: str) -> bool:
+    """The kernels' flag for `criterion` (True: friedman_mse); ValueError for another name."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"tree criterion {criterion!r} is unknown; choose one of: {', '.join(CRITERIA)}")
+    return criterion == "friedman_mse"
 
 
 def sklearn_tree_criterion() -> str:
-    """The criterion the installed scikit-learn's GradientBoostingClassifier splits on by default
-    (DCI's backend="sklearn"): friedman_mse before 1.9, squared error from 1.9 on."""
+    """The criterion the installed scikit-learn's GradientBoostingClassifier splits on by default:
+    friedman_mse before 1.9, squared error from 1.9 on (where `criterion` has no effect)."""
     import sklearn
 
     major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
     return "friedman_mse" if (major, minor) < (1, 9) else "squared_error"
 
 
-def tree_criteria() -> str:
-    """What DCI's trees split on, per backend, for the provenance of every score."""
-    return f"numba: {TREE_CRITERION}; sklearn: {sklearn_tree_criterion()}"
+def tree_criteria(criterion: str = TREE_CRITERION) -> str:
+    """What DCI's trees split on, per backend, for the provenance of every score: DCI's option
+    `criterion` (default squared_error), which both backends honour (the sklearn backend passes it
+    to scikit-learn before 1.9, where it chooses the trees; from 1.9 only squared_error exists)."""
+    friedman_flag(criterion)
+    return f"numba: {criterion}; sklearn: {criterion}"
 
 
 _version_warned = False
@@ -149,12 +164,14 @@ def _heapsort(values, indices, off, n):
 
 
 @njit(cache=True, nogil=True)
-def _introsort3_ties(values, indices, start, n, tie_vals, n_ties):
+def _introsort3_ties(values, indices, start, n, tie_vals, n_ties, legacy=False):
     """scikit-learn's simultaneous_sort(use_three_way_partition=True) (sklearn/utils/_sorting.pyx:
     introsort, median-of-3 pivot, 3-way partition, heapsort when too deep, insertion sort below 16)
     on values/indices[start:start+n], followed only into the parts that hold one of the values
     tie_vals[:n_ties] (ascending). The sort is not stable, so the order it leaves equal values in
-    decides the order of scikit-learn's sums; this replays it.
+    decides the order of scikit-learn's sums; this replays it. `legacy`: the sort of scikit-learn up
+    to 1.8 (sklearn/tree/_partitioner.pyx's own introsort), the same but partitioning down to parts
+    of one sample, without the insertion sort.
 
     Every step of the sort works on one contiguous part and depends on nothing outside it, and
     values end at their rank positions, so the order scikit-learn's sort leaves the samples of a
@@ -180,7 +197,10 @@ def _introsort3_ties(values, indices, start, n, tie_vals, n_ties):
             t = np.searchsorted(tie_vals[:n_ties], lo_v, side="right")  # ascending
             if t >= n_ties or not tie_vals[t] < hi_v:
                 break
-            if m <= 15:
+            if legacy:
+                if m <= 1:
+                    break
+            elif m <= 15:
                 for i in range(1, m):
                     tv = values[off + i]
                     ti = indices[off + i]
@@ -568,16 +588,24 @@ def _find_ties(sv: np.ndarray, si: np.ndarray, dup: np.ndarray, replay: SortRepl
 
 @njit(cache=True, nogil=True, inline="always")
 def _replay_sort(
-    x_f: np.ndarray, node_order: np.ndarray, idx: np.ndarray, replay: SortReplay, node: _Node, src: int, n_ties: int
+    x_f: np.ndarray,
+    node_order: np.ndarray,
+    idx: np.ndarray,
+    replay: SortReplay,
+    node: _Node,
+    src: int,
+    n_ties: int,
+    legacy: bool,
 ) -> None:
-    """Sort a copy of the samples array (at src) by x_f as scikit-learn does, only as far as the
-    repeated values need, and put the spans' samples, in the order it leaves them, in tie_buf."""
+    """Sort a copy of the samples array (at src) by x_f as scikit-learn does (as up to 1.8 if
+    legacy), only as far as the repeated values need, and put the spans' samples, in the order it
+    leaves them, in tie_buf."""
     start, end = node.start, node.end
     cur, cur_vals, tie_buf = replay.cur, replay.cur_vals, replay.tie_buf
     _load_samples(cur, src, node_order, idx, cur, start, end)
     for q in range(start, end):
         cur_vals[q] = x_f[cur[q]]
-    _introsort3_ties(cur_vals, cur, start, end - start, replay.tie_vals, n_ties)
+    _introsort3_ties(cur_vals, cur, start, end - start, replay.tie_vals, n_ties, legacy)
     k = 0
     for t in range(n_ties):
         for q in range(replay.tie_start[t], replay.tie_end[t]):
@@ -611,10 +639,12 @@ def _tie_order(
     feat: int,
     samples: _SamplesArray,
     n_ties: int,
+    legacy: bool,
 ) -> None:
     """Fill tie_buf with the repeated values' samples in the order scikit-learn's sort by feat
     leaves them: that depends only on the samples array's arrangement and on feat, so it is read
-    from the memo when seen before, else replayed and memoised."""
+    from the memo when seen before, else replayed and memoised (a memo serves one fit, so one sort:
+    legacy or not)."""
     k1 = _mix(samples.hash1, feat + 2)
     k2 = _mix(samples.hash2, feat + 2)
     slot = _memo_find(replay.memo_keys, k1, k2)
@@ -627,7 +657,7 @@ def _tie_order(
         for q in range(n_span):
             tie_buf[q] = pool[off + q]
         return
-    _replay_sort(x_f, node_order, idx, replay, node, samples.src, n_ties)
+    _replay_sort(x_f, node_order, idx, replay, node, samples.src, n_ties, legacy)
     _memo_store(replay, slot, k1, k2, n_span)
 
 
@@ -660,10 +690,11 @@ def _sort_feature(
     node: _Node,
     feat: int,
     samples: _SamplesArray,
+    legacy: bool,
 ) -> _SamplesArray:
     """sort_samples_and_feature_values(feat): the samples array after the sort. A sort of values
     without repeats has one result, the presorted list; repeats on samples that differ get
-    scikit-learn's order replayed into cur."""
+    scikit-learn's order (up to 1.8's if legacy) replayed into cur."""
     sv = vals[feat]
     si = idx[feat]
     if sv[node.end - 1] == sv[node.start]:
@@ -673,7 +704,7 @@ def _sort_feature(
         n_ties = _find_ties(sv, si, data.dup, replay, node.start, node.end)
     if n_ties == 0:
         return _SamplesArray(feat, _mix(_mix(node.set1, feat + 2), 0), _mix(_mix(node.set2, feat + 2), 0))
-    _tie_order(data.codes_t[feat], node_order, idx, replay, node, feat, samples, n_ties)
+    _tie_order(data.codes_t[feat], node_order, idx, replay, node, feat, samples, n_ties, legacy)
     return _apply_tie_order(replay, si, node, feat, n_ties)
 
 
@@ -687,10 +718,13 @@ def _scan_feature(
     s_tot: float,
     feat: int,
     best: tuple[float, int, int, float],
+    friedman: bool,
 ) -> tuple[float, int, int, float]:
     """The splitter's scan of a sorted feature with the criterion's running sums: candidates between
-    neighbours more than FEATURE_THRESHOLD apart, squared-error proxy, the first strictly better
-    wins. best and the result: (proxy, feature, pos, threshold)."""
+    neighbours more than FEATURE_THRESHOLD apart, the criterion's proxy (squared error:
+    sum_l^2 / n_l + sum_r^2 / n_r; friedman_mse: (n_r sum_l - n_l sum_r)^2 / (n_l n_r), as
+    FriedmanMSE.proxy_impurity_improvement, unit weights), the first strictly better wins. best and
+    the result: (proxy, feature, pos, threshold)."""
     best_proxy, best_f, best_p, best_thr = best
     sum_left = 0.0
     pos = start
@@ -702,7 +736,13 @@ def _scan_feature(
         sum_left = _update_sum_left(g, si, sum_left, pos, p, end, s_tot)
         pos = p
         sum_right = s_tot - sum_left
-        proxy = sum_left * sum_left / (p - start) + sum_right * sum_right / (end - p)
+        if friedman:
+            n_left = np.float64(p - start)
+            n_right = np.float64(end - p)
+            diff = n_right * sum_left - n_left * sum_right
+            proxy = diff * diff / (n_left * n_right)
+        else:
+            proxy = sum_left * sum_left / (p - start) + sum_right * sum_right / (end - p)
         if proxy > best_proxy:
             best_proxy = proxy
             best_f = feat
@@ -724,7 +764,9 @@ def _remember_constants(splitter: SplitterState, n_known: int, n_found: int) -> 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _find_best_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _Node, s_tot: float) -> _Split:
+def _find_best_split(
+    data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _Node, s_tot: float, friedman: bool
+) -> _Split:
     """BestSplitter.node_split_best: draw the features in the splitter's order (Fisher-Yates from
     the tree's xorshift state, known constant features skipped, new ones set aside), sort the
     samples array by each and scan it. Returns the _Split (pos == node.end: none)."""
@@ -751,7 +793,8 @@ def _find_best_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _No
             continue
         f_j += n_found
         feat = features[f_j]
-        samples = _sort_feature(data, node_order, vals, idx, replay, node, feat, samples)
+        # friedman_mse is scikit-learn <= 1.8's default: its trees also sort as that release did
+        samples = _sort_feature(data, node_order, vals, idx, replay, node, feat, samples, friedman)
         sv = vals[feat]
         if sv[node.end - 1] <= sv[node.start] + FEATURE_THRESHOLD:  # constant in this node
             _swap_entries(features, f_j, n_total)
@@ -761,7 +804,7 @@ def _find_best_split(data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _No
         f_i -= 1
         _swap_entries(features, f_i, f_j)
         si = cur if samples.src == -1 else idx[feat]  # -1 here: replayed by this sort (not all equal)
-        best = _scan_feature(g, sv, si, node.start, node.end, s_tot, feat, best)
+        best = _scan_feature(g, sv, si, node.start, node.end, s_tot, feat, best, friedman)
     _remember_constants(splitter, n_known, n_found)
     return _Split(best[1], best[2], best[3], n_total, samples)
 
@@ -799,8 +842,9 @@ def _partition_samples(
 @njit(cache=True, nogil=True, inline="always")
 def _children_impurity(
     g: np.ndarray, child_order: np.ndarray, start: int, pos: int, end: int, s_tot: float, sq_tot: float
-) -> tuple[float, float]:
-    """criterion.reset(); update(pos); children_impurity(): on the partitioned samples array."""
+) -> tuple[float, float, float]:
+    """criterion.reset(); update(pos); children_impurity(): on the partitioned samples array.
+    Returns the children's impurities and the left sum (FriedmanMSE's improvement reads it)."""
     n_left = pos - start
     n_right = end - pos
     sum_left = _update_sum_left(g, child_order, 0.0, start, pos, end, s_tot)
@@ -812,14 +856,15 @@ def _children_impurity(
     sq_right = sq_tot - sq_left
     imp_left = sq_left / n_left - (sum_left / n_left) ** 2
     imp_right = sq_right / n_right - (sum_right / n_right) ** 2
-    return imp_left, imp_right
+    return imp_left, imp_right, sum_left
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _apply_split(
     data: TreeData, g: np.ndarray, ws: TreeWorkspace, node: _Node, split: _Split, s_tot: float, sq_tot: float
-) -> tuple[float, float]:
-    """Partition the node's samples into members[depth + 1] by the split; the children's impurities."""
+) -> tuple[float, float, float]:
+    """Partition the node's samples into members[depth + 1] by the split; the children's impurities
+    and the left sum."""
     _, idx = _sorted_lists(data, ws.levels, node.depth)
     child_order = ws.members[node.depth + 1]
     _partition_samples(
@@ -837,6 +882,16 @@ def _improvement(n_all: int, impurity: float, node: _Node, split: _Split, imp_le
     return (np.float64(n) / n_all) * (
         impurity - np.float64(n_right) / n * imp_right - np.float64(n_left) / n * imp_left
     )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _friedman_improvement(node: _Node, split: _Split, sum_left: float, s_tot: float) -> float:
+    """FriedmanMSE.impurity_improvement (one output, unit weights): (n_r sum_l - n_l sum_r)^2 /
+    (n_l n_r n), the sums as criterion.reset(); update(pos) leave them on the partitioned array."""
+    n_left = np.float64(split.pos - node.start)
+    n_right = np.float64(node.end - split.pos)
+    diff = n_right * sum_left - n_left * (s_tot - sum_left)  # (scikit-learn divides by n_outputs, 1)
+    return diff * diff / (n_left * n_right * np.float64(node.end - node.start))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -940,12 +995,19 @@ def _push_children(
 
 @njit(cache=True, nogil=True)
 def _grow_tree(
-    data: TreeData, g: np.ndarray, seed: int, max_depth: int, importance: np.ndarray, ws: TreeWorkspace
+    data: TreeData,
+    g: np.ndarray,
+    seed: int,
+    max_depth: int,
+    importance: np.ndarray,
+    ws: TreeWorkspace,
+    friedman: bool,
 ) -> int:
     """Grow one regression tree on the residuals g as scikit-learn's DepthFirstTreeBuilder does
     (left child first; a leaf at max_depth, below 2 samples, at impurity <= DBL_EPSILON, or where no
-    split improves). Writes the nodes and each sample's leaf into ws.tree, adds the tree's
-    importances to `importance`, returns the node count.
+    split improves), splitting on squared error or (friedman) friedman_mse. Writes the nodes and
+    each sample's leaf into ws.tree, adds the tree's importances to `importance`, returns the node
+    count.
 
     scikit-learn keeps one samples array, re-sorted by every feature it visits, and partitions it
     after the split: that order fixes how its sums round. A sort of values without repeats has one
@@ -969,12 +1031,17 @@ def _grow_tree(
         impurity = node.impurity if n_nodes > 0 else sq_tot / n - (s_tot / n) ** 2  # the root's own
         is_leaf = node.depth >= max_depth or n < 2 or impurity <= DBL_EPSILON
         if not is_leaf:
-            split = _find_best_split(data, g, ws, node, s_tot)
+            split = _find_best_split(data, g, ws, node, s_tot, friedman)
             is_leaf = split.pos >= node.end
         if not is_leaf:
-            imp_left, imp_right = _apply_split(data, g, ws, node, split, s_tot, sq_tot)
-            # a "split" whose rounded children are no purer is a leaf (min_impurity_decrease=0)
-            is_leaf = _improvement(n_all, impurity, node, split, imp_left, imp_right) + DBL_EPSILON < 0.0
+            imp_left, imp_right, sum_left = _apply_split(data, g, ws, node, split, s_tot, sq_tot)
+            # a "split" whose rounded children are no purer is a leaf (min_impurity_decrease=0);
+            # friedman_mse's improvement is a square, so it never is
+            if friedman:
+                improvement = _friedman_improvement(node, split, sum_left, s_tot)
+            else:
+                improvement = _improvement(n_all, impurity, node, split, imp_left, imp_right)
+            is_leaf = improvement + DBL_EPSILON < 0.0
         node_id = n_nodes
         n_nodes += 1
         _add_node(tree, node, node_id)
@@ -1136,14 +1203,16 @@ def _stage_trees(
     importances: np.ndarray,
     relevant: np.ndarray,
     ws: TreeWorkspace,
+    friedman: bool,
 ) -> None:
     """Grow the trees of classes `ks` of one boosting stage on the stage's negative gradient g, set
     their leaf values and add them to the raw predictions (rows k of raw/raw_eval only, so
-    disjoint sets of classes can run in parallel threads with their own workspaces)."""
+    disjoint sets of classes can run in parallel threads with their own workspaces); `friedman`:
+    split on friedman_mse instead of squared error."""
     t_count = raw.shape[0]
     for k in ks:
         tree = stage * t_count + k
-        n_nodes = _grow_tree(data, g[k], seeds[tree], max_depth, importances[tree], ws)
+        n_nodes = _grow_tree(data, g[k], seeds[tree], max_depth, importances[tree], ws, friedman)
         relevant[tree] = n_nodes > 1
         _leaf_values(ws.tree, ws.leaves, g[k], y_enc, k, t_count, num_classes, n_nodes)
         _add_tree_output(ws.tree, x_eval_t, k, learning_rate, raw, raw_eval)
@@ -1163,8 +1232,10 @@ def _boost(
     max_depth,
     pool=None,
     workers: int = 1,
+    friedman: bool = False,
 ):
-    """All stages of one classifier; each stage's class-trees split over `workers` threads of `pool`
+    """All stages of one classifier (trees split on friedman_mse if `friedman`, else on squared
+    error); each stage's class-trees split over `workers` threads of `pool`
     (class k always on worker k % workers, so a worker's replay memo sees its classes' recurring
     trees). Returns per-tree importances (S*T, F), whether each tree has more than one node, and the
     raw predictions on the training codes (T, N) and on x_eval_t."""
@@ -1196,9 +1267,9 @@ def _boost(
     for stage in range(n_stages):
         _neg_gradient(raw, y_enc, g)
         if workers == 1:
-            _stage_trees(groups[0], stage, *args, spaces[0])
+            _stage_trees(groups[0], stage, *args, spaces[0], friedman)
         else:
-            futures = [pool.submit(_stage_trees, ks, stage, *args, ws) for ks, ws in zip(groups, spaces)]
+            futures = [pool.submit(_stage_trees, ks, stage, *args, ws, friedman) for ks, ws in zip(groups, spaces)]
             for future in futures:
                 future.result()
     return importances, relevant, raw, raw_eval
@@ -1251,12 +1322,16 @@ def fit_predict(
     max_depth: int = 3,
     pool=None,
     workers: int = 1,
+    criterion: str = TREE_CRITERION,
 ):
     """Fit like GradientBoostingClassifier(random_state=seed) on (codes, labels); the class-trees of
     each stage run on `workers` threads of the executor `pool` (the result does not depend on it).
+    `criterion`: the trees' split criterion, "squared_error" (scikit-learn 1.9's) or "friedman_mse"
+    (the default of scikit-learn up to 1.8, bit for bit its GradientBoostingClassifier's).
 
     Returns (feature_importances_, predicted labels of the training codes, of `eval_codes`).
     """
+    friedman = friedman_flag(criterion)
     _warn_if_other_sklearn()
     data = codes if isinstance(codes, PresortedCodes) else PresortedCodes(codes)
     labels = np.asarray(labels).reshape(-1)
@@ -1286,6 +1361,7 @@ def fit_predict(
         max_depth,
         pool,
         workers,
+        friedman,
     )
     if relevant.any():
         avg = np.mean(imps[relevant], axis=0, dtype=np.float64)
@@ -1305,4 +1381,5 @@ def warm_up() -> None:
     rng = np.random.default_rng(0)
     codes = np.round(rng.normal(size=(40, 2)), 1)
     for num_classes in (2, 3):
-        fit_predict(codes, np.arange(40) % num_classes, codes[:5], seed=0, n_estimators=2)
+        for criterion in CRITERIA:
+            fit_predict(codes, np.arange(40) % num_classes, codes[:5], seed=0, n_estimators=2, criterion=criterion)
