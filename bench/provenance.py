@@ -32,7 +32,9 @@ def git_commit() -> str:
         return "unknown"
 
 
-def versions() -> dict[str, str]:
+def versions(metric_params: dict | None = None) -> dict[str, str]:
+    """Library versions, and the boosted trees' split criterion that DCI's parameters in
+    `metric_params` ({metric: parameters}, a profile's `metrics`) ask for."""
     import numba
     import numpy
     import sklearn
@@ -48,8 +50,13 @@ def versions() -> dict[str, str]:
         "python_version": platform.python_version(),
         # the split criterion of the boosted trees behind DCI, DCI-ES, the downstream tasks and
         # fairness, per DCI backend (scikit-learn changed it in 1.9): docs/metrics.md, DCI's trees
-        "dci_tree_criterion": tree_criteria(),
+        "dci_tree_criterion": tree_criteria(**_criterion(metric_params)),
     }
+
+
+def _criterion(metric_params: dict | None) -> dict[str, str]:
+    dci = (metric_params or {}).get("dci") or {}
+    return {"criterion": dci["criterion"]} if "criterion" in dci else {}
 
 
 def now() -> str:

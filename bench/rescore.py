@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from disentbench.atomic import write_json
 from disentbench.bench import provenance
-from disentbench.bench.atomic import write_json
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 SCORES = "scores.json"
 
@@ -185,7 +185,7 @@ def rescore(
                 "eval_seconds": round(result["eval_seconds"], 3),
                 "device": device,
                 "git_commit": provenance.git_commit(),
-                **provenance.versions(),
+                **provenance.versions({m: sizes.get(m, {}) for m in ms}),
             }
         )
         write_json(run_dir / "cells" / cell_id / SCORES, record)

@@ -24,12 +24,12 @@ import pandas as pd
 import torch
 
 from disentbench import datasets, methods, metrics
+from disentbench.atomic import atomic_path, write_json
 from disentbench.bench import curve, provenance, trackers
-from disentbench.bench.atomic import atomic_path, write_json
-from disentbench.bench.errors import BenchError
 from disentbench.bench.grid import Cell, method_class_path
 from disentbench.bench.locks import STALE_SECONDS, CellLock
 from disentbench.bench.training import RunSeeds, SpeedOptions, TrainingDiverged, TrainOptions, train
+from disentbench.errors import BenchError
 
 SCORES = "scores.json"
 CONFIG = "config.json"
@@ -269,7 +269,7 @@ def _train_and_evaluate(
         "eval_seconds": eval_seconds,
         "device": str(device),
         "git_commit": provenance.git_commit(),
-        **provenance.versions(),
+        **provenance.versions(settings.profile["metrics"]),
         "completed_at": provenance.now(),
         "resumed_from_step": result.resumed_from,
         "last_losses": result.last_losses,

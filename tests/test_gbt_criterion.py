@@ -154,3 +154,11 @@ def test_dci_option_default_unchanged_and_friedman_cached_apart():
 def test_provenance_names_the_criterion():
     assert gbt.tree_criteria() == "numba: squared_error; sklearn: squared_error"
     assert gbt.tree_criteria("friedman_mse") == "numba: friedman_mse; sklearn: friedman_mse"
+
+
+def test_the_recorded_criterion_is_the_one_the_profile_asks_dci_for():
+    from disentbench.bench import provenance
+
+    assert "friedman_mse" not in provenance.versions()["dci_tree_criterion"]
+    asked = provenance.versions({"dci": {"criterion": "friedman_mse", "num_train": 10}})["dci_tree_criterion"]
+    assert asked.startswith("numba: friedman_mse")
