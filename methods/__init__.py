@@ -11,14 +11,18 @@ from disentbench.methods.registry import REGISTRY, register
 
 
 def create(name: str, **kwargs: Any) -> Method:
+    """Build the method registered as `name`; `kwargs` are its hyperparameters (and `device`).
+    An unknown name is a one-line BenchError naming every registered method."""
     return REGISTRY.create(name, **kwargs)
 
 
 def get(name: str) -> type[Method]:
+    """The Method subclass registered as `name` (not an instance); unknown names as in `create`."""
     return REGISTRY.get(name)
 
 
 def list_methods() -> list[str]:
+    """The names of every registered method, sorted (built-ins and the plugins loaded so far)."""
     return REGISTRY.names()
 
 
@@ -28,6 +32,7 @@ from disentbench.methods import (  # noqa: E402,F401  (register the rest)
     did,
     dipvae,
     factorvae,
+    hfs,  # hfs, betahfs
     infogan,  # infogan, infogancr
     weak,  # gvae, mlvae, adagvae, adamlvae
 )
