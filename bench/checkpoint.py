@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from disentbench import methods
-from disentbench.bench.atomic import atomic_path
+from disentbench.atomic import atomic_path
 
 FORMAT = 1
 CHECKPOINT = "checkpoint.pt"

@@ -1,29 +1,11 @@
-"""Every fixed choice list of the benchmark, defined once.
+"""Moved to `disentbench.choices` (the ground floor every layer imports); this path keeps working."""
 
-The CLI's argparse `choices=`, the error messages, the library's checks and the perf script all
-read these tuples, so a new choice is added in one place. No imports: the dataset and config
-modules can use it without loading torch.
-"""
-
-from __future__ import annotations
-
-from collections.abc import Iterable
-
-#: training arithmetic: "bf16" autocasts on the device (part of a cell's identity)
-PRECISIONS = ("fp32", "bf16")
-#: where a dataset comes from: the official file if found, the official file, or the procedural stand-in
-SOURCES = ("auto", "official", "procedural")
-#: torch.compile modes; "reduce-overhead" records CUDA graphs of the compiled networks on CUDA
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-#: where cells run: local processes, a Dask scheduler, or a Dask cluster started on this machine
-BACKENDS = ("local", "dask", "dask-local")
-#: what the metrics score: the encoder mean (the reference's default) or one posterior sample per image
-REPRESENTATIONS = ("mean", "sampled")
-#: hyperparameter grids: "reference" expands each method over its declared reference grid
-GRIDS = ("reference", "none")
-
-
-def or_list(values: Iterable[str]) -> str:
-    """'a, b or c': how one-line errors name the valid choices."""
-    values = list(values)
-    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+from disentbench.choices import (  # noqa: F401
+    BACKENDS,
+    COMPILE_MODES,
+    GRIDS,
+    PRECISIONS,
+    REPRESENTATIONS,
+    SOURCES,
+    or_list,
+)

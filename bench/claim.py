@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 DEFAULT_METHOD = "did"
 DEFAULT_ABLATION: dict[str, Any] = {"lambda_h": 0}

@@ -15,22 +15,22 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from disentbench import datasets, methods, metrics
+from disentbench.atomic import write_json
 from disentbench.bench import preemption, provenance
-from disentbench.bench.atomic import write_json
-from disentbench.bench.choices import BACKENDS, COMPILE_MODES, GRIDS, PRECISIONS, REPRESENTATIONS, SOURCES, or_list
 from disentbench.bench.claim import ClaimSpec, check_claim
 from disentbench.bench.config import list_profiles, load_profile
 from disentbench.bench.curve import cell_score_steps, check_score_steps, parse_score_steps, write_run_curves
 from disentbench.bench.devices import CHOICES as DEVICE_CHOICES
 from disentbench.bench.devices import check_bf16, resolve_device
-from disentbench.bench.errors import BenchError
 from disentbench.bench.execution import run_parallel, run_sequential
+from disentbench.bench.flags import add_compile_argument
+from disentbench.bench.flags import comma_list as _comma_list
+from disentbench.bench.flags import one_of as _one_of
 from disentbench.bench.grid import Cell, expand, parse_sets
 from disentbench.bench.plugins import load_plugins
 from disentbench.bench.runner import (
@@ -43,27 +43,13 @@ from disentbench.bench.runner import (
     write_failures,
     write_runs_csv,
 )
+from disentbench.choices import BACKENDS, GRIDS, PRECISIONS, REPRESENTATIONS, SOURCES
+from disentbench.errors import BenchError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         raise BenchError(message)
-
-
-def _comma_list(choices: tuple[str, ...]) -> str:
-    return "one of " + ", ".join(choices)
-
-
-def _one_of(choices: tuple[str, ...], listed: Callable[[tuple[str, ...]], str] = or_list):
-    """An argparse `type` refusing a value outside `choices` with a message naming them (argparse's
-    own wording differs between Python versions); `_Parser.error` makes it a one-line BenchError."""
-
-    def check(value: str) -> str:
-        if value not in choices:
-            raise argparse.ArgumentTypeError(f"unknown value {value!r}; choose {listed(choices)}")
-        return value
-
-    return check
 
 
 @dataclass(frozen=True)
@@ -87,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="run_benchmark.py", description="Train and score disentanglement methods on ground-truth datasets."
     )
+    _add_what_to_run(p)
+    _add_where_to_run(p)
+    _add_how_to_train(p)
+    _add_outputs(p)
+    return p
+
+
+def _add_what_to_run(p: argparse.ArgumentParser) -> None:
+    """Which cells: methods, datasets and their source, seeds, steps, profile, hyperparameters."""
     p.add_argument(
         "--methods",
         help="comma-separated method names (default: the profile's); registered: " + ", ".join(methods.list_methods()),
@@ -125,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=" | ".join(GRIDS) + " (reference: expand every method over its reference grid; "
         "default: the profile's grid key)",
     )
+
+
+def _add_where_to_run(p: argparse.ArgumentParser) -> None:
+    """Where and how many at once: jobs, threads, devices, the backend, plugins, retries."""
     p.add_argument("--jobs", type=str, default="1", help="cells run at once on this machine (processes)")
     p.add_argument(
         "--threads",
@@ -156,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="import a module that registers your own methods/metrics/datasets (repeatable)",
     )
     p.add_argument("--retry-failed", action="store_true", help="rerun only the cells listed in failures.csv")
+
+
+def _add_how_to_train(p: argparse.ArgumentParser) -> None:
+    """How each cell trains: the scored representation, precision, compile, layout, curve steps."""
     p.add_argument(
         "--representation",
         default=None,
@@ -172,31 +175,23 @@ def build_parser() -> argparse.ArgumentParser:
         help=" | ".join(PRECISIONS) + " (bf16: autocast, part of a cell's identity; faster where the host has bf16 "
         "units: measure with `python -m disentbench.bench.perf train --options-ab`)",
     )
-    p.add_argument(
-        "--compile",
-        nargs="?",
-        const="default",
-        default=False,
-        choices=COMPILE_MODES,
-        metavar="MODE",
-        type=_one_of(COMPILE_MODES, _comma_list),
-        help="torch.compile the networks (falls back with a warning); MODE: "
-        + ", ".join(COMPILE_MODES)
-        + " (reduce-overhead records CUDA graphs on a GPU)",
-    )
+    add_compile_argument(p)
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for weights and batches")
     p.add_argument(
         "--score-steps",
         help="score every cell at these steps during training, e.g. 1000,3000,10000 (a learning curve; "
         "replaces the profile's score_steps; 'none': no curve)",
     )
+
+
+def _add_outputs(p: argparse.ArgumentParser) -> None:
+    """What a run writes besides the tables: the report and the trackers."""
     p.add_argument("--no-report", action="store_true", help="write the tables but skip plots and report.html")
     p.add_argument(
         "--log",
         help="trackers that log every cell, e.g. tensorboard,mlflow (replaces the profile's log; 'none': no tracker)",
     )
     p.add_argument("--log-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else RUN/mlruns)")
-    return p
 
 
 def _positive_int(value: str | None, flag: str) -> int | None:
@@ -272,6 +267,38 @@ def _trackers(args: argparse.Namespace, profile: dict) -> tuple[tuple[str, ...],
     return tuple(names), uri or (os.environ.get("MLFLOW_TRACKING_URI") if "mlflow" in names else None) or None
 
 
+def _placement(args: argparse.Namespace, jobs: int, per_device: int) -> tuple[Any, list[str], int]:
+    """The first device, every device cells are spread over, and how many cells run at once
+    (--jobs, or --jobs-per-device on each of --devices); bf16 is checked on the device."""
+    device = resolve_device(args.device)
+    if args.precision == "bf16":
+        check_bf16(device)
+    devices = [str(device)]
+    if args.devices:
+        devices = [str(resolve_device(d)) for d in args.devices.split(",") if d.strip()]
+        if not devices:
+            raise BenchError("--devices is empty; e.g. --devices cuda:0,cuda:1")
+        device = resolve_device(devices[0])
+    return device, devices, len(devices) * per_device if args.devices else jobs
+
+
+def _load_datasets(args: argparse.Namespace, profile: dict, names: list[str], device: Any) -> dict[str, Any]:
+    """Load every dataset of the plan and check it against the profile (official files where the
+    profile needs them) and against each metric (e.g. fairness needs two factors)."""
+    loaded = {
+        name: datasets.create(
+            name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify, device=device
+        )
+        for name in names
+    }
+    _check_sources(profile, args.source, loaded)
+    for name, params in profile["metrics"].items():
+        check = getattr(metrics.create(name, **params), "check_dataset", None)
+        for dataset in loaded.values() if check is not None else ():
+            check(dataset)
+    return loaded
+
+
 def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
@@ -299,30 +326,11 @@ def plan(args: argparse.Namespace) -> Plan:
     claim = ClaimSpec.from_config(profile.get("claim"))
     ablation = check_claim(claim)
     sets = parse_sets(args.set, method_names)
-    device = resolve_device(args.device)
-    if args.precision == "bf16":
-        check_bf16(device)
-    devices = [str(device)]
-    if args.devices:
-        devices = [str(resolve_device(d)) for d in args.devices.split(",") if d.strip()]
-        if not devices:
-            raise BenchError("--devices is empty; e.g. --devices cuda:0,cuda:1")
-        device = resolve_device(devices[0])
-    n_parallel = len(devices) * per_device if args.devices else jobs
+    device, devices, n_parallel = _placement(args, jobs, per_device)
     run_dir = Path(args.results or Path("results") / profile["name"])
     if not getattr(args, "dry_run", False):  # a dry run leaves the results folder as it is
         check_writable(run_dir)
-    loaded = {
-        name: datasets.create(
-            name, source=args.source, data_dir=args.data_dir, verify=not args.no_verify, device=device
-        )
-        for name in dataset_names
-    }
-    _check_sources(profile, args.source, loaded)
-    for name, params in profile["metrics"].items():  # e.g. fairness needs two factors
-        check = getattr(metrics.create(name, **params), "check_dataset", None)
-        for dataset in loaded.values() if check is not None else ():
-            check(dataset)
+    loaded = _load_datasets(args, profile, dataset_names, device)
     representation = args.representation or profile["representation"]
     _check_representation(representation, method_names)
     extra = {claim.method: [ablation]} if claim.run_ablation and ablation and claim.method in method_names else {}
@@ -499,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
             from disentbench.bench import zoo
 
             return int(zoo.main(argv[1:]) or 0)
+        if argv and argv[0] == "score":
+            from disentbench.bench import score
+
+            return int(score.main(argv[1:]) or 0)
         with preemption.handling_signals():
             return run(build_parser().parse_args(argv))
     except BenchError as exc:

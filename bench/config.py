@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from disentbench.bench.choices import GRIDS, REPRESENTATIONS, or_list
 from disentbench.bench.claim import ClaimSpec, check_types
 from disentbench.bench.curve import check_score_steps
-from disentbench.bench.errors import BenchError
+from disentbench.choices import GRIDS, REPRESENTATIONS, or_list
+from disentbench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"

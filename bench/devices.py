@@ -6,7 +6,7 @@ import re
 
 import torch
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 CHOICES = "auto, cpu, cuda, cuda:N, mps"
 

@@ -1,5 +1,3 @@
-"""User-facing errors: the CLI prints these as one line, without a traceback."""
+"""Moved to `disentbench.errors` (the ground floor every layer imports); this path keeps working."""
 
-
-class BenchError(ValueError):
-    """Bad input from the user (unknown name, wrong value, corrupt file). The message says what to do."""
+from disentbench.errors import BenchError, TrainingDiverged  # noqa: F401

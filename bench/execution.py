@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from disentbench.bench import preemption
-from disentbench.bench.errors import BenchError
 from disentbench.bench.grid import Cell
 from disentbench.bench.runner import CellOutcome, RunSettings, run_cell
+from disentbench.errors import BenchError
 
 
 def _report(bar, cell: Cell, outcome: CellOutcome) -> None:

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from disentbench import methods
-from disentbench.bench.choices import GRIDS, REPRESENTATIONS, or_list
-from disentbench.bench.errors import BenchError
+from disentbench.choices import GRIDS, REPRESENTATIONS, or_list
+from disentbench.errors import BenchError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 
 def plugin_module_name(path: Path) -> str:

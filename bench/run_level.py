@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from disentbench.bench.atomic import write_json
+from disentbench.atomic import write_json
 
 SCORES = "scores.json"
 #: the configuration fields that make a setting (everything but the seed)

@@ -72,7 +72,7 @@ class RunSettings:
     torch_threads: int | None = None
     stale_lock_seconds: float = STALE_SECONDS
     plugins: tuple[str, ...] = ()
-    compile: bool | str = False  # True/False or a torch.compile mode (bench.choices.COMPILE_MODES)
+    compile: bool | str = False  # True/False or a torch.compile mode (disentbench.choices.COMPILE_MODES)
     channels_last: bool = False
     #: trackers that log each cell (bench.trackers: "tensorboard", "mlflow"), and their tracking URI
     log: tuple[str, ...] = ()

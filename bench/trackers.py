@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from disentbench.bench.errors import BenchError
-from disentbench.bench.registry import Registry
+from disentbench.errors import BenchError
+from disentbench.registry import Registry
 
 #: names that mean "no tracker" on the command line
 NONE = ("none", "")

@@ -33,9 +33,9 @@ import torch
 
 from disentbench.bench import preemption
 from disentbench.bench.checkpoint import CHECKPOINT, keep_copy, kept_path, load_latest, save_checkpoint
-from disentbench.bench.choices import COMPILE_MODES, PRECISIONS
-from disentbench.bench.errors import BenchError
+from disentbench.choices import COMPILE_MODES, PRECISIONS
 from disentbench.datasets.base import GroundTruthDataset
+from disentbench.errors import BenchError, TrainingDiverged  # noqa: F401  (TrainingDiverged: re-exported)
 from disentbench.methods.base import Method
 
 LOG_FILE = "train_log.csv"
@@ -48,14 +48,6 @@ BatchSampler = Callable[[GroundTruthDataset, int, np.random.Generator], Any]
 #: on CUDA, the batches of up to this many bytes of images are rendered in one call
 PREFETCH_BYTES = 64 * 2**20
 MAX_PREFETCH_STEPS = 64
-
-
-class TrainingDiverged(RuntimeError):
-    """A logged loss became NaN or infinite."""
-
-    def __init__(self, step: int, name: str, value: float):
-        super().__init__(f"loss {name!r} became {value} at step {step}")
-        self.step = step
 
 
 @dataclass

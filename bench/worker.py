@@ -22,8 +22,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import disentbench
+from disentbench.atomic import write_json
 from disentbench.bench import preemption
-from disentbench.bench.atomic import write_json
 from disentbench.bench.grid import Cell
 from disentbench.bench.runner import CellOutcome, RunSettings, cell_dir, run_cell
 

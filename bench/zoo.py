@@ -28,9 +28,9 @@ import pandas as pd
 import torch
 
 from disentbench import methods
+from disentbench.atomic import atomic_path, write_json
 from disentbench.bench import provenance
-from disentbench.bench.atomic import atomic_path, write_json
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 ZOO_DIR = provenance.REPO_ROOT / "zoo"
 WEIGHTS = "weights.safetensors"

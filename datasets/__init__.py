@@ -10,11 +10,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from disentbench.bench.registry import Registry
 from disentbench.datasets.base import GroundTruthDataset
+from disentbench.registry import Registry
 
 _REGISTRY: Registry = Registry("dataset")
-register = _REGISTRY.register
+
+
+def register(name: str, override: bool = False):
+    """Decorator registering a dataset factory under `name`: `@register("mydata")` on a callable
+    taking (source, data_dir, verify, device) and returning a GroundTruthDataset. A name already
+    held is an error unless `override=True`."""
+    return _REGISTRY.register(name, override)
 
 
 def create(name: str, **kwargs: Any) -> GroundTruthDataset:
@@ -28,6 +34,7 @@ def create(name: str, **kwargs: Any) -> GroundTruthDataset:
 
 
 def list_datasets() -> list[str]:
+    """The names of every registered dataset, sorted (built-ins, plugins and registered files)."""
     return _REGISTRY.names()
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from disentbench.bench.atomic import atomic_path
-from disentbench.bench.errors import BenchError
+from disentbench.atomic import atomic_path
+from disentbench.errors import BenchError
 
 RENDERABLE = ("dsprites", "shapes3d")
 #: what `download` fetches: the official files of every dataset (a dSprites variant: the dSprites

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 
 def observation_generator(seed: int, factors: np.ndarray) -> np.random.Generator:

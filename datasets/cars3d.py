@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentbench.bench.choices import SOURCES, or_list
-from disentbench.bench.errors import BenchError
+from disentbench.choices import SOURCES, or_list
 from disentbench.datasets.base import OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, search_dirs
 from disentbench.datasets.preprocess import resize_rgb, source_identity
 from disentbench.datasets.storage import preprocessed_images
+from disentbench.errors import BenchError
 
 FACTOR_NAMES = ("elevation", "azimuth", "object_type")
 NUM_ELEVATIONS, NUM_AZIMUTHS, NUM_OBJECTS = 4, 24, 183

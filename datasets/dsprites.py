@@ -13,10 +13,10 @@ import zipfile
 import numpy as np
 import torch
 
-from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import GroundTruthDataset, OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, choose_source
 from disentbench.datasets.storage import reading_dataset_file
+from disentbench.errors import BenchError
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)

@@ -15,10 +15,10 @@ import os
 import numpy as np
 import torch
 
-from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import GroundTruthDataset, observation_generator
 from disentbench.datasets.dsprites import FACTOR_NAMES, make_dsprites
 from disentbench.datasets.files import RemoteFile, find_file, not_found, verify_file
+from disentbench.errors import BenchError
 
 SCREAM = RemoteFile(
     dataset="scream",

@@ -14,9 +14,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from disentbench.bench.atomic import atomic_path
-from disentbench.bench.choices import SOURCES, or_list
-from disentbench.bench.errors import BenchError
+from disentbench.atomic import atomic_path
+from disentbench.choices import SOURCES, or_list
+from disentbench.errors import BenchError
 
 
 @dataclass(frozen=True)

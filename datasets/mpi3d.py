@@ -17,7 +17,6 @@ import os
 import numpy as np
 import torch
 
-from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, require_file
 from disentbench.datasets.storage import (
@@ -28,6 +27,7 @@ from disentbench.datasets.storage import (
     read_member,
     reading_dataset_file,
 )
+from disentbench.errors import BenchError
 
 FACTOR_NAMES = (
     "object_color", "object_shape", "object_size", "camera_height", "background_color",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 #: factor combinations are indexed as int64 mixed-radix keys
 MAX_COMBINATIONS = 2**62

@@ -12,7 +12,6 @@ import os
 import numpy as np
 import torch
 
-from disentbench.bench.errors import BenchError
 from disentbench.datasets._shapes3d_render import NUM_LAYERS, Scene, compose, compose_cached_cpu, render_layers
 from disentbench.datasets.base import GroundTruthDataset, OfficialFileDataset
 from disentbench.datasets.files import RemoteFile, choose_source
@@ -21,6 +20,7 @@ from disentbench.datasets.storage import (
     reading_dataset_file,
 )
 from disentbench.datasets.storage import memory_limit as _memory_limit
+from disentbench.errors import BenchError
 
 log = logging.getLogger(__name__)
 

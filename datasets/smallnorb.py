@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentbench.bench.choices import SOURCES, or_list
-from disentbench.bench.errors import BenchError
+from disentbench.choices import SOURCES, or_list
 from disentbench.datasets.base import GroundTruthDataset, observation_generator
 from disentbench.datasets.files import RemoteFile, find_file, not_found
 from disentbench.datasets.preprocess import resize_gray_integer, source_identity
 from disentbench.datasets.storage import preprocessed_images
+from disentbench.errors import BenchError
 
 FACTOR_NAMES = ("category", "elevation", "azimuth", "lighting")
 #: every stored factor, instance included: category, instance, elevation, azimuth / 2, lighting

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentbench.bench.atomic import atomic_path
-from disentbench.bench.errors import BenchError
+from disentbench.atomic import atomic_path
+from disentbench.errors import BenchError
 
 log = logging.getLogger(__name__)
 

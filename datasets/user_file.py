@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentbench.bench.choices import SOURCES, or_list
-from disentbench.bench.errors import BenchError
+from disentbench.choices import SOURCES, or_list
 from disentbench.datasets.base import GroundTruthDataset, observation_generator
 from disentbench.datasets.files import RemoteFile, search_dirs, verify_file
 from disentbench.datasets.partial import RowIndex, combination_weights
@@ -41,6 +40,7 @@ from disentbench.datasets.storage import (
     read_member,
     reading_dataset_file,
 )
+from disentbench.errors import BenchError
 
 SPEC_PREFIX = "file:"  # what the user writes: --datasets file:PATH
 NAME_PREFIX = "file-"  # the dataset's name in results: file-<file stem>
@@ -424,7 +424,7 @@ def _known_path() -> Path:
 def _remember(name: str, entry: dict) -> None:
     """Note the name in the cache folder too, so a later command on this machine (`report`, or
     `--datasets file-<stem>`) finds the file; the latest registration of a name wins there."""
-    from disentbench.bench.atomic import write_json
+    from disentbench.atomic import write_json
 
     try:
         write_json(_known_path(), {**_from_cache(), name: entry})

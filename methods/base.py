@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES, initialise
 from disentbench.methods.constraints import Constraint, Interval, check, check_declaration, show
 

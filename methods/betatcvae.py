@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.methods.constraints import Interval, Options
 from disentbench.methods.registry import register
 from disentbench.methods.vae import VAE, gaussian_log_density

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 Closed = Literal["left", "right", "both", "neither"]
 

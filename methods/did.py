@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.methods.backbone import ConvDecoder
 from disentbench.methods.constraints import Interval, Options
 from disentbench.methods.gan import GANMethod, Head, gradient_norm, nearest_centroid_accuracy, r_squared

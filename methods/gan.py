@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from disentbench.errors import TrainingDiverged
 from disentbench.methods.backbone import DECODER_NORMS, TRUNK_FEATURES, EncoderTrunk
 from disentbench.methods.base import Method
 from disentbench.methods.constraints import Interval, Options
@@ -205,8 +206,6 @@ class GANMethod(Method):
     # --- logging steps -----------------------------------------------------------------------
     def check_divergence(self, step: int, means: dict[str, float]) -> None:
         """Raise TrainingDiverged when a critic value's window mean is beyond +-diverge_at."""
-        from disentbench.bench.training import TrainingDiverged  # not at import: bench imports methods
-
         limit = float(self.hp["diverge_at"])
         for key in self.diverge_keys:
             value = means.get(key)

@@ -54,8 +54,8 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from disentbench.bench.errors import BenchError
 from disentbench.datasets.base import GroundTruthDataset
+from disentbench.errors import BenchError
 from disentbench.methods.constraints import Interval, Options
 from disentbench.methods.registry import register
 from disentbench.methods.vae import BetaVAE, bernoulli_reconstruction, gaussian_kl

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric, gather_codes
 from disentbench.metrics.registry import REGISTRY, register
 
@@ -34,16 +34,21 @@ __all__ = [
 
 
 def create(name: str, **params: Any) -> Metric:
+    """Build the metric registered as `name`; `params` override its sample sizes and options. An
+    unknown name or parameter is a one-line BenchError naming the valid ones."""
     return REGISTRY.create(name, **params)
 
 
 def list_metrics() -> list[str]:
+    """The names of every registered metric, sorted (built-ins and the plugins loaded so far)."""
     return REGISTRY.names()
 
 
 def score_arrays(
     name: str, train_codes, train_factors, test_codes=None, test_factors=None, seed: int = 0, **params: Any
 ) -> dict[str, float]:
+    """Score codes you already have (rows: points; columns: latents, factors) with the metric `name`;
+    a metric that draws its own points from a dataset refuses (use `evaluate`)."""
     metric = create(name, **params)
     if metric.needs_dataset:
         raise BenchError(
@@ -62,6 +67,8 @@ def score_arrays(
 
 
 def evaluate(name: str, dataset, encode: Encode, seed: int = 0, **overrides: Any) -> dict[str, float]:
+    """Score the encoder `encode` (images -> codes) on `dataset`, sampling the points as the
+    metric's spec prescribes from a generator seeded with `seed`."""
     return create(name, **overrides).evaluate(dataset, encode, np.random.default_rng(seed))
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 Encode = Callable[[torch.Tensor], torch.Tensor]
 

@@ -13,11 +13,11 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric, estimator_seed
 from disentbench.metrics.intervention import cycled_group_codes, encode_batches
 from disentbench.metrics.registry import register
-from disentbench.metrics.utils import quiet_estimators
+from disentbench.metrics.utils import one_blas_thread, quiet_estimators
 
 
 def draw_pairs(
@@ -48,12 +48,12 @@ def pair_features(dataset, encode: Encode, batches: list[np.ndarray], batch_size
 
 def beta_vae_score(train_x, train_y, eval_x, eval_y, seed: int) -> dict[str, float]:
     """Fit the reference classifier on features and labels; accuracies on train and eval."""
-    with quiet_estimators():
+    with quiet_estimators(), one_blas_thread():
         model = LogisticRegression(random_state=seed).fit(train_x, train_y)
-    return {
-        "beta_vae": float(np.mean(model.predict(eval_x) == eval_y)),
-        "beta_vae_train_accuracy": float(np.mean(model.predict(train_x) == train_y)),
-    }
+        return {
+            "beta_vae": float(np.mean(model.predict(eval_x) == eval_y)),
+            "beta_vae_train_accuracy": float(np.mean(model.predict(train_x) == train_y)),
+        }
 
 
 @register("beta_vae")
@@ -116,7 +116,7 @@ class BetaVAEInfoGANCR(Metric):
             raise BenchError("beta_vae_infogancr: the points cover one factor only; raise num_train")
         features = np.mean(np.abs(groups[:, 0::2] - groups[:, 1::2]), axis=1)
         seed = estimator_seed(rng)
-        with quiet_estimators():
+        with quiet_estimators(), one_blas_thread():
             model = OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=seed))
             model.fit(features, labels)
-        return {"beta_vae_infogancr": float(np.mean(model.predict(features) == labels))}
+            return {"beta_vae_infogancr": float(np.mean(model.predict(features) == labels))}

@@ -29,7 +29,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.ensemble import _gb as _sk_gb
 from sklearn.tree import DecisionTreeRegressor
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics import gbt
 from disentbench.metrics.base import Metric, estimator_seed
 from disentbench.metrics.registry import register

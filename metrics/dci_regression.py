@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Lasso
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.dci import DCI, completeness, disentanglement
 from disentbench.metrics.registry import register
 from disentbench.metrics.utils import check_arrays, quiet_estimators

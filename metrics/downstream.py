@@ -33,15 +33,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
-from threadpoolctl import threadpool_limits
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics import gbt
 from disentbench.metrics.base import Encode, Metric, estimator_seed, gather_codes
 from disentbench.metrics.boosted import fit_factors
 from disentbench.metrics.registry import register
 from disentbench.metrics.sampling import draw_train_test, sample_key
-from disentbench.metrics.utils import check_pair, quiet_estimators, resolve_jobs
+from disentbench.metrics.utils import check_pair, one_blas_thread, quiet_estimators, resolve_jobs
 
 PREDICTORS = ("lr", "gbt")
 
@@ -145,7 +144,7 @@ def downstream_scores(
 
         # one BLAS thread per fit: tiny products, many fits at once (2 BLAS threads per fit on 2
         # cores ran ~30x slower when the machine was busy)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             if min(jobs, len(tasks)) == 1:
                 done = [fit_lr(tasks[t]) for t in order]
             else:

@@ -19,15 +19,14 @@ defaults via metrics/gbt.py, the only predictor the reference's configurations b
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics import boosted
 from disentbench.metrics.base import Encode, Metric, encode_images, estimator_seed, gather_codes
 from disentbench.metrics.downstream import gbt_predictions, lr_accuracy, train_sizes
 from disentbench.metrics.registry import register
 from disentbench.metrics.sampling import draw_train_test, sample_key
-from disentbench.metrics.utils import check_pair, resolve_jobs
+from disentbench.metrics.utils import check_pair, one_blas_thread, resolve_jobs
 
 VARIANT_PREDICTORS = ("gbt", "lr")
 #: images rendered per chunk when re-encoding intervened factors (a multiple of both encode batches)
@@ -43,7 +42,7 @@ def factor_accuracies(
         train = np.array([np.mean(p[0] == y[:, k]) for k, p in enumerate(preds)])
         test = np.array([np.mean(p[1] == yt[:, k]) for k, p in enumerate(preds)])
         return train, test
-    with threadpool_limits(limits=1, user_api="blas"):  # tiny products: one BLAS thread is fastest
+    with one_blas_thread():  # tiny products: one BLAS thread is fastest
         pairs = np.array([lr_accuracy(x, y[:, k], xt, yt[:, k]) for k in range(y.shape[1])]).reshape(-1, 2)
     return pairs[:, 0], pairs[:, 1]
 

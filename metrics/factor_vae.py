@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric
 from disentbench.metrics.intervention import cycled_group_codes, encode_batches
 from disentbench.metrics.registry import register

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric, estimator_seed
 from disentbench.metrics.boosted import fit_factors
 from disentbench.metrics.intervention import encode_batches

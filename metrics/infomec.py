@@ -32,9 +32,8 @@ import numpy as np
 from sklearn.feature_selection import mutual_info_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from threadpoolctl import threadpool_limits
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.base import Metric, estimator_seed
 from disentbench.metrics.registry import register
 from disentbench.metrics.utils import (
@@ -42,6 +41,7 @@ from disentbench.metrics.utils import (
     discrete_entropy,
     discrete_mutual_info,
     histogram_discretize,
+    one_blas_thread,
     quiet_estimators,
     resolve_jobs,
 )
@@ -128,7 +128,7 @@ def infoe(codes: np.ndarray, factors: np.ndarray, n_jobs: int | None = 1) -> flo
         return float((h0 - ce) / h0)
 
     jobs = resolve_jobs(n_jobs, factors.shape[1])
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         if jobs == 1:
             values = [one(k) for k in range(factors.shape[1])]
         else:

@@ -22,6 +22,7 @@ from disentbench.metrics.utils import (
     check_pair,
     discrete_mutual_info,
     histogram_discretize,
+    one_blas_thread,
     quiet_estimators,
     resolve_jobs,
 )
@@ -84,11 +85,12 @@ def explicitness(
     fit = lambda k: explicitness_per_factor(x_train, train_factors[:, k], x_test, test_factors[:, k], seed)  # noqa: E731
     num_factors = train_factors.shape[1]
     jobs = resolve_jobs(n_jobs, num_factors)
-    if jobs == 1:
-        results = [fit(k) for k in range(num_factors)]
-    else:
-        with ThreadPoolExecutor(jobs) as pool:
-            results = list(pool.map(fit, range(num_factors)))
+    with one_blas_thread():  # tiny products, factors fitted in parallel threads
+        if jobs == 1:
+            results = [fit(k) for k in range(num_factors)]
+        else:
+            with ThreadPoolExecutor(jobs) as pool:
+                results = list(pool.map(fit, range(num_factors)))
     pairs = np.array([r for r in results if r is not None], dtype=np.float64).reshape(-1, 2)
     if pairs.size == 0:
         return 0.0, 0.0

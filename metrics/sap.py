@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.base import Metric, estimator_seed
 from disentbench.metrics.registry import register
 from disentbench.metrics.utils import check_pair, quiet_estimators, resolve_jobs

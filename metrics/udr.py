@@ -38,7 +38,7 @@ import scipy.stats
 import torch
 from sklearn.linear_model import Lasso
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 from disentbench.metrics.base import Encode, Metric, encode_batch_size, gather_codes
 from disentbench.metrics.registry import register
 from disentbench.metrics.utils import quiet_estimators

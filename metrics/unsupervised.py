@@ -43,7 +43,7 @@ def mean_pairwise_mi(codes: np.ndarray, num_bins: int = 20) -> float:
 
 
 def unsupervised_scores(codes: np.ndarray, num_bins: int = 20) -> dict[str, float]:
-    from disentbench.bench.errors import BenchError
+    from disentbench.errors import BenchError
 
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2 or codes.shape[0] < 2 or not np.isfinite(codes).all():

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 # Each help screen the runner has: the main command and its subcommands (zoo's own included).
-HELP_ARGVS = [[], ["rescore"], ["report"], ["zoo"], ["zoo", "list"], ["zoo", "add"], ["zoo", "unpack"]]
+HELP_ARGVS = [[], ["rescore"], ["report"], ["zoo"], ["zoo", "list"], ["zoo", "add"], ["zoo", "unpack"], ["score"]]
 SEPARATOR = "=====8<===== help screen ====="
 
 # Print every help screen of `python run_benchmark.py ...` in one interpreter (one torch import).
@@ -81,7 +81,7 @@ def test_every_flag_of_the_runner_and_its_subcommands_is_documented(help_screens
 
 def test_every_subcommand_is_documented(help_screens):
     text = _docs_text()
-    for sub in ("rescore", "report", "zoo"):
+    for sub in ("rescore", "report", "zoo", "score"):
         assert f"run_benchmark.py {sub}" in text, sub
     for action in re.search(r"\{([a-z,]+)\}", help_screens[3]).group(1).split(","):
         assert re.search(rf"zoo[^\n]*\b{action}\b", text), f"zoo {action} is not documented"

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from disentbench.bench.errors import BenchError
+from disentbench.errors import BenchError
 
 
 def _did_default_balance() -> str:

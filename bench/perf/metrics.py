@@ -130,7 +130,7 @@ def _headline(name: str, scores: dict) -> float:
     return float(scores.get(name, float("nan")))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m disentbench.bench.perf metrics", description=__doc__.split("\n")[0]
     )
@@ -150,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--image-scale", type=float, default=0.02, help="sizes of the image runs (with --images)")
     parser.add_argument("--host-repeats", type=int, default=3, help="repeats of the host reference workload (0: skip)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _metric_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The --metrics list; an unknown or run-level name is a parser error."""
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     unknown = [n for n in names if n not in metrics.list_metrics()]
     if unknown:
@@ -158,10 +162,70 @@ def main(argv: list[str] | None = None) -> int:
     run_level = [n for n in names if _run_level(n)]
     if run_level:
         parser.error(f"{run_level[0]} is scored from several trained models at once (run level), not timed here")
+    return names
 
+
+def _overrides(cls: type, scale: float, n_jobs: int) -> dict:
+    """The metric's sample sizes multiplied by `scale` (at least 2 points, 1 per class), and n_jobs."""
+    overrides = {"num_train": max(2, round(cls.num_train * scale))}
+    if cls.num_test:
+        overrides["num_test"] = max(2, round(cls.num_test * scale))
+    if "n_jobs" in cls.params:
+        overrides["n_jobs"] = n_jobs
+    if "num_variance_estimate" in cls.params:
+        overrides["num_variance_estimate"] = max(2, round(cls.params["num_variance_estimate"] * scale))
+    if "points_per_class" in cls.params:
+        overrides["points_per_class"] = max(1, round(cls.params["points_per_class"] * scale))
+    return overrides
+
+
+def _time_metric(name: str, overrides: dict, ds, enc, seed: int, cache: dict, clock: _Clock) -> tuple[dict, dict]:
+    """Score one metric; its row (seconds without data and encoding, data seconds, CPU seconds,
+    headline score, sizes), printed, and its scores."""
+    metric = metrics.create(name, **overrides)
+    data_before, begin, cpu_begin = clock.seconds, time.perf_counter(), time.process_time()
+    scores = metric.evaluate(ds, enc, np.random.default_rng(seed), codes_cache=cache)
+    wall = time.perf_counter() - begin
+    cpu = time.process_time() - cpu_begin
+    data = clock.seconds - data_before
+    row = {
+        "seconds": round(wall - data, 3),
+        "data_seconds": round(data, 3),
+        "cpu_seconds": round(cpu, 3),  # every thread of this process, data included: a busy machine inflates wall time
+        "score": _headline(name, scores),
+        "sizes": overrides,
+    }
+    print(
+        f"{name:14s} {wall - data:8.2f} s   (data+encode {data:6.2f} s, cpu {cpu:7.2f} s)   "
+        f"{name} = {row['score']:.4f}",
+        flush=True,
+    )
+    return row, scores
+
+
+def _check_dci(overrides: dict, ds, enc, seed: int, cache: dict, scores: dict) -> dict:
+    """DCI again with scikit-learn's own classifier: its seconds, and whether the scores are identical."""
+    reference = metrics.create("dci", **overrides, backend="sklearn")
+    begin = time.perf_counter()
+    ref_scores = reference.evaluate(ds, enc, np.random.default_rng(seed), codes_cache=cache)
+    check = {
+        "sklearn_seconds": round(time.perf_counter() - begin, 3),
+        "identical": all(ref_scores[k] == scores[k] for k in scores if k.startswith("dci")),
+    }
+    print(
+        f"{'':14s} scikit-learn's own GradientBoostingClassifier on the same codes: "
+        f"{check['sklearn_seconds']:.2f} s, identical scores: {check['identical']}",
+        flush=True,
+    )
+    return check
+
+
+def _warm_up(host_repeats: int) -> tuple[dict | None, float]:
+    """The host reference workload (printed; None when skipped) and the seconds numba took to
+    compile or load the boosting kernels."""
     from disentbench.metrics import boosted
 
-    host = host_reference(args.host_repeats) if args.host_repeats > 0 else None
+    host = host_reference(host_repeats) if host_repeats > 0 else None
     if host:
         print(
             f"{'host':14s} reference workload, one thread: boosting {host['gbt_seconds']:.3f} s, "
@@ -170,7 +234,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     compile_start = time.perf_counter()
     boosted.warm_up()  # numba compiles the boosting kernels once per installation (then loads them from its cache)
-    jit_seconds = time.perf_counter() - compile_start
+    return host, time.perf_counter() - compile_start
+
+
+def _cpus() -> int | None:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    names = _metric_names(parser, args)
+    host, jit_seconds = _warm_up(args.host_repeats)
     check: dict | None = None
     clock = _Clock()
     start = time.perf_counter()
@@ -192,53 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict] = {}
     for name in names:
         cls = metrics.REGISTRY.get(name)
-        dataset_free = getattr(cls, "needs_dataset", False)
-        scale = args.image_scale if (dataset_free and args.images) else args.scale
-        overrides = {"num_train": max(2, round(cls.num_train * scale))}
-        if cls.num_test:
-            overrides["num_test"] = max(2, round(cls.num_test * scale))
-        if "n_jobs" in cls.params:
-            overrides["n_jobs"] = args.n_jobs
-        if "num_variance_estimate" in cls.params:
-            overrides["num_variance_estimate"] = max(2, round(cls.params["num_variance_estimate"] * scale))
-        if "points_per_class" in cls.params:
-            overrides["points_per_class"] = max(1, round(cls.params["points_per_class"] * scale))
-        ds, enc = (image_ds, image_encode) if (dataset_free and args.images) else (table_ds, table_encode)
-        metric = metrics.create(name, **overrides)
-        data_before, begin, cpu_begin = clock.seconds, time.perf_counter(), time.process_time()
-        scores = metric.evaluate(
-            ds, enc, np.random.default_rng(args.seed), codes_cache=image_cache if ds is image_ds else cache
-        )
-        wall = time.perf_counter() - begin
-        cpu = time.process_time() - cpu_begin
-        data = clock.seconds - data_before
-        rows[name] = {
-            "seconds": round(wall - data, 3),
-            "data_seconds": round(data, 3),
-            "cpu_seconds": round(
-                cpu, 3
-            ),  # every thread of this process, data included: a busy machine inflates wall time
-            "score": _headline(name, scores),
-            "sizes": overrides,
-        }
-        print(
-            f"{name:14s} {wall - data:8.2f} s   (data+encode {data:6.2f} s, cpu {cpu:7.2f} s)   "
-            f"{name} = {rows[name]['score']:.4f}",
-            flush=True,
+        on_images = getattr(cls, "needs_dataset", False) and args.images
+        overrides = _overrides(cls, args.image_scale if on_images else args.scale, args.n_jobs)
+        ds, enc = (image_ds, image_encode) if on_images else (table_ds, table_encode)
+        rows[name], scores = _time_metric(
+            name, overrides, ds, enc, args.seed, image_cache if ds is image_ds else cache, clock
         )
         if name == "dci" and args.check_dci:
-            reference = metrics.create(name, **overrides, backend="sklearn")
-            begin = time.perf_counter()
-            ref_scores = reference.evaluate(ds, enc, np.random.default_rng(args.seed), codes_cache=cache)
-            check = {
-                "sklearn_seconds": round(time.perf_counter() - begin, 3),
-                "identical": all(ref_scores[k] == scores[k] for k in scores if k.startswith("dci")),
-            }
-            print(
-                f"{'':14s} scikit-learn's own GradientBoostingClassifier on the same codes: "
-                f"{check['sklearn_seconds']:.2f} s, identical scores: {check['identical']}",
-                flush=True,
-            )
+            check = _check_dci(overrides, ds, enc, args.seed, cache, scores)
     total = sum(r["seconds"] for r in rows.values())
     # the suite's budget leaves out the approximate dci_hist (the run-level udr is never timed here)
     suite = sum(r["seconds"] for name, r in rows.items() if name != "dci_hist")
@@ -247,10 +286,6 @@ def main(argv: list[str] | None = None) -> int:
         f"compiling or loading the numba kernels)",
         flush=True,
     )
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count()
     print(
         json.dumps(
             {
@@ -259,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 "total_seconds_without_dci_hist": round(suite, 3),
                 "setup_seconds": round(setup_seconds, 3),
                 "jit_seconds": round(jit_seconds, 3),
-                "cpus": cpus,
+                "cpus": _cpus(),
                 "host_reference": host,
                 "n_jobs": args.n_jobs,
                 "scale": args.scale,

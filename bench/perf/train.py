@@ -45,9 +45,10 @@ import warnings
 import numpy as np
 import torch
 
-from disentbench.bench.choices import COMPILE_MODES, PRECISIONS, SOURCES, or_list
-from disentbench.bench.errors import BenchError
+from disentbench.bench.flags import add_compile_argument
 from disentbench.bench.perf import host
+from disentbench.choices import PRECISIONS, SOURCES, or_list
+from disentbench.errors import BenchError
 
 FLOPS_COUNTED = (
     "torch.utils.flop_counter.FlopCounterMode around one method.train_step on a real batch: "
@@ -365,7 +366,7 @@ def project_grid(per_model: dict[str, float], args, speedup: float) -> dict:
     }
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m disentbench.bench.perf train", description=__doc__.splitlines()[0])
     p.add_argument(
         "--methods",
@@ -382,15 +383,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    p.add_argument(
-        "--compile",
-        nargs="?",
-        const="default",
-        default=False,
-        choices=COMPILE_MODES,
-        metavar="MODE",
-        help="torch.compile (MODE: " + ", ".join(COMPILE_MODES) + "; reduce-overhead = CUDA graphs)",
-    )
+    add_compile_argument(p)
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--prefetch-steps", type=int, default=None, help="trainer prefetch (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -436,7 +429,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peak-repeats", type=int, default=10, help="timed matmuls per precision (the best counts)")
     p.add_argument("--grid-models", type=int, default=50, help="5 methods x 2 datasets x 5 seeds")
     p.add_argument("--grid-steps", type=int, default=300_000)
-    args = p.parse_args(argv)
+    return p
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check the arguments; method and dataset lists become lists."""
+    args = _parser().parse_args(argv)
     from disentbench import methods
 
     if args.methods == "paper":
@@ -456,6 +454,60 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         raise BenchError(f"unknown --ab-variants {', '.join(unknown)}; choose from {', '.join(AB_VARIANTS)}")
     args.ab_variants = ["fp32"] + [v for v in dict.fromkeys(variants) if v != "fp32"]
     return args
+
+
+def _measure_methods(args: argparse.Namespace, device: torch.device, opts: dict, figures: dict) -> None:
+    """The comparison: our trainer against the minimal loop for every dataset and method, one
+    printed row each, into figures["methods"]."""
+    figures["flops_counted"] = FLOPS_COUNTED
+    peak_flops = figures["host"]["peak_gflop_s"].get(args.precision)
+    print(
+        f"{'dataset/method':24s} {'ours st/s':>10s} {'min st/s':>10s} {'ratio':>6s} {'ours img/s':>11s} "
+        f"{'batch%':>7s} {'peak MB':>9s} {'GFLOP/st':>9s} {'GFLOP/s':>8s} {'%peak':>6s}"
+    )
+    for dataset_name in args.datasets:
+        for method_name in args.methods:
+            key = f"{dataset_name}/{method_name}"
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                row = measure_method(method_name, dataset_name, args, device, opts)
+            fallbacks = [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
+            if fallbacks:
+                row["compile_fallback"] = fallbacks[0]
+            row["gflop_s"], row["peak_fraction"] = efficiency(row["step_flops"], 1 / row["ours_steps_s"], peak_flops)
+            figures["methods"][key] = row
+            print(
+                f"{key:24s} {row['ours_steps_s']:10.2f} {row['minimal_steps_s']:10.2f} {row['ratio']:6.3f} "
+                f"{row['ours_img_s']:11.1f} {100 * row['batch_share']:6.1f}% {row['peak_mem_mb']:9.1f} "
+                f"{row['step_gflop']:9.2f} {row['gflop_s']:8.1f} {_pct(row['peak_fraction']):>6s}"
+                + ("  (compile fell back)" if fallbacks else "")
+            )
+
+
+def _measure_concurrency(args: argparse.Namespace, device: torch.device, opts: dict, figures: dict) -> float:
+    """K models at once in processes for each K of --concurrency, into figures["concurrency"];
+    returns the best aggregate speed-up over K = 1 (1.0 without a K = 1 baseline)."""
+    base = None
+    for k in args.concurrency:
+        res = measure_concurrency(k, args, device, opts)
+        figures["concurrency"][str(k)] = res
+        if "error" in res:
+            print(f"concurrency K={k}: failed ({res['error']})")
+            continue
+        base = res["aggregate_steps_s"] if k == 1 else base
+        print(
+            f"concurrency K={k} ({args.concurrency_method}, processes): aggregate {res['aggregate_steps_s']:.2f} "
+            f"steps/s, {res['per_model_steps_s']:.2f} per model"
+        )
+    figures["concurrency_mode"] = "processes" if args.concurrency else "none"
+    speedup = 1.0
+    if base:
+        ok = [r["aggregate_steps_s"] for r in figures["concurrency"].values() if "error" not in r]
+        speedup = max(ok) / base
+        figures["best_concurrency_k"] = max(
+            (r for r in figures["concurrency"].values() if "error" not in r), key=lambda r: r["aggregate_steps_s"]
+        )["k"]
+    return speedup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,54 +549,13 @@ def main(argv: list[str] | None = None) -> int:
         return _plain(args, device, opts, figures)
     if args.options_ab:
         return _options_ab(args, device, figures)
-    figures["flops_counted"] = FLOPS_COUNTED
-    peak_flops = figures["host"]["peak_gflop_s"].get(args.precision)
-    print(
-        f"{'dataset/method':24s} {'ours st/s':>10s} {'min st/s':>10s} {'ratio':>6s} {'ours img/s':>11s} "
-        f"{'batch%':>7s} {'peak MB':>9s} {'GFLOP/st':>9s} {'GFLOP/s':>8s} {'%peak':>6s}"
-    )
-    for dataset_name in args.datasets:
-        for method_name in args.methods:
-            key = f"{dataset_name}/{method_name}"
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                row = measure_method(method_name, dataset_name, args, device, opts)
-            fallbacks = [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
-            if fallbacks:
-                row["compile_fallback"] = fallbacks[0]
-            row["gflop_s"], row["peak_fraction"] = efficiency(row["step_flops"], 1 / row["ours_steps_s"], peak_flops)
-            figures["methods"][key] = row
-            print(
-                f"{key:24s} {row['ours_steps_s']:10.2f} {row['minimal_steps_s']:10.2f} {row['ratio']:6.3f} "
-                f"{row['ours_img_s']:11.1f} {100 * row['batch_share']:6.1f}% {row['peak_mem_mb']:9.1f} "
-                f"{row['step_gflop']:9.2f} {row['gflop_s']:8.1f} {_pct(row['peak_fraction']):>6s}"
-                + ("  (compile fell back)" if fallbacks else "")
-            )
+    _measure_methods(args, device, opts, figures)
     figures["trainer_overhead_us_per_step"] = trainer_overhead_us(device)
     print(
         f"trainer overhead over a bare loop (null method and data): "
         f"{figures['trainer_overhead_us_per_step']:.1f} us/step"
     )
-    base = None
-    for k in args.concurrency:
-        res = measure_concurrency(k, args, device, opts)
-        figures["concurrency"][str(k)] = res
-        if "error" in res:
-            print(f"concurrency K={k}: failed ({res['error']})")
-            continue
-        base = res["aggregate_steps_s"] if k == 1 else base
-        print(
-            f"concurrency K={k} ({args.concurrency_method}, processes): aggregate {res['aggregate_steps_s']:.2f} "
-            f"steps/s, {res['per_model_steps_s']:.2f} per model"
-        )
-    figures["concurrency_mode"] = "processes" if args.concurrency else "none"
-    speedup = 1.0
-    if base:
-        ok = [r["aggregate_steps_s"] for r in figures["concurrency"].values() if "error" not in r]
-        speedup = max(ok) / base
-        figures["best_concurrency_k"] = max(
-            (r for r in figures["concurrency"].values() if "error" not in r), key=lambda r: r["aggregate_steps_s"]
-        )["k"]
+    speedup = _measure_concurrency(args, device, opts, figures)
     per_model = {k: r["ours_steps_s"] for k, r in figures["methods"].items()}
     figures["paper_grid"] = project_grid(per_model, args, speedup)
     figures["loadavg_end"] = list(os.getloadavg())

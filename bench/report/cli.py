@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from disentbench.bench.claim import ClaimSpec
-from disentbench.bench.errors import BenchError
 from disentbench.bench.report.claims import write_claims
 from disentbench.bench.report.gan import gan_pictures
 from disentbench.bench.report.html import render_report
@@ -16,6 +15,7 @@ from disentbench.bench.report.models import model_pictures
 from disentbench.bench.report.plots import ALL_SCORE_PLOTS
 from disentbench.bench.report.runs import claim_config_of, load_runs, primary_metric_of, read_run_json
 from disentbench.bench.report.style import method_colours
+from disentbench.errors import BenchError
 
 REPORT_HTML = "report.html"
 FIGURES = "figures"

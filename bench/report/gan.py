@@ -44,7 +44,7 @@ KIND_TITLES = {
 def is_gan(method_name: str) -> bool:
     """Whether a registered method is of the GAN family (unknown names are not)."""
     from disentbench import methods
-    from disentbench.bench.errors import BenchError
+    from disentbench.errors import BenchError
     from disentbench.methods.gan import GANMethod
 
     try:

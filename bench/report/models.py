@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from disentbench.bench.errors import BenchError
 from disentbench.bench.report.leaderboard import SETTING, Board
 from disentbench.bench.report.runs import short_hparams
 from disentbench.bench.report.style import FigureFile, new_figure, save, set_title, slug
+from disentbench.errors import BenchError
 
 STEPS = 10  # traversal values per latent
 GIF_FRAME_MS = 200  # how long each traversal step is shown in the GIF

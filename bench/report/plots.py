@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from disentbench.bench.report.claims import CLAIM_METRICS, METRIC_LABELS
 from disentbench.bench.report.gan import loss_columns, read_log
+from disentbench.bench.report.headline import CLAIM_METRICS, METRIC_LABELS
 from disentbench.bench.report.leaderboard import SETTING, Board
 from disentbench.bench.report.length import short_settings
 from disentbench.bench.report.runs import higher_is_better, parse_hparams, short_hparams

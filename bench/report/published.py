@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from disentbench.bench.errors import BenchError
 from disentbench.bench.report.length import reference_steps
 from disentbench.bench.report.runs import parse_hparams, short_hparams
+from disentbench.errors import BenchError
 
 COLUMNS = (
     "method",
@@ -165,7 +165,7 @@ def _frames(board) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def codes_wanted(codes: str) -> str | None:
-    """The representation (bench/choices.py REPRESENTATIONS) our cells must have scored to stand
+    """The representation (disentbench/choices.py REPRESENTATIONS) our cells must have scored to stand
     beside a published row, from its `codes`: "sampled" for one draw from q(z|x), "mean" for
     deterministic codes (an encoder's mean, a GAN's Q head); None when the row states none (then any)."""
     text = str(codes).strip().lower()

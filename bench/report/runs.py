@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from disentbench.bench.errors import BenchError
+from disentbench.bench.report import headline
+from disentbench.errors import BenchError
 
 RUNS_CSV = "runs.csv"
 RUN_JSON = "run.json"
@@ -37,7 +38,7 @@ LOWER_IS_BETTER = frozenset(
 #: diagnostics with no better direction (counts of active latents): never marked best
 NO_DIRECTION_SUFFIXES = ("_num_active_dims",)
 
-#: display order of the common metrics after the claim metrics (`claims.CLAIM_METRICS`, which lead);
+#: display order of the common metrics after the claim metrics (`headline.CLAIM_METRICS`, which lead);
 #: others follow alphabetically
 METRIC_ORDER = (
     "beta_vae",
@@ -62,11 +63,9 @@ def has_direction(metric: str) -> bool:
 
 
 def claim_metrics() -> tuple[str, ...]:
-    """The metrics the DiD paper's claim is about, from the one list in claims.py (imported here,
-    not at the top, because claims.py imports this module)."""
-    from disentbench.bench.report.claims import CLAIM_METRICS
-
-    return tuple(CLAIM_METRICS)
+    """The metrics the DiD paper's claim is about, from the one list in headline.py (read at call
+    time, so a caller that replaces `headline.CLAIM_METRICS` is heard)."""
+    return tuple(headline.CLAIM_METRICS)
 
 
 def ordered_metrics(metrics, primary: str | None = None) -> list[str]:
