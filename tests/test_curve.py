@@ -153,3 +153,13 @@ def test_rescore_curve_adds_a_metric_to_every_point_as_a_run_listing_it_would_ha
     assert _points(_cell(tmp_path / "a")) == _points(_cell(tmp_path / "b"))
     table = pd.read_csv(tmp_path / "a" / curve.CURVES)
     assert set(table[table["metric"] == "sap"]["step"]) == {3, 6, 9}
+
+
+def test_the_reference_length_profile_is_valid_and_its_curves_reachable():
+    from tests.conftest import REPO
+
+    profile = load_profile(str(REPO / "bench" / "evidence" / "reference_dsprites.yaml"))
+    for method in profile["methods"]:
+        steps = profile["method_steps"].get(method, profile["steps"])
+        curve.check_score_steps(curve.cell_score_steps(profile, method), method, steps)
+    assert profile["method_steps"] == {"factorvae": 150_000} and profile["steps"] == 300_000

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The first reference-length models (docs/reference-length.md): FactorVAE gamma 10 (150,000 steps)
+# then beta-VAE beta 4 (300,000 steps) on procedural dSprites, fp32, learning curves at reference
+# metric sizes. Resumable: run it again and finished cells are skipped, the running one resumes from
+# its last checkpoint. It runs a clone of this checkout (so later edits here do not change a running
+# job) on one core with one torch thread.
+#   bash bench/evidence/reference_run.sh [RUNS_DIR]      (default /work/runs; results in RUNS_DIR/reference-dsprites)
+set -eu
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+runs="${1:-/work/runs}"
+mkdir -p "$runs"
+[ -d "$runs/code/.git" ] || git clone -q "$here" "$runs/code"
+cp -n "$here/bench/evidence/reference_dsprites.yaml" "$runs/reference_dsprites.yaml" 2>/dev/null || true
+cd "$runs"
+export PYTHONPATH="$runs/code" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+core=$(( $(nproc) - 1 ))
+exec taskset -c "$core" python -m disentbench --profile "$runs/reference_dsprites.yaml" \
+  --set factorvae.gamma=10 --results "$runs/reference-dsprites" --device cpu --threads 1 --no-report
