@@ -41,6 +41,7 @@ from typing import Any
 from disentbench.atomic import atomic_path, write_json
 from disentbench.bench import provenance
 from disentbench.bench.errors import BenchError
+from disentbench.datasets.files import file_digest
 
 SCORES = "scores.json"
 CONFIG = "config.json"
@@ -54,11 +55,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's sha256 (hex), read in blocks."""
+    return file_digest(path, "sha256")
 
 
 @dataclass

@@ -16,7 +16,6 @@ leaderboard lists entries beside the published numbers (external to the run, nev
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ import torch
 from disentbench import methods
 from disentbench.atomic import atomic_path, write_json
 from disentbench.bench import provenance
+from disentbench.datasets.files import file_digest
 from disentbench.errors import BenchError
 
 ZOO_DIR = provenance.REPO_ROOT / "zoo"
@@ -46,11 +46,8 @@ def zoo_dir(path: str | os.PathLike | None = None) -> Path:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's sha256 (hex), read in blocks."""
+    return file_digest(path, "sha256")
 
 
 def names(root: str | os.PathLike | None = None) -> list[str]:
