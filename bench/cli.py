@@ -168,6 +168,12 @@ def _add_how_to_train(p: argparse.ArgumentParser) -> None:
         "per image; default: the profile's representation key, mean)",
     )
     p.add_argument(
+        "--correlation",
+        help="train on correlated factors: setting names such as dsprites_single_1_01 (several: one more grid "
+        "axis; 'none': uncorrelated, the default; metrics always score the uncorrelated data; see "
+        "docs/correlated.md; replaces the profile's correlation key)",
+    )
+    p.add_argument(
         "--precision",
         default="fp32",
         choices=PRECISIONS,
@@ -230,6 +236,33 @@ def _check_sources(profile: dict, source: str, loaded: dict) -> None:
                 f"found: run `python -m disentbench.datasets download {name}` (or put the file in --data-dir), or "
                 f"pass --source procedural to use the procedural stand-in on purpose (recorded as data_source)"
             )
+
+
+def _correlations(value: str | None, profile: dict, loaded: dict) -> dict[str, list[str]]:
+    """Per dataset, the correlation settings its cells train on (--correlation, else the profile's
+    `correlation` key): "none" applies to every dataset, a named setting to the datasets of its
+    family; a name unknown, or for none of the selected datasets, is a one-line error."""
+    from disentbench.datasets import correlation
+
+    names = profile["correlation"] if value is None else [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise BenchError("--correlation is empty; give setting names such as dsprites_single_1_01, or none")
+    names = list(dict.fromkeys(names))
+    out: dict[str, list[str]] = {name: [] for name in loaded}
+    for name in names:
+        if name == correlation.NONE:
+            for axis in out.values():
+                axis.append(name)
+            continue
+        fits = [d for d, dataset in loaded.items() if correlation.get(name).applies_to(dataset)]
+        if not fits:
+            correlation.get(name, next(iter(loaded.values())))  # one line: which datasets it is for
+        for d in fits:
+            out[d].append(name)
+    for d, axis in out.items():
+        if not axis:
+            correlation.get(names[0], loaded[d])  # one line: the settings this dataset takes
+    return out
 
 
 def _check_representation(representation: str, method_names: list[str]) -> None:
@@ -346,6 +379,7 @@ def plan(args: argparse.Namespace) -> Plan:
         args.precision,
         representation,
         extra_settings=extra,
+        correlations=_correlations(getattr(args, "correlation", None), profile, loaded),
     )
     _check_method_datasets(cells, loaded)
     for method, cell_steps in dict.fromkeys((c.method, c.steps) for c in cells):

@@ -39,6 +39,11 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "grid": (str, or_list(GRIDS) + " (reference: every method over its reference grid; --grid overrides)"),
     "procedural_ok": (bool, "true or false (false: --source auto refuses the procedural stand-in)"),
     "representation": (str, or_list(REPRESENTATIONS) + " (what the metrics score; --representation overrides)"),
+    "correlation": (
+        list,
+        "a list of correlation settings training draws from, e.g. [dsprites_single_1_01] "
+        "(none: uncorrelated; several: one more grid axis; --correlation overrides)",
+    ),
     "claim": (dict, "a mapping {method, ablation, metrics, run_ablation} (the claim the report tests)"),
     "log": (list, "a list of trackers that log every cell, e.g. [tensorboard, mlflow] (--log overrides)"),
 }
@@ -129,6 +134,9 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     for name in p.get("log") or []:  # the names themselves are checked with the trackers (bench.trackers)
         if not isinstance(name, str):
             raise BenchError(f"{where}: log must be a list of tracker names such as tensorboard, got {name!r}")
+    correlation = p.get("correlation", ["none"])
+    if not correlation or not all(isinstance(name, str) and name for name in correlation):
+        raise BenchError(f"{where}: correlation must be a list of setting names such as none, got {correlation!r}")
     for key in ("datasets", "metrics", "steps", "batch_size", "primary_metric"):
         if key not in p:
             raise BenchError(f"{where}: missing required key {key!r}")
@@ -143,6 +151,7 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     p.setdefault("grid", "none")
     p.setdefault("procedural_ok", True)
     p.setdefault("representation", REPRESENTATIONS[0])
+    p.setdefault("correlation", ["none"])
     if "claim" in p:  # absent: the report tests the default claim on whatever metrics were measured
         p["claim"] = ClaimSpec.from_config(p["claim"]).as_config()
     p["metrics"] = {k: dict(v or {}) for k, v in p["metrics"].items()}

@@ -24,6 +24,7 @@ from disentbench.atomic import atomic_path
 from disentbench.bench import provenance
 from disentbench.bench.checkpoint import kept_path, kept_steps
 from disentbench.errors import BenchError
+from disentbench.faults import fault_point
 
 CURVE = "curve.csv"
 CURVES = "curves.csv"
@@ -120,6 +121,7 @@ def score_kept(
         )
         if "error" in result:
             raise BenchError(f"{kept_path(cell_dir, step)}: {result['error']}")
+        fault_point("curve_point")
         append_point(cell_dir, step, result["scores"], result["eval_seconds"])
         if on_point is not None:
             on_point(step, result["scores"])

@@ -35,6 +35,9 @@ class Cell:
     #: what the metrics score (REPRESENTATIONS); the default "mean" adds nothing to the id, so the
     #: ids of cells scored on the mean are those of runs made before the option existed
     representation: str = "mean"
+    #: the correlation setting training draws its factors from (disentbench.datasets.correlation);
+    #: the default "none" adds nothing to the id, so uncorrelated cells keep the ids they had
+    correlation: str = "none"
     #: "module:qualname" of the class that trains the cell (method_class_path), part of its identity
     method_class: str = ""
     #: readable hyperparameters for the id (hparams_slug, computed where the method is registered);
@@ -50,6 +53,8 @@ class Cell:
         del cfg["hparams_json"], cfg["slug"]
         if cfg["representation"] == REPRESENTATIONS[0]:
             del cfg["representation"]
+        if cfg["correlation"] == "none":
+            del cfg["correlation"]
         cfg["hparams"] = self.hparams
         return cfg
 
@@ -57,6 +62,8 @@ class Cell:
     def cell_id(self) -> str:
         digest = hashlib.sha1(json.dumps(self.training_config(), sort_keys=True).encode()).hexdigest()[:8]
         parts = [self.dataset, self.method]
+        if self.correlation != "none":  # dsprites_single_1_01 on dsprites: "dsprites-single_1_01-..."
+            parts.insert(1, self.correlation.removeprefix(f"{self.dataset}_"))
         if self.slug:
             parts.append(self.slug)
         parts.append(f"s{self.seed}")
@@ -140,9 +147,11 @@ def expand(
     precision: str = "fp32",
     representation: str = "mean",
     extra_settings: dict[str, list[dict[str, Any]]] | None = None,
+    correlations: dict[str, list[str]] | None = None,
 ) -> list[Cell]:
     """Every cell. `extra_settings` adds, per method, settings given as overrides of its defaults
-    (the claim's ablation) after the grid's, unless the grid already holds them."""
+    (the claim's ablation) after the grid's, unless the grid already holds them. `correlations`:
+    per dataset, the correlation settings its cells train on (one more axis; default ["none"])."""
     cells = []
     for dataset, source in dataset_sources.items():
         for method in method_names:
@@ -154,22 +163,24 @@ def expand(
                 extra = hparam_settings(method, {k: [v] for k, v in overrides.items()}, "none", size)[0]
                 if extra not in settings:
                     settings.append(extra)
-            for hp in settings:
-                for seed in range(seeds):
-                    cells.append(
-                        Cell(
-                            dataset,
-                            source,
-                            method,
-                            json.dumps(hp, sort_keys=True),
-                            seed,
-                            steps,
-                            int(profile["batch_size"]),
-                            str(profile["init"]),
-                            precision,
-                            representation=representation,
-                            method_class=class_path,
-                            slug=hparams_slug(method, hp),
-                        )
+            for hp, correlation, seed in itertools.product(
+                settings, (correlations or {}).get(dataset, ["none"]), range(seeds)
+            ):
+                cells.append(
+                    Cell(
+                        dataset,
+                        source,
+                        method,
+                        json.dumps(hp, sort_keys=True),
+                        seed,
+                        steps,
+                        int(profile["batch_size"]),
+                        str(profile["init"]),
+                        precision,
+                        representation=representation,
+                        correlation=correlation,
+                        method_class=class_path,
+                        slug=hparams_slug(method, hp),
                     )
+                )
     return cells

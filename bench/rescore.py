@@ -26,6 +26,7 @@ from typing import Any
 from disentbench.atomic import write_json
 from disentbench.bench import provenance
 from disentbench.errors import BenchError
+from disentbench.faults import fault_point
 
 SCORES = "scores.json"
 
@@ -146,7 +147,6 @@ def rescore(
     from joblib import Parallel, delayed
 
     from disentbench.bench.report.runs import load_runs, read_run_json
-    from disentbench.bench.runner import write_runs_csv
 
     run_dir = Path(run_dir)
     runs = load_runs([run_dir])  # no runs.csv -> one-line error
@@ -189,6 +189,7 @@ def rescore(
             }
         )
         write_json(run_dir / "cells" / cell_id / SCORES, record)
+        fault_point("rescore")
         if curve:
             error = _rescore_curve(run_dir / "cells" / cell_id, record, result["scores"], ms, sizes, device, data_dir)
             if error:
@@ -206,20 +207,33 @@ def rescore(
         from disentbench.bench.curve import write_run_curves
 
         write_run_curves(run_dir, cell_ids)
-    if done:
+    if done or _tables_behind(runs, records):  # behind: a rescore killed before it rewrote them
         order = [records[c] for c in cell_ids if c in records]
-        fresh = write_runs_csv(run_dir, order, str(profile.get("name", info.get("profile", ""))))
         info.setdefault("rescored", []).append(
             {"at": provenance.now(), "cells": len(done), "metrics": names or "missing"}
         )
-        write_json(run_dir / "run.json", info)
-        primary = info.get("primary_metric") or "dci"
-        from disentbench.bench import report as reports
-
-        reports.write_leaderboard(fresh, run_dir, primary)
-        if report:
-            reports.build_report([run_dir], run_dir / "report", primary)
+        _rewrite_tables(run_dir, order, profile, info, report)
     return done, skipped
+
+
+def _rewrite_tables(run_dir: Path, records: list[dict], profile: dict, info: dict, report: bool) -> None:
+    """runs.csv, run.json, the leaderboard and (with `report`) the report, from the cells' records."""
+    from disentbench.bench import report as reports
+    from disentbench.bench.runner import write_runs_csv
+
+    fresh = write_runs_csv(run_dir, records, str(profile.get("name", info.get("profile", ""))))
+    write_json(run_dir / "run.json", info)
+    primary = info.get("primary_metric") or "dci"
+    reports.write_leaderboard(fresh, run_dir, primary)
+    if report:
+        reports.build_report([run_dir], run_dir / "report", primary)
+
+
+def _tables_behind(runs, records: dict[str, dict]) -> bool:
+    """Whether runs.csv lacks a score of the cells' scores.json (or has one they lack)."""
+    have = set(zip(runs["cell_id"], runs["metric"]))
+    want = {(cid, m) for cid, rec in records.items() for m in {**rec["scores"], **rec.get("run_level_scores", {})}}
+    return have != want
 
 
 def _rescore_curve(

@@ -28,6 +28,8 @@ IMAGES_SEED = 0
 def setting_key(config: dict[str, Any]) -> str:
     key = {k: config.get(k) for k in SETTING_FIELDS}
     key["representation"] = config.get("representation", "mean")
+    if config.get("correlation", "none") != "none":  # absent from older keys, so their groups stay the same
+        key["correlation"] = config["correlation"]
     return json.dumps(key, sort_keys=True, default=str)
 
 

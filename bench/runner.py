@@ -29,7 +29,8 @@ from disentbench.bench import curve, provenance, trackers
 from disentbench.bench.grid import Cell, method_class_path
 from disentbench.bench.locks import STALE_SECONDS, CellLock
 from disentbench.bench.training import RunSeeds, SpeedOptions, TrainingDiverged, TrainOptions, train
-from disentbench.errors import BenchError
+from disentbench.datasets.correlation import correlated
+from disentbench.errors import BenchError, DiskFull, OutOfMemory, is_disk_full
 
 SCORES = "scores.json"
 CONFIG = "config.json"
@@ -40,6 +41,7 @@ RUN_COLUMNS = [
     "profile",
     "dataset",
     "data_source",
+    "correlation",
     "data_verified",
     "method",
     "hparams",
@@ -198,13 +200,15 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
         outcome = _train_and_evaluate(cell, settings, out_dir, progress, dataset, device, config, log)
         status = "done"
         return outcome
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DiskFull):  # a full disk stops the run: every other cell would fail too
         raise
     except TrainingDiverged as exc:
         status, failed_step, reason = "failed", exc.step, str(exc)
-    except BenchError as exc:
+    except (BenchError, OutOfMemory) as exc:
         status, reason = "failed", str(exc)
     except Exception as exc:  # a cell's failure must never take the grid down
+        if is_disk_full(exc):  # a plain write (train_log.csv, a lock) found the disk full
+            raise DiskFull(exc.filename or out_dir) from exc
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
         (out_dir / "error.txt").write_text(traceback.format_exc())
     finally:
@@ -242,16 +246,15 @@ def _train_and_evaluate(
         if progress is not None:
             progress(step, losses)
 
-    result = train(
-        method,
-        dataset,
-        options,
-        device=device,
-        cell_dir=out_dir,
-        progress=logged_progress,
-        speed=speed,
-        on_kept=score_curve,
-    )
+    training_data = correlated(dataset, cell.correlation)  # the metrics score the plain `dataset`
+    try:
+        result = train(
+            method, training_data, options, device=device, cell_dir=out_dir, progress=logged_progress, speed=speed,
+            on_kept=score_curve,
+        )  # fmt: skip
+    except metrics.OUT_OF_MEMORY as exc:
+        size = f"batch_size {cell.batch_size}, {method.batches_per_step} batch(es) per step"
+        raise OutOfMemory("training", size, "batch_size: in the profile") from exc
     score_curve()  # a kept step left unscored by an earlier, interrupted run
     t0 = time.perf_counter()
     scores = metrics.evaluate_many(
@@ -289,6 +292,7 @@ def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:
         "profile": cfg.get("profile", profile_name),
         "dataset": cfg["dataset"],
         "data_source": cfg["data_source"],
+        "correlation": cfg.get("correlation", "none"),
         "data_verified": cfg.get("verified", ""),
         "method": cfg["method"],
         "hparams": json.dumps(cfg["hparams"], sort_keys=True),

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from disentbench import faults
 from disentbench.bench import preemption
 from disentbench.bench.checkpoint import CHECKPOINT, keep_copy, kept_path, load_latest, save_checkpoint
 from disentbench.choices import COMPILE_MODES, PRECISIONS
@@ -531,15 +532,18 @@ def train(
         for step in range(start + 1, options.steps + 1):
             x = batches.next(options.steps - step + 1)
             meter.add(_train_step(method, x, step, noise, step_context, compiled, first=step == start + 1))
+            faults.fault_point("train_step")
             if step % options.log_every == 0 or step == options.steps:
                 last = meter.flush(step)
                 last.update(log_step_extras(method, step, last))
                 log.write(step, clock(), last)
+                faults.fault_point("after_log")
                 if progress is not None:
                     progress(step, last)
             periodic = bool(options.checkpoint_every) and step % options.checkpoint_every == 0
             if (periodic or step in keep) and step != options.steps:
                 saver.save(step, clock())
+                faults.fault_point("after_checkpoint")
             if step in keep:
                 _keep(cell_dir, step, clock, on_kept)
             if step != options.steps and preemption.requested() is not None:

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch
 
-from disentbench.errors import BenchError
+from disentbench.errors import BenchError, OutOfMemory
+from disentbench.faults import fault_point
 from disentbench.metrics.base import Encode, Metric, gather_codes
 from disentbench.metrics.registry import REGISTRY, register
 
@@ -72,6 +74,10 @@ def evaluate(name: str, dataset, encode: Encode, seed: int = 0, **overrides: Any
     return create(name, **overrides).evaluate(dataset, encode, np.random.default_rng(seed))
 
 
+#: what running out of memory raises: on the host, and on an accelerator (torch >= 2.5)
+OUT_OF_MEMORY = (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
+
+
 def evaluate_many(
     configs: Mapping[str, Mapping[str, Any]],
     dataset,
@@ -86,10 +92,17 @@ def evaluate_many(
     built = {name: create(name, **(params or {})) for name, params in configs.items()}
     cache: dict = {}
     out: dict[str, float] = {}
-    for metric in built.values():
+    for name, metric in built.items():
         if getattr(metric, "run_level", False):  # scored from several models at once (udr), not here
             continue
-        out.update(metric.evaluate(dataset, encode, np.random.default_rng(seed), codes_cache=cache))
+        try:
+            out.update(metric.evaluate(dataset, encode, np.random.default_rng(seed), codes_cache=cache))
+        except OUT_OF_MEMORY as exc:
+            sizes = f"num_train {metric.num_train}, num_test {metric.num_test}, batch_size {metric.batch_size}"
+            raise OutOfMemory(
+                f"metric {name}", sizes, f"the profile's metrics: {name}: {{num_train: ..., batch_size: ...}}"
+            ) from exc
+        fault_point("scoring")
     return out
 
 

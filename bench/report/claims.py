@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
+from disentbench.atomic import write_text
 from disentbench.bench.claim import ClaimSpec
 from disentbench.bench.report.headline import CLAIM_METRICS, METRIC_LABELS  # noqa: F401  (their old home)
-from disentbench.bench.report.leaderboard import BOARD, fmt_cell, fmt_number
+from disentbench.bench.report.leaderboard import BOARD, correlation_note, fmt_cell, fmt_number
 from disentbench.bench.report.length import short_training_note
 from disentbench.bench.report.runs import higher_is_better, normalise, parse_hparams, short_hparams
 
@@ -326,8 +327,8 @@ def claim_rows(runs: pd.DataFrame, spec: ClaimSpec | None = None, held_out: bool
         out.notes.append("no results: no claim can be tested")
         return out
     name = spec.method
-    for (dataset, source), part in runs.groupby(BOARD, sort=True):
-        title = f"{dataset} (data: {source})"
+    for (dataset, source, correlation), part in runs.groupby(BOARD, sort=True):
+        title = f"{dataset} (data: {source}{correlation_note(correlation)})"
         short = short_training_note(part)
         if short:
             out.notes.append(f"{title}: {short}")
@@ -433,5 +434,5 @@ def write_claims(runs: pd.DataFrame, out_dir: Path, spec: ClaimSpec | None = Non
     text = render_claims_md(tables)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MD_NAME).write_text(text + "\n", encoding="utf-8")
+    write_text(out_dir / MD_NAME, text + "\n")
     return text, tables

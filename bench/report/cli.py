@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from disentbench.atomic import write_text
 from disentbench.bench.claim import ClaimSpec
 from disentbench.bench.report.claims import write_claims
 from disentbench.bench.report.gan import gan_pictures
@@ -84,7 +85,7 @@ def build_report(
         notes=notes,
     )
     path = out_dir / REPORT_HTML
-    path.write_text(page, encoding="utf-8")
+    write_text(path, page)
     return path
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from disentbench.atomic import atomic_path, write_text
 from disentbench.bench.report.length import short_training_note
 from disentbench.bench.report.published import published_tables, write_published
 from disentbench.bench.report.published import render_markdown as published_markdown
@@ -37,7 +38,8 @@ from disentbench.bench.report.runs import (
     variant_metrics,
 )
 
-BOARD = ["dataset", "data_source"]
+#: one board per dataset, data source and correlation setting training drew from ("none": uncorrelated)
+BOARD = ["dataset", "data_source", "correlation"]
 SETTING = ["method", "hparams", "steps"]
 CSV_NAME = "leaderboard.csv"
 MD_NAME = "leaderboard.md"
@@ -65,10 +67,27 @@ class Board:
     #: every metric's statistics per setting and codes scored (`representation`: "mean", "sampled"),
     #: read only by the published table, which pairs a source's number with ours on the same codes
     codes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the correlation setting the board's models trained on (scored on uncorrelated data)
+    correlation: str = "none"
 
     @property
     def title(self) -> str:
-        return f"{self.dataset} (data: {self.data_source})"
+        return f"{self.dataset} (data: {self.data_source}{correlation_note(self.correlation)})"
+
+    @property
+    def tag(self) -> str:
+        """What tells the board's figure files apart: the data source, and the correlation when set."""
+        return self.data_source if self.correlation == "none" else f"{self.data_source}-{self.correlation}"
+
+    def rows(self, runs: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `runs` (normalised) that belong to this board."""
+        keep = (runs["dataset"] == self.dataset) & (runs["data_source"] == self.data_source)
+        return runs[keep & (runs["correlation"] == self.correlation)]
+
+
+def correlation_note(correlation: str) -> str:
+    """The words beside the data source in a title: ", trained on correlated factors: NAME" ("" for none)."""
+    return "" if correlation == "none" else f", trained on correlated factors: {correlation}"
 
 
 def setting_stats(runs: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -132,7 +151,7 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
     registered = registered_metrics()
     variant = frozenset(variant_metrics())
     boards = []
-    for (dataset, source), part in stats.groupby(BOARD, sort=True):
+    for (dataset, source, correlation), part in stats.groupby(BOARD, sort=True):
         part = part.reset_index(drop=True)
         is_var = part["metric"].map(lambda m: is_variant_key(m, variant)).astype(bool)
         variants, part = part[is_var].reset_index(drop=True), part[~is_var].reset_index(drop=True)
@@ -144,7 +163,8 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
             notes.append(
                 f"primary metric `{primary_metric}` was not measured on this dataset; ranked by `{rank_metric}` instead"
             )
-        short = short_training_note(runs[(runs["dataset"] == dataset) & (runs["data_source"] == source)])
+        key = (runs["dataset"] == dataset) & (runs["data_source"] == source) & (runs["correlation"] == correlation)
+        short = short_training_note(runs[key])
         if short:
             notes.append(short)
         headline, secondary = split_metrics(measured, rank_metric, registered)
@@ -157,7 +177,8 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         board = Board(
             str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary, variants
         )
-        board.codes = by_codes[(by_codes["dataset"] == dataset) & (by_codes["data_source"] == source)]
+        board.correlation = str(correlation)
+        board.codes = board.rows(by_codes)
         boards.append(board)
     return boards
 
@@ -168,6 +189,7 @@ def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
     cols = [
         "dataset",
         "data_source",
+        "correlation",
         "view",
         "method",
         "hparams",
@@ -186,7 +208,14 @@ def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
     frames = []
     for board in boards:
         for view, frame in (("setting", board.settings), ("best_per_method", board.best)):
-            frames.append(frame.assign(view=view, rank_metric=board.rank_metric or "", primary_metric=primary_metric))
+            frames.append(
+                frame.assign(
+                    view=view,
+                    correlation=board.correlation,
+                    rank_metric=board.rank_metric or "",
+                    primary_metric=primary_metric,
+                )
+            )
     if not frames:
         return pd.DataFrame(columns=cols)
     out = pd.concat(frames, ignore_index=True)
@@ -309,9 +338,10 @@ def write_leaderboard(runs: pd.DataFrame, out_dir: Path, primary_metric: str) ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     boards = make_boards(runs, primary_metric)
-    tidy_table(boards, primary_metric).to_csv(out_dir / CSV_NAME, index=False)
+    with atomic_path(out_dir / CSV_NAME) as tmp:
+        tidy_table(boards, primary_metric).to_csv(tmp, index=False)
     published = published_tables(boards)
     write_published(published, out_dir)
     text = "\n".join([render_markdown(boards, primary_metric), *published_markdown(published)])
-    (out_dir / MD_NAME).write_text(text + "\n", encoding="utf-8")
+    write_text(out_dir / MD_NAME, text + "\n")
     return text

@@ -39,7 +39,7 @@ def representative_cells(runs: pd.DataFrame, boards: list[Board], all_models: bo
         return runs[cols].drop_duplicates("cell_id").sort_values(["dataset", "method", "hparams", "seed"])
     picked = []
     for board in boards:
-        part = runs[(runs["dataset"] == board.dataset) & (runs["data_source"] == board.data_source)]
+        part = board.rows(runs)
         for method, hparams, steps in board.best[SETTING].drop_duplicates().itertuples(index=False):
             cells = part[(part["method"] == method) & (part["hparams"] == hparams) & (part["steps"] == steps)]
             scored = cells[cells["metric"] == board.rank_metric].dropna(subset=["value"]).sort_values(["value", "seed"])

@@ -30,7 +30,7 @@ Notes = list[str]
 
 
 def _board_runs(runs: pd.DataFrame, board: Board) -> pd.DataFrame:
-    return runs[(runs["dataset"] == board.dataset) & (runs["data_source"] == board.data_source)]
+    return board.rows(runs)
 
 
 def _setting_values(part: pd.DataFrame, setting: tuple, metric: str) -> np.ndarray:
@@ -105,9 +105,7 @@ def score_distributions(
             set_title(ax, title, fontsize=9)
             ax.set_ylabel(_ylabel(metric))
             fig.tight_layout()
-            figures.append(
-                save(fig, out / f"{slug('scores', board.dataset, board.data_source, metric)}.png", "scores", title)
-            )
+            figures.append(save(fig, out / f"{slug('scores', board.dataset, board.tag, metric)}.png", "scores", title))
     return figures, []
 
 
@@ -137,7 +135,7 @@ def paper_figure(runs: pd.DataFrame, boards: list[Board], out: Path, colours: di
         title += _length_flag(part)
         set_suptitle(fig, title, fontsize=10)
         fig.tight_layout()
-        figures.append(save(fig, out / f"{slug('paper', board.dataset, board.data_source)}.png", "paper", title))
+        figures.append(save(fig, out / f"{slug('paper', board.dataset, board.tag)}.png", "paper", title))
     return figures, notes
 
 
@@ -173,7 +171,7 @@ def sensitivity(runs: pd.DataFrame, boards: list[Board], out: Path, colours: dic
                 title += _length_flag(rows)
                 set_suptitle(fig, title, fontsize=10)
                 fig.tight_layout()
-                name = slug("sensitivity", board.dataset, board.data_source, method, key)
+                name = slug("sensitivity", board.dataset, board.tag, method, key)
                 figures.append(save(fig, out / f"{name}.png", "sensitivity", title))
     return figures, []
 
@@ -280,7 +278,7 @@ def training_curves(
             )
             set_suptitle(fig, title, fontsize=10)
             fig.tight_layout()
-            name = slug("curves", board.dataset, board.data_source, method)
+            name = slug("curves", board.dataset, board.tag, method)
             figures.append(save(fig, out / f"{name}.png", "curves", title))
     return figures, notes
 
@@ -325,7 +323,7 @@ def rank_correlation(
         title += _length_flag(part)
         set_title(ax, title, fontsize=9)
         fig.tight_layout()
-        figures.append(save(fig, out / f"{slug('rankcorr', board.dataset, board.data_source)}.png", "rank_corr", title))
+        figures.append(save(fig, out / f"{slug('rankcorr', board.dataset, board.tag)}.png", "rank_corr", title))
     return figures, notes
 
 
@@ -395,7 +393,7 @@ def learning_curves(
         title = f"{board.title}: metrics against training step (dashed: published)"
         set_suptitle(fig, title, fontsize=10)
         fig.tight_layout()
-        figures.append(save(fig, out / f"{slug('learning', board.dataset, board.data_source)}.png", "learning", title))
+        figures.append(save(fig, out / f"{slug('learning', board.dataset, board.tag)}.png", "learning", title))
     return figures, notes
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from disentbench.atomic import atomic_path
 from disentbench.bench.report.length import reference_steps
 from disentbench.bench.report.runs import parse_hparams, short_hparams
 from disentbench.errors import BenchError
@@ -329,7 +330,8 @@ def published_tables(boards, published: pd.DataFrame | None = None) -> list[tupl
 def write_published(tables: list[tuple[str, list[dict], list[str]]], out_dir: Path) -> pd.DataFrame:
     """Write the tidy published-beside-ours CSV (one row per published number we can set ours beside)."""
     frame = pd.DataFrame([r for _, rows, _ in tables for r in rows])
-    frame.to_csv(Path(out_dir) / CSV_NAME, index=False)
+    with atomic_path(Path(out_dir) / CSV_NAME) as tmp:
+        frame.to_csv(tmp, index=False)
     return frame
 
 

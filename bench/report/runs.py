@@ -204,6 +204,9 @@ def normalise(runs: pd.DataFrame) -> pd.DataFrame:
         configs = runs["config"] if "config" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
         runs["representation"] = configs.map({c: representation_of(c) for c in configs.dropna().unique()})
     runs["representation"] = runs["representation"].astype(object).fillna(MEAN_CODES).astype(str)
+    if "correlation" not in runs.columns:  # a runs.csv written before the column: every cell uncorrelated
+        runs["correlation"] = "none"
+    runs["correlation"] = runs["correlation"].astype(object).fillna("none").astype(str)
     return runs
 
 
