@@ -130,12 +130,12 @@ def score_kept(
 
 def curve_rows(cell_dir: str | Path, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The cell's curve as rows of the run's curves.csv: its provenance columns (as runs.csv) + step."""
-    from disentbench.bench.runner import rows_of
+    from disentbench.bench.runner import provenance_columns
 
     curve = read_curve(cell_dir)
     if curve.empty:
         return []
-    base = rows_of({**record, "scores": {"_": 0.0}, "run_level_scores": {}}, record["config"].get("profile", ""))[0]
+    base = provenance_columns(record, record["config"].get("profile", ""))
     out = []
     for row in curve.itertuples(index=False):
         point = {"step": int(row.step), "metric": row.metric, "value": float(row.value)}

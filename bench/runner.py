@@ -286,8 +286,15 @@ def _train_and_evaluate(
 
 def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:
     """One tidy runs.csv row per metric value of a finished cell."""
+    common = provenance_columns(record, profile_name)
+    scores = {**record["scores"], **record.get("run_level_scores", {})}  # udr: bench/run_level.py
+    return [{**common, "metric": k, "value": v} for k, v in sorted(scores.items())]
+
+
+def provenance_columns(record: dict[str, Any], profile_name: str) -> dict[str, Any]:
+    """The columns every row of a cell carries (runs.csv, curves.csv): all but metric and value."""
     cfg = record["config"]
-    common = {
+    return {
         "cell_id": record["cell_id"],
         "profile": cfg.get("profile", profile_name),
         "dataset": cfg["dataset"],
@@ -309,8 +316,6 @@ def rows_of(record: dict[str, Any], profile_name: str) -> list[dict[str, Any]]:
         "python_version": record.get("python_version", ""),
         "config": json.dumps(cfg, sort_keys=True),
     }
-    scores = {**record["scores"], **record.get("run_level_scores", {})}  # udr: bench/run_level.py
-    return [{**common, "metric": k, "value": v} for k, v in sorted(scores.items())]
 
 
 def write_runs_csv(run_dir: Path, records: list[dict[str, Any]], profile_name: str) -> pd.DataFrame:
