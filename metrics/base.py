@@ -135,6 +135,12 @@ class Metric:
         test_factors: np.ndarray | None,
         random_state: np.random.Generator,
     ) -> dict[str, float]:
+        if self.needs_dataset:  # it draws its own images (evaluate), so codes alone cannot score it
+            name = self.registered_name
+            raise BenchError(
+                f"{name} chooses which factor to fix, so it needs a dataset and an encoder: "
+                f"use metrics.evaluate({name!r}, dataset, encode)"
+            )
         raise NotImplementedError
 
     def sample_key(self) -> tuple:

@@ -63,12 +63,6 @@ class BetaVAEScore(Metric):
     batch_size = 64
     needs_dataset = True
 
-    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        raise BenchError(
-            "beta_vae chooses which factor to fix, so it needs a dataset and an encoder: "
-            "use metrics.evaluate('beta_vae', dataset, encode)"
-        )
-
     def evaluate(
         self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
     ) -> dict[str, float]:
@@ -99,12 +93,6 @@ class BetaVAEInfoGANCR(Metric):
     batch_size = 100
     needs_dataset = True
     variant_of = "beta_vae"
-
-    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        raise BenchError(
-            "beta_vae_infogancr chooses which factor to fix, so it needs a dataset and an encoder: "
-            "use metrics.evaluate('beta_vae_infogancr', dataset, encode)"
-        )
 
     def evaluate(
         self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None

@@ -55,12 +55,6 @@ class FactorVAEScore(Metric):
     needs_dataset = True
     params = {"num_variance_estimate": 10_000, "prune_threshold": 0.05}
 
-    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        raise BenchError(
-            "factor_vae chooses which factor to fix, so it needs a dataset and an encoder: "
-            "use metrics.evaluate('factor_vae', dataset, encode)"
-        )
-
     def _argmins(self, dataset, encode, batches, global_var, active) -> np.ndarray:
         """The vote of each batch. With prune_threshold 0 a constant latent stays active and its ratio
         is 0/0 = NaN, which argmin picks first (numpy returns the first NaN): the reference's vote,
@@ -121,12 +115,6 @@ class FactorVAEInfoGANCR(Metric):
     needs_dataset = True
     variant_of = "factor_vae"
     params = {"num_std_images": None}
-
-    def score(self, train_codes, train_factors, test_codes, test_factors, random_state):
-        raise BenchError(
-            "factor_vae_infogancr chooses which factor to fix, so it needs a dataset and an encoder: "
-            "use metrics.evaluate('factor_vae_infogancr', dataset, encode)"
-        )
 
     def evaluate(
         self, dataset, encode: Encode, rng: np.random.Generator, codes_cache: dict | None = None
