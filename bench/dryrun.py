@@ -89,7 +89,8 @@ class StepRate:
 
 
 def plan_table(cells: tuple[Cell, ...], run_dir) -> list[dict[str, Any]]:
-    """One row per dataset x method: settings, seeds, steps, cells, cells already complete."""
+    """One row per dataset x method: settings, seeds, steps, cells, cells already complete, and the
+    correlation settings training draws from (one more grid axis: each multiplies the cells)."""
     groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for cell in cells:
         groups[(cell.dataset, cell.method)].append(cell)
@@ -101,6 +102,7 @@ def plan_table(cells: tuple[Cell, ...], run_dir) -> list[dict[str, Any]]:
                 "data_source": group[0].data_source,
                 "method": method,
                 "settings": len({c.hparams_json for c in group}),
+                "correlations": sorted({c.correlation for c in group}),
                 "seeds": len({c.seed for c in group}),
                 "steps": sorted({c.steps for c in group}),
                 "cells": len(group),
@@ -278,16 +280,23 @@ def _describe(planned, probe_seconds: float) -> str:
         f"dry run: profile {settings.profile['name']}, device {settings.device}, "
         f"{planned.n_parallel} cell(s) at once, results in {settings.run_dir} (nothing is trained or written)",
         "",
-        "| dataset | data | method | settings | seeds | steps | cells | complete | probe steps/s (range) |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    correlated = any(r["correlations"] != ["none"] for r in rows)  # the column only where it is an axis
+    head = ["dataset", "data", "method", "settings"] + ["correlations"] * correlated
+    head += ["seeds", "steps", "cells", "complete", "probe steps/s (range)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         steps = ", ".join(f"{s:,}" for s in r["steps"])
         rate = rates[(r["dataset"], r["method"])]
-        lines.append(
-            f"| {r['dataset']} | {r['data_source']} | {r['method']} | {r['settings']} | {r['seeds']} | "
-            f"{steps} | {r['cells']} | {r['complete']} | {rate.median:.2f} ({rate.low:.2f}-{rate.high:.2f}) |"
-        )
+        values = [r["dataset"], r["data_source"], r["method"], r["settings"]]
+        values += [len(r["correlations"])] * correlated
+        values += [r["seeds"], steps, r["cells"], r["complete"], f"{rate.median:.2f} ({rate.low:.2f}-{rate.high:.2f})"]
+        lines.append("| " + " | ".join(str(v) for v in values) + " |")
+    if correlated:
+        lines.append("")
+        for dataset in sorted({r["dataset"] for r in rows}):
+            names = sorted({n for r in rows if r["dataset"] == dataset for n in r["correlations"]})
+            lines.append(f"{dataset} trains on: {', '.join(names)} (every metric scores uncorrelated data).")
     claim = ClaimSpec.from_config(planned.profile.get("claim"))
     if claim.run_ablation and claim.ablation and any(c.method == claim.method for c in planned.cells):
         lines += ["", f"{claim.method}'s settings include the claim's ablation ({claim.ablation_text()})."]
