@@ -25,6 +25,7 @@ from typing import Any
 
 from disentbench.atomic import write_json
 from disentbench.bench import provenance
+from disentbench.choices import REPRESENTATIONS
 from disentbench.errors import BenchError
 from disentbench.faults import fault_point
 
@@ -85,9 +86,10 @@ def score_checkpoint(
     """Scores of the model in checkpoint `path` (which must be at `step`) with the metrics of
     `sizes` ({name: parameters}), as the runner scores the cell of `config`:
     {"scores", "eval_seconds"} or {"error"}. The dataset is built from the config unless given."""
-    from disentbench import datasets, metrics
+    from disentbench import datasets
     from disentbench.bench.checkpoint import build_method, read_checkpoint
     from disentbench.bench.runner import scoring_encoder
+    from disentbench.bench.scoring import score_model
 
     name = Path(path).name
     if not Path(path).is_file():
@@ -109,7 +111,7 @@ def score_checkpoint(
         )
     encode = scoring_encoder(method, config.get("representation", "mean"), int(config["seed"]), device)
     t0 = time.perf_counter()
-    scores = metrics.evaluate_many(sizes, dataset, encode, seed=int(config["seed"]))
+    scores, _ = score_model(method, encode, config, sizes, dataset, int(config["seed"]))
     return {"scores": scores, "eval_seconds": time.perf_counter() - t0}
 
 
@@ -122,7 +124,10 @@ def score_cell(
 
     try:
         load_plugins(list(plugins))
-        config = json.loads((cell_dir / SCORES).read_text())["config"]
+        if (cell_dir / SCORES).is_file():
+            config = json.loads((cell_dir / SCORES).read_text())["config"]
+        else:  # a derived cell (bench/derived.py) before its first scores
+            config = json.loads((cell_dir / "config.json").read_text())
         configs = {name: sizes.get(name, {}) for name in names}
         return score_checkpoint(cell_dir / CHECKPOINT, config, configs, device, data_dir, int(config["steps"]))
     except BenchError as exc:
@@ -140,10 +145,14 @@ def rescore(
     plugins: tuple = (),
     report: bool = True,
     curve: bool = False,
+    representation: str | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Rescore the cells of runs.csv; return (rescored cell ids, {cell id: why not}). With `curve`,
     the same metrics are also scored at every kept learning-curve checkpoint and merged into the
-    cells' curve.csv (and the run's curves.csv)."""
+    cells' curve.csv (and the run's curves.csv). With `representation`, every finished cell scored
+    on another one gets a derived cell scored on it (bench/derived.py) with the metrics named, else
+    the ones the trained cell has; cells that cannot be scored so are listed in `notes`."""
     from joblib import Parallel, delayed
 
     from disentbench.bench.report.runs import load_runs, read_run_json
@@ -164,7 +173,11 @@ def rescore(
             skipped[cell_id] = f"no readable {SCORES}"
     run_level_wanted = "udr" in (names if names is not None else sizes)  # named, or in the run's profile
     per_cell = None if names is None else [n for n in names if n not in default_run_level()]
-    todo = {cid: wanted_metrics(rec["scores"], per_cell) for cid, rec in records.items()}
+    if representation is None:
+        todo = {cid: wanted_metrics(rec["scores"], per_cell) for cid, rec in records.items()}
+    else:
+        todo = _derive_all(run_dir, records, representation, per_cell, skipped, notes)
+        cell_ids += [cid for cid in todo if cid not in cell_ids]
     todo = {cid: ms for cid, ms in todo.items() if ms}
     results = Parallel(n_jobs=max(1, jobs), backend="loky" if jobs > 1 else "sequential")(
         delayed(score_cell)(run_dir / "cells" / cid, ms, sizes, device, data_dir, tuple(plugins))
@@ -177,6 +190,8 @@ def rescore(
             continue
         record = records[cell_id]
         record["scores"].update(result["scores"])
+        if "derived_from" in record and not record["eval_seconds"]:  # a derived cell's first scores
+            record["eval_seconds"] = result["eval_seconds"]
         record.setdefault("rescored", []).append(
             {
                 "at": provenance.now(),
@@ -214,6 +229,47 @@ def rescore(
         )
         _rewrite_tables(run_dir, order, profile, info, report)
     return done, skipped
+
+
+def _derive_all(
+    run_dir: Path,
+    records: dict[str, dict],
+    representation: str,
+    named: list[str] | None,
+    skipped: dict[str, str],
+    notes: list[str] | None,
+) -> dict[str, list[str]]:
+    """Derive a cell scored on `representation` from each finished cell scored on another (adding
+    it to `records`); return {derived cell id: metrics to score}. A derived cell already scored gets
+    only the named metrics, or those it lacks."""
+    from disentbench.bench import derived
+
+    todo: dict[str, list[str]] = {}
+    for cell_id, record in list(records.items()):
+        config = record["config"]
+        if config.get("representation", "mean") == representation or "derived_from" in record:
+            continue
+        reason = derived.why_not(config, representation)
+        if reason:
+            if notes is not None:
+                notes.append(f"not derived: {cell_id}: {reason}")
+            continue
+        trained = [m for m in record["scores"] if m not in default_run_level()]
+        try:
+            sibling = derived.cell_of(config, representation).cell_id
+            existing = run_dir / "cells" / sibling / SCORES
+            if existing.is_file():  # derived (or trained) before: score what it lacks
+                records[sibling] = json.loads(existing.read_text())
+                have = records[sibling]["scores"]
+                todo[sibling] = list(named) if named is not None else [m for m in trained if m not in have]
+                continue
+            sibling, records[sibling] = derived.derive(run_dir, record, representation)
+            skipped.pop(sibling, None)  # listed in runs.csv but killed before its scores.json: redone now
+        except BenchError as exc:
+            skipped[cell_id] = str(exc)
+            continue
+        todo[sibling] = list(named) if named is not None else trained
+    return todo
 
 
 def _rewrite_tables(run_dir: Path, records: list[dict], profile: dict, info: dict, report: bool) -> None:
@@ -274,11 +330,19 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also score the metrics at every kept learning-curve checkpoint (checkpoints/step-N.pt)",
     )
+    p.add_argument(
+        "--representation",
+        choices=REPRESENTATIONS,
+        default=None,
+        help="score every trained cell on this representation too, as the derived cell a run with "
+        "--representation would make, without training (docs/usage.md)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    notes: list[str] = []
     try:
         from disentbench.bench.plugins import load_plugins
 
@@ -294,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             tuple(args.plugin),
             report=not args.no_report,
             curve=args.curve,
+            representation=args.representation,
+            notes=notes,
         )
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -301,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"rescored {len(done)} cell(s) in {args.run_dir}" + ("" if done or skipped else ": every cell has every metric")
     )
+    for note in notes:
+        print(f"  {note}")
     for cell_id, why in skipped.items():
         print(f"  not rescored: {cell_id}: {why}")
     return 1 if skipped else 0

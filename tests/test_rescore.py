@@ -86,3 +86,51 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert main(["rescore", str(tmp_path), "--metrics", "migg"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown metric 'migg'; registered metrics:" in err and len(err.splitlines()) == 1
+
+
+def _scores(run) -> dict:
+    runs = pd.read_csv(run / "runs.csv")
+    return {(r.cell_id, r.metric): r.value for r in runs.itertuples()}
+
+
+def test_representation_derives_the_cells_a_sampled_run_would_make(tmp_path, capsys):
+    """`rescore --representation sampled` scores the trained models on sampled codes, under the ids and
+    with the numbers of a run trained with --representation sampled, and without training again."""
+    profile = _profile(tmp_path / "p.yaml", {"mig": SIZES["mig"]})
+    cmd = ["--methods", "vae,betavae,infogan", "--datasets", "dsprites"]
+    assert main(tiny_cpu_args(profile, tmp_path / "mean", *cmd)) == 0
+    assert (
+        main(
+            tiny_cpu_args(
+                profile, tmp_path / "sampled", *cmd, "--representation", "sampled", "--methods", "vae,betavae"
+            )
+        )
+        == 0
+    )
+    trained = _scores(tmp_path / "mean")
+    capsys.readouterr()
+    assert main(["rescore", str(tmp_path / "mean"), "--representation", "sampled", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "rescored 2 cell(s)" in out and "not derived:" in out and "infogan has no posterior to sample" in out
+    after, reference = _scores(tmp_path / "mean"), _scores(tmp_path / "sampled")
+    assert {k: v for k, v in after.items() if k in trained} == trained  # the trained cells are untouched
+    derived = {k: v for k, v in after.items() if k not in trained}
+    assert derived == reference  # same ids, same numbers as the run that trained them sampled
+    assert len({cid for cid, _ in derived}) == 2
+    for cid, _ in derived:
+        record = json.loads((tmp_path / "mean" / "cells" / cid / "scores.json").read_text())
+        assert record["config"]["representation"] == "sampled" and record["derived_from"]["representation"] == "mean"
+        assert record["derived_from"]["cell_id"] in {c for c, _ in trained}
+    # again: nothing left to derive or score
+    assert main(["rescore", str(tmp_path / "mean"), "--representation", "sampled", "--no-report"]) == 0
+    assert "rescored 0 cell(s)" in capsys.readouterr().out
+    # a derivation killed before its scores.json is redone, to the same numbers
+    victim = next(iter({cid for cid, _ in derived}))
+    (tmp_path / "mean" / "cells" / victim / "scores.json").unlink()
+    assert main(["rescore", str(tmp_path / "mean"), "--representation", "sampled", "--no-report"]) == 0
+    assert _scores(tmp_path / "mean") == after
+    # a run trained with --representation sampled into the same folder finds the derived cells complete
+    stamp = {cid: (tmp_path / "mean" / "cells" / cid / "scores.json").stat().st_mtime_ns for cid, _ in derived}
+    args = tiny_cpu_args(profile, tmp_path / "mean", *cmd, "--representation", "sampled", "--methods", "vae,betavae")
+    assert main(args) == 0
+    assert stamp == {cid: (tmp_path / "mean" / "cells" / cid / "scores.json").stat().st_mtime_ns for cid, _ in derived}
