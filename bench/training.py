@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from disentbench import faults
+from disentbench.atomic import write_text
 from disentbench.bench import preemption
 from disentbench.bench.checkpoint import CHECKPOINT, keep_copy, kept_path, load_latest, save_checkpoint
 from disentbench.choices import COMPILE_MODES, PRECISIONS
@@ -376,6 +377,22 @@ def resume(
     return int(state["step"]), float(state.get("elapsed_seconds", 0.0))
 
 
+def attach_data(method: Method, dataset: GroundTruthDataset, cell_dir: Path | None) -> None:
+    """A method that keeps part of its training data (the few-labels methods: their labelled subset)
+    draws it through its `attach_data(dataset)` hook, after a resume restored any recorded one; the
+    files it returns ({name: text}) record it in the cell folder."""
+    hook = getattr(method, "attach_data", None)
+    if hook is None:
+        return
+    files = hook(dataset)
+    if cell_dir is None:
+        return
+    for name, text in files.items():
+        path = Path(cell_dir) / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            write_text(path, text)
+
+
 def check_same_hparams(method: Method, state: dict[str, Any], cell_dir: Path) -> None:
     """Refuse to continue a checkpoint written with other hyperparameters (as after a default
     changed between releases): its weights would not fit, or would train another model."""
@@ -512,6 +529,7 @@ def train(
         plan(options.steps)
     meter = LossMeter()
     start, elapsed_before = resume(method, cell_dir, options.steps, device, data_rng, noise, meter)
+    attach_data(method, dataset, cell_dir)
     rows = method.batches_per_step * options.batch_size
     batches = BatchStream(
         dataset,

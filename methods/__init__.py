@@ -34,6 +34,7 @@ from disentbench.methods import (  # noqa: E402,F401  (register the rest)
     factorvae,
     hfs,  # hfs, betahfs
     infogan,  # infogan, infogancr
+    semisupervised,  # s2betavae, s2factorvae, s2betatcvae, s2dipvae1, s2dipvae2
     weak,  # gvae, mlvae, adagvae, adamlvae
 )
 from disentbench.methods import vae as _vae  # noqa: E402,F401  (registers vae, betavae)

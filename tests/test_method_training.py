@@ -12,6 +12,8 @@ from disentbench.methods import Interval, Options
 VAES = ["vae", "betavae", "factorvae", "betatcvae", "annealedvae", "dipvae1", "dipvae2", "hfs", "betahfs"]
 GANS = ["did", "infogan", "infogancr"]
 WEAK = ["gvae", "mlvae", "adagvae", "adamlvae"]  # trained on pairs (tests/test_method_weak.py)
+#: trained with a few labelled images (tests/test_method_semisupervised.py)
+SEMI = ["s2betavae", "s2factorvae", "s2betatcvae", "s2dipvae1", "s2dipvae2"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -104,10 +106,10 @@ def _outside(constraint):
     return constraint.high + step if constraint.closed in ("right", "both") else constraint.high
 
 
-@pytest.mark.parametrize("name", VAES + GANS + WEAK)
+@pytest.mark.parametrize("name", VAES + GANS + WEAK + SEMI)
 def test_every_constraint_rejects_a_bad_value_and_accepts_the_default(name):
     builtin = {n for n in methods.list_methods() if methods.get(n).__module__.startswith("disentbench.methods.")}
-    assert builtin == set(VAES + GANS + WEAK)  # a new built-in method joins this test
+    assert builtin == set(VAES + GANS + WEAK + SEMI)  # a new built-in method joins this test
     cls = methods.get(name)
     assert {"latent_dim", "lr"} <= set(cls.all_constraints)
     for param, constraint in cls.all_constraints.items():
