@@ -105,6 +105,22 @@ def test_perf_script_plain_mode_and_bad_method(capsys):
     assert "nosuchmethod" in capsys.readouterr().out
 
 
+def test_profile_by_shape_names_each_layers_convolutions(capsys):
+    """--by-shape keeps the layers apart: the first convolution's input has the image's one channel
+    and the last transposed convolution's weight has it as its output channel."""
+    argv = ["--methods", "betavae", "--datasets", "dsprites", "--source", "procedural", "--batch", "4"]
+    argv += ["--profile-steps", "1", "--warmup", "1", "--threads", "1", "--peak-size", "256", "--by-shape"]
+    argv += ["--profile-top", "40"]
+    assert perf_train.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "convolutions by input shape" in text
+    rows = json.loads(text.strip().splitlines()[-1])["profile"]["dsprites/betavae"]["by_shape"]
+    shapes = [r["shapes"] for r in rows]
+    assert any(s.startswith("[[4, 1, 64, 64], [32, 1, 4, 4]") for s in shapes)  # the first layer, forward
+    assert any("[32, 1, 4, 4], [1]" in s for s in shapes)  # the last layer (32 -> 1 channel), forward
+    assert all(0 < r["share"] < 1 and r["self_cpu_ms_per_step"] >= 0 for r in rows)
+
+
 def test_bf16_changes_the_arithmetic_but_stays_finite_and_close():
     ref, before, r32 = _run()
     m, _, r16 = _run(precision="bf16")

@@ -421,6 +421,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--profile-top", type=int, default=15, help="operators listed by --profile-steps")
     p.add_argument(
+        "--by-shape",
+        action="store_true",
+        help="with --profile-steps: the operators per input shape too, so each layer's convolutions are apart "
+        "(is the thin first or last layer the cost?)",
+    )
+    p.add_argument(
         "--peak-size",
         type=int,
         default=2048,
@@ -760,7 +766,7 @@ def _profile(args, device: torch.device, opts: dict, figures: dict) -> int:
         for method_name in args.methods:
             ds, method = _build(method_name, dataset_name, args.source, device)
             _time_minimal(method, ds, max(args.warmup, 1), args.batch, device, opts)
-            with profile(activities=activities) as prof:
+            with profile(activities=activities, record_shapes=args.by_shape) as prof:
                 seconds = _time_minimal(method, ds, args.profile_steps, args.batch, device, opts)
             events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
             total = sum(e.self_cpu_time_total for e in events) or 1.0
@@ -784,9 +790,32 @@ def _profile(args, device: torch.device, opts: dict, figures: dict) -> int:
                     f"  {t['op'][:48]:48s} {t['self_cpu_ms_per_step']:8.2f} ms {100 * t['share']:5.1f}% "
                     f"{t['calls_per_step']:7.1f} calls"
                 )
+            if args.by_shape:
+                figures["profile"][key]["by_shape"] = _by_shape(prof, total, args.profile_steps, args.profile_top)
     figures["loadavg_end"] = list(os.getloadavg())
     print(json.dumps(_round(figures)))
     return 0
+
+
+def _by_shape(prof, total: float, steps: int, top: int) -> list[dict]:
+    """The convolution operators (forward and backward) per input shape, by self CPU time: which
+    layer each one is shows in its shapes (the first layer's input has the image's channels, the
+    last transposed convolution's weight has them as its output)."""
+    events = [e for e in prof.key_averages(group_by_input_shape=True) if "conv" in e.key.lower()]
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    rows = [
+        {
+            "op": e.key,
+            "shapes": str(e.input_shapes)[:120],
+            "self_cpu_ms_per_step": e.self_cpu_time_total / 1e3 / steps,
+            "share": e.self_cpu_time_total / total,
+        }
+        for e in events[:top]
+    ]
+    print("  convolutions by input shape (self CPU time per step, share of the step):")
+    for r in rows:
+        print(f"    {r['op'][:36]:36s} {r['self_cpu_ms_per_step']:8.2f} ms {100 * r['share']:5.1f}%  {r['shapes']}")
+    return rows
 
 
 def _round(obj):
