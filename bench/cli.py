@@ -174,6 +174,18 @@ def _add_how_to_train(p: argparse.ArgumentParser) -> None:
         "docs/correlated.md; replaces the profile's correlation key)",
     )
     p.add_argument(
+        "--score-correlated",
+        action="store_true",
+        help="also score correlated cells on their correlated training distribution (columns correlated_<metric>; "
+        "sets the profile's score_correlated key)",
+    )
+    p.add_argument(
+        "--holdout",
+        help="hold factor combinations out of training: setting names such as dsprites_recomb_10 (several: one more "
+        "grid axis; 'none': every combination, the default); metrics score the seen combinations and, as "
+        "heldout_<metric>, the held-out ones; see docs/heldout.md; replaces the profile's holdout key",
+    )
+    p.add_argument(
         "--precision",
         default="fp32",
         choices=PRECISIONS,
@@ -238,30 +250,33 @@ def _check_sources(profile: dict, source: str, loaded: dict) -> None:
             )
 
 
-def _correlations(value: str | None, profile: dict, loaded: dict) -> dict[str, list[str]]:
-    """Per dataset, the correlation settings its cells train on (--correlation, else the profile's
-    `correlation` key): "none" applies to every dataset, a named setting to the datasets of its
-    family; a name unknown, or for none of the selected datasets, is a one-line error."""
-    from disentbench.datasets import correlation
+def _setting_axis(flag: str, value: str | None, profile: dict, loaded: dict) -> dict[str, list[str]]:
+    """Per dataset, the settings of one data axis its cells train on (`--correlation` or `--holdout`,
+    else the profile's key of that name): "none" applies to every dataset, a named setting to the
+    datasets of its family; a name unknown, or for none of the selected datasets, is a one-line error."""
+    from disentbench.datasets import correlation, holdout
 
-    names = profile["correlation"] if value is None else [v.strip() for v in value.split(",") if v.strip()]
+    module = {"correlation": correlation, "holdout": holdout}[flag]
+    names = profile[flag] if value is None else [v.strip() for v in value.split(",") if v.strip()]
     if not names:
-        raise BenchError("--correlation is empty; give setting names such as dsprites_single_1_01, or none")
+        example = module.list_settings()[0]
+        raise BenchError(f"--{flag} is empty; give setting names such as {example}, or none")
     names = list(dict.fromkeys(names))
     out: dict[str, list[str]] = {name: [] for name in loaded}
     for name in names:
-        if name == correlation.NONE:
+        if name == module.NONE:
             for axis in out.values():
                 axis.append(name)
             continue
-        fits = [d for d, dataset in loaded.items() if correlation.get(name).applies_to(dataset)]
+        fits = [d for d, dataset in loaded.items() if module.get(name).applies_to(dataset)]
         if not fits:
-            correlation.get(name, next(iter(loaded.values())))  # one line: which datasets it is for
+            module.get(name, next(iter(loaded.values())))  # one line: which datasets it is for
         for d in fits:
+            module.get(name, loaded[d])  # one line if its grid cannot take it
             out[d].append(name)
     for d, axis in out.items():
         if not axis:
-            correlation.get(names[0], loaded[d])  # one line: the settings this dataset takes
+            module.get(names[0], loaded[d])  # one line: the settings this dataset takes
     return out
 
 
@@ -279,11 +294,15 @@ def _check_representation(representation: str, method_names: list[str]) -> None:
 
 def _check_method_datasets(cells: list[Cell], loaded: dict) -> None:
     """A method that needs something of its data (the weakly supervised ones draw pairs through a
-    factor grid) says so in one line for each planned setting, before any training."""
-    for method, dataset, hparams_json in dict.fromkeys((c.method, c.dataset, c.hparams_json) for c in cells):
+    complete factor grid) says so in one line for each planned setting, before any training; it is
+    asked about what the cell trains on (a held-out cell's grid has holes)."""
+    from disentbench.datasets.holdout import seen_part
+
+    keys = dict.fromkeys((c.method, c.dataset, c.hparams_json, c.holdout) for c in cells)
+    for method, dataset, hparams_json, holdout in keys:
         check = getattr(methods.get(method), "check_dataset", None)
         if check is not None:
-            check(loaded[dataset], json.loads(hparams_json))
+            check(seen_part(loaded[dataset], holdout), json.loads(hparams_json))
 
 
 def _trackers(args: argparse.Namespace, profile: dict) -> tuple[tuple[str, ...], str | None]:
@@ -336,6 +355,8 @@ def plan(args: argparse.Namespace) -> Plan:
     """Validate everything and expand the grid; no training happens here."""
     load_plugins(args.plugin)
     profile = load_profile(args.profile)
+    if getattr(args, "score_correlated", False):
+        profile = {**profile, "score_correlated": True}
     if getattr(args, "score_steps", None) is not None:
         profile = {**profile, "score_steps": parse_score_steps(args.score_steps), "method_score_steps": {}}
     method_names = _names(args.methods, profile["methods"], methods.list_methods(), "method")
@@ -379,7 +400,8 @@ def plan(args: argparse.Namespace) -> Plan:
         args.precision,
         representation,
         extra_settings=extra,
-        correlations=_correlations(getattr(args, "correlation", None), profile, loaded),
+        correlations=_setting_axis("correlation", getattr(args, "correlation", None), profile, loaded),
+        holdouts=_setting_axis("holdout", getattr(args, "holdout", None), profile, loaded),
     )
     _check_method_datasets(cells, loaded)
     for method, cell_steps in dict.fromkeys((c.method, c.steps) for c in cells):

@@ -44,10 +44,24 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
         "a list of correlation settings training draws from, e.g. [dsprites_single_1_01] "
         "(none: uncorrelated; several: one more grid axis; --correlation overrides)",
     ),
+    "score_correlated": (
+        bool,
+        "true or false (true: a correlated cell is also scored on its correlated training distribution, "
+        "in columns correlated_<metric>; --score-correlated sets it)",
+    ),
+    "holdout": (
+        list,
+        "a list of held-out combination settings, e.g. [dsprites_recomb_10] (none: train on every "
+        "combination; several: one more grid axis; --holdout overrides)",
+    ),
+    "reconstruction_points": (
+        int,
+        "a positive integer (images per set whose reconstruction error a held-out cell records)",
+    ),
     "claim": (dict, "a mapping {method, ablation, metrics, run_ablation} (the claim the report tests)"),
     "log": (list, "a list of trackers that log every cell, e.g. [tensorboard, mlflow] (--log overrides)"),
 }
-_POSITIVE = ("seeds", "batch_size", "steps", "log_every")
+_POSITIVE = ("seeds", "batch_size", "steps", "log_every", "reconstruction_points")
 
 
 def list_profiles() -> list[str]:
@@ -134,9 +148,10 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     for name in p.get("log") or []:  # the names themselves are checked with the trackers (bench.trackers)
         if not isinstance(name, str):
             raise BenchError(f"{where}: log must be a list of tracker names such as tensorboard, got {name!r}")
-    correlation = p.get("correlation", ["none"])
-    if not correlation or not all(isinstance(name, str) and name for name in correlation):
-        raise BenchError(f"{where}: correlation must be a list of setting names such as none, got {correlation!r}")
+    for axis in ("correlation", "holdout"):
+        names = p.get(axis, ["none"])
+        if not names or not all(isinstance(name, str) and name for name in names):
+            raise BenchError(f"{where}: {axis} must be a list of setting names such as none, got {names!r}")
     for key in ("datasets", "metrics", "steps", "batch_size", "primary_metric"):
         if key not in p:
             raise BenchError(f"{where}: missing required key {key!r}")
@@ -152,6 +167,9 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     p.setdefault("procedural_ok", True)
     p.setdefault("representation", REPRESENTATIONS[0])
     p.setdefault("correlation", ["none"])
+    p.setdefault("score_correlated", False)
+    p.setdefault("holdout", ["none"])
+    p.setdefault("reconstruction_points", 10_000)
     if "claim" in p:  # absent: the report tests the default claim on whatever metrics were measured
         p["claim"] = ClaimSpec.from_config(p["claim"]).as_config()
     p["metrics"] = {k: dict(v or {}) for k, v in p["metrics"].items()}

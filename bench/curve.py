@@ -178,7 +178,8 @@ def write_run_curves(run_dir: str | Path, cell_ids: list[str]) -> Path | None:
     if not rows:
         return None
     columns = [c for c in RUN_COLUMNS if c not in ("metric", "value")]
-    columns = columns[:9] + ["step", "metric", "value"] + columns[9:]
+    at = columns.index("seed") + 1  # the cell's identity first, then the point, then the rest
+    columns = columns[:at] + ["step", "metric", "value"] + columns[at:]
     frame = pd.DataFrame(rows, columns=columns).sort_values(["cell_id", "step", "metric"], kind="stable")
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)

@@ -38,6 +38,9 @@ class Cell:
     #: the correlation setting training draws its factors from (disentbench.datasets.correlation);
     #: the default "none" adds nothing to the id, so uncorrelated cells keep the ids they had
     correlation: str = "none"
+    #: the held-out combinations training never sees (disentbench.datasets.holdout); the default
+    #: "none" adds nothing to the id, like `correlation`
+    holdout: str = "none"
     #: "module:qualname" of the class that trains the cell (method_class_path), part of its identity
     method_class: str = ""
     #: readable hyperparameters for the id (hparams_slug, computed where the method is registered);
@@ -53,8 +56,9 @@ class Cell:
         del cfg["hparams_json"], cfg["slug"]
         if cfg["representation"] == REPRESENTATIONS[0]:
             del cfg["representation"]
-        if cfg["correlation"] == "none":
-            del cfg["correlation"]
+        for axis in ("correlation", "holdout"):
+            if cfg[axis] == "none":
+                del cfg[axis]
         cfg["hparams"] = self.hparams
         return cfg
 
@@ -64,6 +68,8 @@ class Cell:
         parts = [self.dataset, self.method]
         if self.correlation != "none":  # dsprites_single_1_01 on dsprites: "dsprites-single_1_01-..."
             parts.insert(1, self.correlation.removeprefix(f"{self.dataset}_"))
+        if self.holdout != "none":  # dsprites_recomb_10 on dsprites: "dsprites-held_recomb_10-..."
+            parts.insert(1, "held_" + self.holdout.removeprefix(f"{self.dataset}_"))
         if self.slug:
             parts.append(self.slug)
         parts.append(f"s{self.seed}")
@@ -148,10 +154,20 @@ def expand(
     representation: str = "mean",
     extra_settings: dict[str, list[dict[str, Any]]] | None = None,
     correlations: dict[str, list[str]] | None = None,
+    holdouts: dict[str, list[str]] | None = None,
 ) -> list[Cell]:
     """Every cell. `extra_settings` adds, per method, settings given as overrides of its defaults
     (the claim's ablation) after the grid's, unless the grid already holds them. `correlations`:
-    per dataset, the correlation settings its cells train on (one more axis; default ["none"])."""
+    per dataset, the correlation settings its cells train on (one more axis; default ["none"]);
+    `holdouts` likewise the held-out combinations (a correlation and a holdout never combine)."""
+    for dataset in dataset_sources:
+        corr = [c for c in (correlations or {}).get(dataset, []) if c != "none"]
+        held = [h for h in (holdouts or {}).get(dataset, []) if h != "none"]
+        if corr and held:
+            raise BenchError(
+                f"correlation {corr[0]} and holdout {held[0]} do not combine (one reweights the combinations, "
+                "the other removes some); run them as two commands into the same --results"
+            )
     cells = []
     for dataset, source in dataset_sources.items():
         for method in method_names:
@@ -163,9 +179,10 @@ def expand(
                 extra = hparam_settings(method, {k: [v] for k, v in overrides.items()}, "none", size)[0]
                 if extra not in settings:
                     settings.append(extra)
-            for hp, correlation, seed in itertools.product(
-                settings, (correlations or {}).get(dataset, ["none"]), range(seeds)
-            ):
+            axes = itertools.product(
+                (correlations or {}).get(dataset, ["none"]), (holdouts or {}).get(dataset, ["none"])
+            )
+            for hp, (correlation, holdout), seed in itertools.product(settings, list(axes), range(seeds)):
                 cells.append(
                     Cell(
                         dataset,
@@ -179,6 +196,7 @@ def expand(
                         precision,
                         representation=representation,
                         correlation=correlation,
+                        holdout=holdout,
                         method_class=class_path,
                         slug=hparams_slug(method, hp),
                     )

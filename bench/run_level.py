@@ -28,8 +28,9 @@ IMAGES_SEED = 0
 def setting_key(config: dict[str, Any]) -> str:
     key = {k: config.get(k) for k in SETTING_FIELDS}
     key["representation"] = config.get("representation", "mean")
-    if config.get("correlation", "none") != "none":  # absent from older keys, so their groups stay the same
-        key["correlation"] = config["correlation"]
+    for axis in ("correlation", "holdout"):  # absent from older keys, so their groups stay the same
+        if config.get(axis, "none") != "none":
+            key[axis] = config[axis]
     return json.dumps(key, sort_keys=True, default=str)
 
 
@@ -39,6 +40,7 @@ def udr_of_run(
     """({cell id: {"udr": score, "udr_models": M}}, notes) over the finished cells in `records`."""
     from disentbench import datasets, metrics
     from disentbench.bench.checkpoint import build_method, load_latest
+    from disentbench.datasets.holdout import seen_part
     from disentbench.metrics.udr import gather_model_codes
 
     udr = metrics.create("udr", **(params or {}))
@@ -65,11 +67,10 @@ def udr_of_run(
         if len(models) < 2:
             notes.append(f"udr: {what} has fewer than 2 readable checkpoints; no UDR")
             continue
-        data_key = (config["dataset"], config["data_source"])
-        if data_key not in data_cache:
-            data_cache[data_key] = datasets.create(
-                config["dataset"], source=config["data_source"], data_dir=data_dir, device=device
-            )
+        data_key = (config["dataset"], config["data_source"], config.get("holdout", "none"))
+        if data_key not in data_cache:  # a held-out cell's UDR, like its plain keys, scores the seen part
+            plain = datasets.create(config["dataset"], source=config["data_source"], data_dir=data_dir, device=device)
+            data_cache[data_key] = seen_part(plain, data_key[2])
         with_posterior = all(hasattr(m, "encode_sampled") and hasattr(m, "encoder") for m in models)
         codes, kls = gather_model_codes(
             data_cache[data_key],

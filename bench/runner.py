@@ -28,8 +28,10 @@ from disentbench.atomic import atomic_path, write_json
 from disentbench.bench import curve, provenance, trackers
 from disentbench.bench.grid import Cell, method_class_path
 from disentbench.bench.locks import STALE_SECONDS, CellLock
+from disentbench.bench.scoring import score_model
 from disentbench.bench.training import RunSeeds, SpeedOptions, TrainingDiverged, TrainOptions, train
 from disentbench.datasets.correlation import correlated
+from disentbench.datasets.holdout import seen_part
 from disentbench.errors import BenchError, DiskFull, OutOfMemory, is_disk_full
 
 SCORES = "scores.json"
@@ -42,6 +44,7 @@ RUN_COLUMNS = [
     "dataset",
     "data_source",
     "correlation",
+    "holdout",
     "data_verified",
     "method",
     "hparams",
@@ -148,6 +151,17 @@ def run_cell(
         lock.release()
 
 
+def scoring_options(cell: Cell, profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile's scoring options that apply to `cell`, for its config (bench/scoring.py reads
+    them there, as do its learning curve and `rescore`): only where they change something."""
+    out: dict[str, Any] = {}
+    if cell.correlation != "none" and profile.get("score_correlated"):
+        out["score_correlated"] = True
+    if cell.holdout != "none":
+        out["reconstruction_points"] = int(profile.get("reconstruction_points", 10_000))
+    return out
+
+
 def _log_pictures(log: trackers.CellTrackers, method, dataset, cell: Cell, out_dir: Path, device) -> None:
     """Draw the cell's latent traversals (still PNG and animated GIF, as the report draws them) into
     `figures/` and hand them to the trackers; a drawing that fails costs one warning line."""
@@ -189,6 +203,7 @@ def _train_and_score(cell: Cell, settings: RunSettings, out_dir: Path, progress,
             "channels_last": settings.channels_last,
             "observation_shape": list(dataset.observation_shape),
             **dataset.describe(),
+            **scoring_options(cell, settings.profile),
         }
         write_json(out_dir / CONFIG, config)
         if cell.method_class and method_class_path(cell.method) != cell.method_class:
@@ -246,7 +261,8 @@ def _train_and_evaluate(
         if progress is not None:
             progress(step, losses)
 
-    training_data = correlated(dataset, cell.correlation)  # the metrics score the plain `dataset`
+    # the metrics score the plain `dataset` (a held-out cell: its seen and held-out parts, bench/scoring.py)
+    training_data = seen_part(correlated(dataset, cell.correlation), cell.holdout)
     try:
         result = train(
             method, training_data, options, device=device, cell_dir=out_dir, progress=logged_progress, speed=speed,
@@ -257,9 +273,8 @@ def _train_and_evaluate(
         raise OutOfMemory("training", size, "batch_size: in the profile") from exc
     score_curve()  # a kept step left unscored by an earlier, interrupted run
     t0 = time.perf_counter()
-    scores = metrics.evaluate_many(
-        settings.profile["metrics"], dataset, representation(method, cell, device), seed=cell.seed
-    )
+    encode = representation(method, cell, device)
+    scores, scored_on = score_model(method, encode, config, settings.profile["metrics"], dataset, cell.seed)
     eval_seconds = time.perf_counter() - t0
     if config["score_steps"]:  # the final step closes the learning curve
         curve.append_point(out_dir, cell.steps, scores, eval_seconds)
@@ -276,6 +291,7 @@ def _train_and_evaluate(
         "completed_at": provenance.now(),
         "resumed_from_step": result.resumed_from,
         "last_losses": result.last_losses,
+        **({"scored_on": scored_on} if scored_on else {}),
     }
     if log.active:  # logged before scores.json, so a cell complete on disk was logged whole
         log.log_scores(scores)
@@ -300,6 +316,7 @@ def provenance_columns(record: dict[str, Any], profile_name: str) -> dict[str, A
         "dataset": cfg["dataset"],
         "data_source": cfg["data_source"],
         "correlation": cfg.get("correlation", "none"),
+        "holdout": cfg.get("holdout", "none"),
         "data_verified": cfg.get("verified", ""),
         "method": cfg["method"],
         "hparams": json.dumps(cfg["hparams"], sort_keys=True),

@@ -21,6 +21,9 @@ BACKENDS = ("local", "dask", "dask-local")
 REPRESENTATIONS = ("mean", "sampled")
 #: hyperparameter grids: "reference" expands each method over its declared reference grid
 GRIDS = ("reference", "none")
+#: prefixes of a cell's extra score sets, each before an ordinary metric key: the held-out
+#: combinations of a held-out cell, the correlated training distribution of a correlated one
+SCORE_SET_PREFIXES = ("heldout_", "correlated_")
 
 
 def or_list(values: Iterable[str]) -> str:

@@ -26,6 +26,7 @@ from disentbench.bench.report.length import short_training_note
 from disentbench.bench.report.published import published_tables, write_published
 from disentbench.bench.report.published import render_markdown as published_markdown
 from disentbench.bench.report.runs import (
+    base_key,
     claim_metrics,
     has_direction,
     higher_is_better,
@@ -40,6 +41,8 @@ from disentbench.bench.report.runs import (
 
 #: one board per dataset, data source and correlation setting training drew from ("none": uncorrelated)
 BOARD = ["dataset", "data_source", "correlation"]
+#: ... and per held-out setting ("none": trained on every combination); the boards' full key
+BOARD_AXES = [*BOARD, "holdout"]
 SETTING = ["method", "hparams", "steps"]
 CSV_NAME = "leaderboard.csv"
 MD_NAME = "leaderboard.md"
@@ -69,20 +72,26 @@ class Board:
     codes: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: the correlation setting the board's models trained on (scored on uncorrelated data)
     correlation: str = "none"
+    #: the held-out setting whose combinations the board's models never saw (plain keys score the
+    #: seen combinations, `heldout_` keys the held-out ones)
+    holdout: str = "none"
 
     @property
     def title(self) -> str:
-        return f"{self.dataset} (data: {self.data_source}{correlation_note(self.correlation)})"
+        notes = correlation_note(self.correlation) + holdout_note(self.holdout)
+        return f"{self.dataset} (data: {self.data_source}{notes})"
 
     @property
     def tag(self) -> str:
-        """What tells the board's figure files apart: the data source, and the correlation when set."""
-        return self.data_source if self.correlation == "none" else f"{self.data_source}-{self.correlation}"
+        """What tells the board's figure files apart: the data source, and each data axis when set."""
+        axes = [a for a in (self.correlation, self.holdout) if a != "none"]
+        return "-".join([self.data_source, *axes])
 
     def rows(self, runs: pd.DataFrame) -> pd.DataFrame:
         """The rows of `runs` (normalised) that belong to this board."""
         keep = (runs["dataset"] == self.dataset) & (runs["data_source"] == self.data_source)
-        return runs[keep & (runs["correlation"] == self.correlation)]
+        keep &= runs["correlation"] == self.correlation
+        return runs[keep & (runs["holdout"] == self.holdout)]
 
 
 def correlation_note(correlation: str) -> str:
@@ -90,10 +99,43 @@ def correlation_note(correlation: str) -> str:
     return "" if correlation == "none" else f", trained on correlated factors: {correlation}"
 
 
+def holdout_note(holdout: str) -> str:
+    """The words beside the data source in a title: ", combinations held out: NAME" ("" for none)."""
+    return "" if holdout == "none" else f", combinations held out: {holdout}"
+
+
+def score_set_notes(holdout: str, measured) -> list[str]:
+    """What a reader of a board with extra score sets needs (bench/scoring.py): which columns score
+    what, and every metric measured in the plain set but not in an extra one, with the reason."""
+    from disentbench.bench.scoring import CORRELATED, HELDOUT, unrestricted_reason
+
+    have = set(measured)
+    notes = []
+    sets = []
+    if holdout != "none":
+        notes.append(
+            f"trained without the combinations of `{holdout}`: plain columns score the seen combinations, "
+            f"`{HELDOUT}` columns the held-out ones (docs/heldout.md)"
+        )
+        sets.append((HELDOUT, "the held-out combinations"))
+    if any(k.startswith(CORRELATED) for k in have):
+        notes.append(
+            f"plain columns score uncorrelated factors, `{CORRELATED}` columns the correlated training "
+            "distribution (docs/correlated.md)"
+        )
+        sets.append((CORRELATED, "the correlated distribution"))
+    for prefix, where in sets:
+        for key in sorted(have):
+            why = unrestricted_reason(key) if base_key(key) == key and prefix + key not in have else None
+            if why:
+                notes.append(f"`{key}` is not scored on {where}: {why}")
+    return notes
+
+
 def setting_stats(runs: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """mean, std (ddof=1, NaN for one seed) and n over seeds of every setting x metric (kept apart
     by the columns `by` too)."""
-    cols = BOARD + SETTING + list(by) + ["metric"]
+    cols = BOARD_AXES + SETTING + list(by) + ["metric"]
     valid = runs.dropna(subset=["value"])
     if valid.empty:
         return pd.DataFrame(columns=cols + ["mean", "std", "n"])
@@ -151,7 +193,7 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
     registered = registered_metrics()
     variant = frozenset(variant_metrics())
     boards = []
-    for (dataset, source, correlation), part in stats.groupby(BOARD, sort=True):
+    for (dataset, source, correlation, holdout), part in stats.groupby(BOARD_AXES, sort=True):
         part = part.reset_index(drop=True)
         is_var = part["metric"].map(lambda m: is_variant_key(m, variant)).astype(bool)
         variants, part = part[is_var].reset_index(drop=True), part[~is_var].reset_index(drop=True)
@@ -163,8 +205,9 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
             notes.append(
                 f"primary metric `{primary_metric}` was not measured on this dataset; ranked by `{rank_metric}` instead"
             )
+        notes += score_set_notes(str(holdout), part["metric"].unique())
         key = (runs["dataset"] == dataset) & (runs["data_source"] == source) & (runs["correlation"] == correlation)
-        short = short_training_note(runs[key])
+        short = short_training_note(runs[key & (runs["holdout"] == holdout)])
         if short:
             notes.append(short)
         headline, secondary = split_metrics(measured, rank_metric, registered)
@@ -177,7 +220,7 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         board = Board(
             str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary, variants
         )
-        board.correlation = str(correlation)
+        board.correlation, board.holdout = str(correlation), str(holdout)
         board.codes = board.rows(by_codes)
         boards.append(board)
     return boards
@@ -190,6 +233,7 @@ def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
         "dataset",
         "data_source",
         "correlation",
+        "holdout",
         "view",
         "method",
         "hparams",
@@ -212,6 +256,7 @@ def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
                 frame.assign(
                     view=view,
                     correlation=board.correlation,
+                    holdout=board.holdout,
                     rank_metric=board.rank_metric or "",
                     primary_metric=primary_metric,
                 )

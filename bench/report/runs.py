@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from disentbench.bench.report import headline
+from disentbench.choices import SCORE_SET_PREFIXES
 from disentbench.errors import BenchError
 
 RUNS_CSV = "runs.csv"
@@ -33,6 +34,7 @@ LOWER_IS_BETTER = frozenset(
         "gaussian_wasserstein_correlation",
         "gaussian_wasserstein_correlation_norm",
         "mutual_info_score",
+        "reconstruction_mse",
     }
 )
 #: diagnostics with no better direction (counts of active latents): never marked best
@@ -53,8 +55,16 @@ METRIC_ORDER = (
 )
 
 
+def base_key(key: str) -> str:
+    """The ordinary metric key under a score-set prefix (`heldout_mig` -> `mig`; SCORE_SET_PREFIXES)."""
+    for prefix in SCORE_SET_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
+
+
 def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
+    return base_key(metric) not in LOWER_IS_BETTER
 
 
 def has_direction(metric: str) -> bool:
@@ -97,6 +107,7 @@ def variant_metrics() -> frozenset[str]:
 def is_variant_key(key: str, variants: frozenset[str] | None = None) -> bool:
     """A key of a variant metric (its headline `sap_continuous` or a secondary `dci_lasso_completeness`)."""
     variants = variant_metrics() if variants is None else variants
+    key = base_key(key)
     return any(key == v or key.startswith(v + "_") for v in variants)
 
 
@@ -127,9 +138,23 @@ def split_metrics(
     Headline: the claim metrics (MIG, DCI, SAP) first, then the ranking metric (so the column the
     rows are ranked by is always in view, even a secondary key chosen as primary), then the other
     headline keys in METRIC_ORDER, then sorted. Secondary: the keys of each family (train
-    accuracies, completeness, informativeness, counts...), grouped by family in headline order."""
-    registered = registered_metrics() if registered is None else registered
+    accuracies, completeness, informativeness, counts...), grouped by family in headline order.
+    A key of another score set (`heldout_mig`) follows its ordinary key (`mig`) in the same table."""
     present = list(dict.fromkeys(metrics))
+    bases = list(dict.fromkeys(base_key(m) for m in present))
+    headline, secondary = _split_bases(bases, base_key(rank_metric) if rank_metric else None, registered)
+
+    def with_sets(keys: list[str]) -> list[str]:
+        return [k for b in keys for k in (b, *(p + b for p in SCORE_SET_PREFIXES)) if k in present]
+
+    return with_sets(headline), with_sets(secondary)
+
+
+def _split_bases(
+    present: list[str], rank_metric: str | None, registered: frozenset[str] | None
+) -> tuple[list[str], list[str]]:
+    """split_metrics on ordinary keys only."""
+    registered = registered_metrics() if registered is None else registered
     family = {m: family_of(m, present, registered) for m in present}
     heads = {m for m in present if family[m] is None}
     headline = [m for m in claim_metrics() if m in heads]
@@ -204,9 +229,10 @@ def normalise(runs: pd.DataFrame) -> pd.DataFrame:
         configs = runs["config"] if "config" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
         runs["representation"] = configs.map({c: representation_of(c) for c in configs.dropna().unique()})
     runs["representation"] = runs["representation"].astype(object).fillna(MEAN_CODES).astype(str)
-    if "correlation" not in runs.columns:  # a runs.csv written before the column: every cell uncorrelated
-        runs["correlation"] = "none"
-    runs["correlation"] = runs["correlation"].astype(object).fillna("none").astype(str)
+    for axis in ("correlation", "holdout"):  # a runs.csv written before the column: every cell "none"
+        if axis not in runs.columns:
+            runs[axis] = "none"
+        runs[axis] = runs[axis].astype(object).fillna("none").astype(str)
     return runs
 
 
