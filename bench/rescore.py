@@ -86,9 +86,10 @@ def score_checkpoint(
     """Scores of the model in checkpoint `path` (which must be at `step`) with the metrics of
     `sizes` ({name: parameters}), as the runner scores the cell of `config`:
     {"scores", "eval_seconds"} or {"error"}. The dataset is built from the config unless given."""
-    from disentbench import datasets, metrics
+    from disentbench import datasets
     from disentbench.bench.checkpoint import build_method, read_checkpoint
     from disentbench.bench.runner import scoring_encoder
+    from disentbench.bench.scoring import score_model
 
     name = Path(path).name
     if not Path(path).is_file():
@@ -110,7 +111,7 @@ def score_checkpoint(
         )
     encode = scoring_encoder(method, config.get("representation", "mean"), int(config["seed"]), device)
     t0 = time.perf_counter()
-    scores = metrics.evaluate_many(sizes, dataset, encode, seed=int(config["seed"]))
+    scores, _ = score_model(method, encode, config, sizes, dataset, int(config["seed"]))
     return {"scores": scores, "eval_seconds": time.perf_counter() - t0}
 
 
