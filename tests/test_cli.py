@@ -112,7 +112,7 @@ def test_same_command_gives_identical_scores_with_dci(tmp_path, tiny_profile, ca
     [
         (["--methods", "nosuch"], "registered methods: "),
         (["--datasets", "mnist"], "registered datasets: "),
-        (["--profile", "huge"], "choose one of locatello2019, paper, quick, smoke"),
+        (["--profile", "huge"], "choose one of correlated, locatello2019, paper, quick, smoke"),
         (["--device", "tpu"], "auto, cpu, cuda, cuda:N, mps"),
         (["--seeds", "-1"], "--seeds must be a positive integer"),
         (["--seeds", "two"], "--seeds must be a positive integer"),

@@ -235,12 +235,18 @@ def test_a_sampled_codes_row_pairs_only_with_sampled_cells(tmp_path):
         "infogan", '{"lambda_cr": 0.0}', 0.90, "sampled", "s-"
     )
     both = load_runs([write_run(tmp_path / "mean", mean_only), write_run(tmp_path / "sampled", sampled)])
-    rows = by_row(beside_ours(make_boards(both, "mig")[0], load_published())[0])
+    # two representations of the same settings are two boards, never pooled as if they were more seeds
+    mean_board, sampled_board = sorted(make_boards(both, "mig"), key=lambda b: b.representation)
+    assert (mean_board.representation, sampled_board.representation) == ("mean", "sampled")
+    assert "scored on sampled codes" in sampled_board.title and "codes" not in mean_board.title
+    assert set(mean_board.settings["n"]) == set(sampled_board.settings["n"]) == {2}
+    on_sampled = by_row(beside_ours(sampled_board, load_published())[0])
+    on_mean = by_row(beside_ours(mean_board, load_published())[0])
     for metric in ("sap", "mig", "factor_vae", "beta_vae"):
-        row = rows[("factorvae", "gamma=10", metric)]
+        row = on_sampled[("factorvae", "gamma=10", metric)]
         assert row["our_mean"] == pytest.approx(0.80, abs=0.02) and row["our_n"] == 2  # sampled cells only
         assert row["unmatched"] == "" and "sampled codes" in row["matched"]
-        det = rows[("infogan", "modified", metric)]
+        det = on_mean[("infogan", "modified", metric)]
         assert det["our_mean"] == pytest.approx(0.60, abs=0.02) and det["our_n"] == 2  # mean cells only
 
 

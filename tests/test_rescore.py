@@ -121,6 +121,10 @@ def test_representation_derives_the_cells_a_sampled_run_would_make(tmp_path, cap
         record = json.loads((tmp_path / "mean" / "cells" / cid / "scores.json").read_text())
         assert record["config"]["representation"] == "sampled" and record["derived_from"]["representation"] == "mean"
         assert record["derived_from"]["cell_id"] in {c for c, _ in trained}
+    # the leaderboard keeps the two representations apart (a board each), never pooled as two seeds
+    board = pd.read_csv(tmp_path / "mean" / "leaderboard.csv")
+    assert set(board["representation"]) == {"mean", "sampled"} and set(board["n"]) == {1}
+    assert "scored on sampled codes" in (tmp_path / "mean" / "leaderboard.md").read_text()
     # again: nothing left to derive or score
     assert main(["rescore", str(tmp_path / "mean"), "--representation", "sampled", "--no-report"]) == 0
     assert "rescored 0 cell(s)" in capsys.readouterr().out

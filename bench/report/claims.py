@@ -34,7 +34,7 @@ from scipy.stats import mannwhitneyu
 from disentbench.atomic import write_text
 from disentbench.bench.claim import ClaimSpec
 from disentbench.bench.report.headline import CLAIM_METRICS, METRIC_LABELS  # noqa: F401  (their old home)
-from disentbench.bench.report.leaderboard import BOARD, correlation_note, fmt_cell, fmt_number
+from disentbench.bench.report.leaderboard import BOARD_AXES, board_title, fmt_cell, fmt_number
 from disentbench.bench.report.length import short_training_note
 from disentbench.bench.report.runs import higher_is_better, normalise, parse_hparams, short_hparams
 
@@ -327,8 +327,8 @@ def claim_rows(runs: pd.DataFrame, spec: ClaimSpec | None = None, held_out: bool
         out.notes.append("no results: no claim can be tested")
         return out
     name = spec.method
-    for (dataset, source, correlation), part in runs.groupby(BOARD, sort=True):
-        title = f"{dataset} (data: {source}{correlation_note(correlation)})"
+    for axes, part in runs.groupby(BOARD_AXES, sort=True):  # a board's runs: never pooled across axes
+        title = board_title(*map(str, axes))
         short = short_training_note(part)
         if short:
             out.notes.append(f"{title}: {short}")

@@ -41,8 +41,9 @@ from disentbench.bench.report.runs import (
 
 #: one board per dataset, data source and correlation setting training drew from ("none": uncorrelated)
 BOARD = ["dataset", "data_source", "correlation"]
-#: ... and per held-out setting ("none": trained on every combination); the boards' full key
-BOARD_AXES = [*BOARD, "holdout"]
+#: ... and per held-out setting ("none": trained on every combination) and per representation the
+#: metrics scored ("mean" unless a run or a derived cell scored sampled codes): the boards' full key
+BOARD_AXES = [*BOARD, "holdout", "representation"]
 SETTING = ["method", "hparams", "steps"]
 CSV_NAME = "leaderboard.csv"
 MD_NAME = "leaderboard.md"
@@ -75,23 +76,34 @@ class Board:
     #: the held-out setting whose combinations the board's models never saw (plain keys score the
     #: seen combinations, `heldout_` keys the held-out ones)
     holdout: str = "none"
+    #: what the board's metrics scored: the encoder mean, or one posterior draw per image ("sampled":
+    #: a run with --representation sampled, or cells derived by `rescore --representation sampled`);
+    #: two representations of one model are two boards, never pooled as if they were seeds
+    representation: str = "mean"
 
     @property
     def title(self) -> str:
-        notes = correlation_note(self.correlation) + holdout_note(self.holdout)
-        return f"{self.dataset} (data: {self.data_source}{notes})"
+        return board_title(self.dataset, self.data_source, self.correlation, self.holdout, self.representation)
 
     @property
     def tag(self) -> str:
-        """What tells the board's figure files apart: the data source, and each data axis when set."""
+        """What tells the board's figure files apart: the data source, and each axis when set."""
         axes = [a for a in (self.correlation, self.holdout) if a != "none"]
+        axes += [f"{self.representation}-codes"] if self.representation != "mean" else []
         return "-".join([self.data_source, *axes])
 
     def rows(self, runs: pd.DataFrame) -> pd.DataFrame:
         """The rows of `runs` (normalised) that belong to this board."""
         keep = (runs["dataset"] == self.dataset) & (runs["data_source"] == self.data_source)
-        keep &= runs["correlation"] == self.correlation
-        return runs[keep & (runs["holdout"] == self.holdout)]
+        keep &= (runs["correlation"] == self.correlation) & (runs["holdout"] == self.holdout)
+        return runs[keep & (runs["representation"] == self.representation)]
+
+
+def board_title(dataset: str, source: str, correlation: str, holdout: str, representation: str = "mean") -> str:
+    """A board's (and its claim's) title: the dataset, its data source and each axis that is set."""
+    notes = correlation_note(correlation) + holdout_note(holdout)
+    notes += "" if representation == "mean" else f", scored on {representation} codes"
+    return f"{dataset} (data: {source}{notes})"
 
 
 def correlation_note(correlation: str) -> str:
@@ -135,7 +147,7 @@ def score_set_notes(holdout: str, measured) -> list[str]:
 def setting_stats(runs: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """mean, std (ddof=1, NaN for one seed) and n over seeds of every setting x metric (kept apart
     by the columns `by` too)."""
-    cols = BOARD_AXES + SETTING + list(by) + ["metric"]
+    cols = BOARD_AXES + SETTING + [c for c in by if c not in BOARD_AXES] + ["metric"]
     valid = runs.dropna(subset=["value"])
     if valid.empty:
         return pd.DataFrame(columns=cols + ["mean", "std", "n"])
@@ -193,7 +205,7 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
     registered = registered_metrics()
     variant = frozenset(variant_metrics())
     boards = []
-    for (dataset, source, correlation, holdout), part in stats.groupby(BOARD_AXES, sort=True):
+    for (dataset, source, correlation, holdout, representation), part in stats.groupby(BOARD_AXES, sort=True):
         part = part.reset_index(drop=True)
         is_var = part["metric"].map(lambda m: is_variant_key(m, variant)).astype(bool)
         variants, part = part[is_var].reset_index(drop=True), part[~is_var].reset_index(drop=True)
@@ -206,8 +218,8 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
                 f"primary metric `{primary_metric}` was not measured on this dataset; ranked by `{rank_metric}` instead"
             )
         notes += score_set_notes(str(holdout), part["metric"].unique())
-        key = (runs["dataset"] == dataset) & (runs["data_source"] == source) & (runs["correlation"] == correlation)
-        short = short_training_note(runs[key & (runs["holdout"] == holdout)])
+        axes = dict(zip(BOARD_AXES, (dataset, source, correlation, holdout, representation)))
+        short = short_training_note(runs[np.logical_and.reduce([runs[a] == v for a, v in axes.items()])])
         if short:
             notes.append(short)
         headline, secondary = split_metrics(measured, rank_metric, registered)
@@ -220,7 +232,7 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         board = Board(
             str(dataset), str(source), rank_metric, metrics, settings, best, notes, headline, secondary, variants
         )
-        board.correlation, board.holdout = str(correlation), str(holdout)
+        board.correlation, board.holdout, board.representation = str(correlation), str(holdout), str(representation)
         board.codes = board.rows(by_codes)
         boards.append(board)
     return boards
@@ -234,6 +246,7 @@ def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
         "data_source",
         "correlation",
         "holdout",
+        "representation",
         "view",
         "method",
         "hparams",
@@ -257,6 +270,7 @@ def tidy_table(boards: list[Board], primary_metric: str) -> pd.DataFrame:
                     view=view,
                     correlation=board.correlation,
                     holdout=board.holdout,
+                    representation=board.representation,
                     rank_metric=board.rank_metric or "",
                     primary_metric=primary_metric,
                 )
