@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,7 @@ def plan_table(cells: tuple[Cell, ...], run_dir) -> list[dict[str, Any]]:
                 "method": method,
                 "settings": len({c.hparams_json for c in group}),
                 "correlations": sorted({c.correlation for c in group}),
+                "holdouts": sorted({c.holdout for c in group}),
                 "seeds": len({c.seed for c in group}),
                 "steps": sorted({c.steps for c in group}),
                 "cells": len(group),
@@ -231,14 +233,29 @@ class Projection:
     total: tuple[float, float, float]
 
 
-def project(todo: list[Cell], rates: dict[tuple[str, str], StepRate], eval_seconds: float, parallel: int) -> Projection:
+def score_sets(cell: Cell, profile: dict) -> int:
+    """How many times a cell is scored (bench/scoring.py): once, plus its held-out combinations, plus
+    the correlated distribution when the profile asks for it."""
+    held = cell.holdout != "none"
+    return 1 + held + bool(profile.get("score_correlated") and cell.correlation != "none")
+
+
+def project(
+    todo: list[Cell],
+    rates: dict[tuple[str, str], StepRate],
+    eval_seconds: float,
+    parallel: int,
+    sets: Callable[[Cell], int] | None = None,
+) -> Projection:
     """Training from each method's median, fastest and slowest repeat; evaluation within a factor
-    EVAL_ROUGHNESS either way; both over `parallel` cells at once."""
+    EVAL_ROUGHNESS either way, once per score set of each cell (`sets`, default one); both over
+    `parallel` cells at once."""
     train = tuple(
         sum(c.steps / getattr(rates[(c.dataset, c.method)], which) for c in todo) for which in ("median", "high", "low")
     )
     evals = (eval_seconds, eval_seconds / EVAL_ROUGHNESS, eval_seconds * EVAL_ROUGHNESS)
-    total = tuple((t + e * len(todo)) / max(1, parallel) for t, e in zip(train, evals))
+    scorings = sum(sets(c) for c in todo) if sets is not None else len(todo)
+    total = tuple((t + e * scorings) / max(1, parallel) for t, e in zip(train, evals))
     return Projection(train=train, eval_per_model=evals, total=total)
 
 
@@ -270,7 +287,7 @@ def _describe(planned, probe_seconds: float) -> str:
     some = next(iter(first.values()))
     eval_seconds = probe_eval_seconds(settings.profile["metrics"], some, planned.datasets[some.dataset], device)
     parallel = max(1, planned.n_parallel)
-    p = project(todo, rates, eval_seconds, parallel)
+    p = project(todo, rates, eval_seconds, parallel, sets=lambda c: score_sets(c, settings.profile))
     precisions = ", ".join(sorted({c.precision for c in planned.cells}))
     options = f"precision {precisions}, channels_last {'on' if settings.channels_last else 'off'}, compile "
     options += "off" if not settings.compile else ("on" if settings.compile is True else str(settings.compile))
@@ -282,14 +299,15 @@ def _describe(planned, probe_seconds: float) -> str:
         "",
     ]
     correlated = any(r["correlations"] != ["none"] for r in rows)  # the column only where it is an axis
-    head = ["dataset", "data", "method", "settings"] + ["correlations"] * correlated
+    held = any(r["holdouts"] != ["none"] for r in rows)
+    head = ["dataset", "data", "method", "settings"] + ["correlations"] * correlated + ["held-out settings"] * held
     head += ["seeds", "steps", "cells", "complete", "probe steps/s (range)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         steps = ", ".join(f"{s:,}" for s in r["steps"])
         rate = rates[(r["dataset"], r["method"])]
         values = [r["dataset"], r["data_source"], r["method"], r["settings"]]
-        values += [len(r["correlations"])] * correlated
+        values += [len(r["correlations"])] * correlated + [len(r["holdouts"])] * held
         values += [r["seeds"], steps, r["cells"], r["complete"], f"{rate.median:.2f} ({rate.low:.2f}-{rate.high:.2f})"]
         lines.append("| " + " | ".join(str(v) for v in values) + " |")
     if correlated:
@@ -297,6 +315,14 @@ def _describe(planned, probe_seconds: float) -> str:
         for dataset in sorted({r["dataset"] for r in rows}):
             names = sorted({n for r in rows if r["dataset"] == dataset for n in r["correlations"]})
             lines.append(f"{dataset} trains on: {', '.join(names)} (every metric scores uncorrelated data).")
+    if held:
+        lines.append("")
+        for dataset in sorted({r["dataset"] for r in rows}):
+            names = sorted({n for r in rows if r["dataset"] == dataset for n in r["holdouts"]})
+            lines.append(
+                f"{dataset} holds out: {', '.join(names)} (a held-out cell is scored on its seen and its held-out "
+                "combinations: its evaluation counts twice in the projection)."
+            )
     claim = ClaimSpec.from_config(planned.profile.get("claim"))
     if claim.run_ablation and claim.ablation and any(c.method == claim.method for c in planned.cells):
         lines += ["", f"{claim.method}'s settings include the claim's ablation ({claim.ablation_text()})."]

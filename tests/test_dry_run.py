@@ -167,3 +167,16 @@ def test_projection_is_a_range_from_the_repeats_and_the_evaluation_roughness():
     assert dryrun._duration_range(3 * 3600, 5 * 3600) == "3.0-5.0 h"
     assert dryrun._duration_range(50, 300) == "50 s-5 min"
     assert dryrun._duration_range(10, 10.2) == "10 s"
+
+
+def test_projection_counts_each_score_set_of_a_cell():
+    """A held-out cell is scored on its seen and its held-out combinations, and a correlated cell on
+    the correlated distribution too when the profile asks: each set is one more evaluation."""
+    plain = _cell("betavae", 64, 1000)
+    held = dataclasses.replace(plain, holdout="dsprites_recomb_10")
+    corr = dataclasses.replace(plain, correlation="dsprites_single_1_01")
+    assert [dryrun.score_sets(c, {}) for c in (plain, held, corr)] == [1, 2, 1]
+    assert dryrun.score_sets(corr, {"score_correlated": True}) == 2
+    rates = {("dsprites", "betavae"): dryrun.StepRate(rates=(10.0, 10.0, 10.0), steps_per_repeat=5, warmup_steps=3)}
+    p = dryrun.project([plain, held], rates, eval_seconds=30.0, parallel=1, sets=lambda c: dryrun.score_sets(c, {}))
+    assert p.total[0] == pytest.approx(2 * 1000 / 10 + 3 * 30.0)  # three scorings: 1 + 2
