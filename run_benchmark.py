@@ -18,7 +18,8 @@ if os.path.isfile(os.path.join(_HERE, "disentbench", "__init__.py")) and "disent
         import disentbench  # noqa: F401 (this checkout's package, whatever is installed)
     finally:
         sys.path.remove(_HERE)
-from disentbench.bench.cli import main  # noqa: E402
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # not on import: Dask's worker processes import this file and need no torch
+    from disentbench.bench.cli import main
+
     sys.exit(main())

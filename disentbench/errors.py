@@ -36,6 +36,9 @@ class DiskFull(BenchError):
         )
         self.path = str(path)
 
+    def __reduce__(self):  # pickled with its path, not its message (a Dask worker sends it to the driver)
+        return type(self), (self.path,)
+
 
 def is_disk_full(exc: BaseException) -> bool:
     """An OSError of a full disk or exhausted quota."""

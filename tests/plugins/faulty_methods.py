@@ -1,14 +1,16 @@
-"""A plugin for resilience tests: methods that diverge or kill their own process on request.
+"""A plugin for resilience tests: methods that diverge, or kill their own process or its parent, on request.
 
 Loaded with `--plugin tests/plugins/faulty_methods.py`, in the driver and in every worker process.
 """
 
 import os
 import signal
+import time
 
 import torch
 
 from disentbench import methods
+from disentbench.bench.worker import PARENT_ENV
 from disentbench.methods.vae import VAE
 
 
@@ -35,4 +37,22 @@ class KillerVAE(VAE):
     def train_step(self, x, step, generator):
         if step >= self.hp["kill_at"]:
             os.kill(os.getpid(), signal.SIGKILL)
+        return super().train_step(x, step, generator)
+
+
+@methods.register("parentkillervae")
+class ParentKillerVAE(VAE):
+    """SIGKILLs the process that started its worker process (a pool or Dask worker: a lost worker) at
+    step `kill_at`, once: inside a worker process, while the file named by $FAULTY_KILL_PARENT_FLAG
+    exists (removed first). Then it waits for the worker process's watch to kill it too."""
+
+    hparams = {"kill_at": 5}
+
+    def train_step(self, x, step, generator):
+        flag, parent = os.environ.get("FAULTY_KILL_PARENT_FLAG"), os.environ.get(PARENT_ENV)
+        if step == self.hp["kill_at"] and flag and parent == str(os.getppid()) and os.path.exists(flag):
+            os.unlink(flag)
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(10)
+            raise RuntimeError("this cell's process outlived its parent by 10 s")
         return super().train_step(x, step, generator)
