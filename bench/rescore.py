@@ -212,6 +212,15 @@ def rescore(
     return done, skipped
 
 
+def _scored_metrics(record: dict) -> list[str]:
+    """The per-model metrics a cell was scored with: its run's metrics (names, not result keys such as
+    `beta_vae_train_accuracy` or `heldout_mig`), else the registered names among its score keys."""
+    from disentbench import metrics
+
+    names = list(record["config"].get("metrics") or []) or [m for m in record["scores"] if m in metrics.list_metrics()]
+    return [m for m in names if m not in default_run_level()]
+
+
 def _read_records(run_dir: Path, cell_ids: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
     """({cell id: its scores.json}, {cell id: why it has none readable})."""
     records: dict[str, dict] = {}
@@ -265,7 +274,7 @@ def _derive_all(
             if notes is not None:
                 notes.append(f"not derived: {cell_id}: {reason}")
             continue
-        trained = [m for m in record["scores"] if m not in default_run_level()]
+        trained = _scored_metrics(record)
         try:
             sibling = derived.cell_of(config, representation).cell_id
             existing = run_dir / "cells" / sibling / SCORES
