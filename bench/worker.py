@@ -75,7 +75,11 @@ _LIVE_LOCK = threading.RLock()  # re-entrant: the signal handler may run inside 
 
 def task_of(cell: Cell, settings: RunSettings) -> dict[str, Any]:
     """A cell and its run's settings as plain data (task.json, and what a Dask worker is sent)."""
-    return {"cell": asdict(cell), "settings": {**asdict(settings), "run_dir": str(settings.run_dir)}}
+    return {"cell": asdict(cell), "settings": _settings_to_json(settings)}
+
+
+def _settings_to_json(settings: RunSettings) -> dict[str, Any]:
+    return {**asdict(settings), "run_dir": str(settings.run_dir)}
 
 
 def _settings_from_json(d: dict) -> RunSettings:
