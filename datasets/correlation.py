@@ -27,6 +27,7 @@ from disentbench.datasets.base import GroundTruthDataset
 from disentbench.datasets.cars3d import FACTOR_NAMES as CARS3D_FACTORS
 from disentbench.datasets.dsprites import FACTOR_NAMES as DSPRITES_FACTORS
 from disentbench.datasets.mpi3d import FACTOR_NAMES as MPI3D_FACTORS
+from disentbench.datasets.resampled import ResampledDataset
 from disentbench.datasets.shapes3d import FACTOR_NAMES as SHAPES3D_FACTORS
 from disentbench.errors import BenchError
 
@@ -190,39 +191,18 @@ def sample_correlated(
     return factors
 
 
-class CorrelatedDataset(GroundTruthDataset):
+class CorrelatedDataset(ResampledDataset):
     """A dataset whose `sample_factors` draws from a correlation setting; its observations, grid and
     everything else are the wrapped dataset's own. Training gets this; metrics get the plain one."""
 
+    describe_key = "correlation"
+
     def __init__(self, base: GroundTruthDataset, setting: str):
         self.setting = get(setting, base)
-        self.base = base
-        super().__init__(base.device)
-        self.name = base.name
-        self.factor_names = base.factor_names
-        self.factor_sizes = base.factor_sizes
-        self.observation_shape = base.observation_shape
-        self.source = base.source
-        self.complete_grid = base.complete_grid
+        super().__init__(base, base.complete_grid)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return sample_correlated(self.base, n, self.setting, rng)
-
-    def observations(self, factors: np.ndarray, *args, **kwargs):
-        return self.base.observations(factors, *args, **kwargs)
-
-    def to(self, device) -> CorrelatedDataset:
-        super().to(device)
-        self.base.to(device)
-        return self
-
-    def describe(self) -> dict:
-        return {**self.base.describe(), "correlation": self.setting.name}
-
-    def __getattr__(self, attr: str):
-        if attr == "base":  # not set yet (unpickling): no recursion
-            raise AttributeError(attr)
-        return getattr(self.base, attr)
 
 
 def correlated(dataset: GroundTruthDataset, setting: str) -> GroundTruthDataset:

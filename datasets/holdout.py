@@ -31,6 +31,7 @@ import numpy as np
 
 from disentbench.datasets.base import GroundTruthDataset
 from disentbench.datasets.correlation import FAMILIES as CORRELATION_FAMILIES
+from disentbench.datasets.resampled import ResampledDataset
 from disentbench.errors import BenchError
 
 NONE = "none"
@@ -226,43 +227,22 @@ def sample_part(
     return np.stack(np.unravel_index(flat, sizes), axis=1).astype(np.int64)
 
 
-class HoldoutDataset(GroundTruthDataset):
+class HoldoutDataset(ResampledDataset):
     """A dataset whose `sample_factors` draws only its seen (training) or only its held-out
     combinations; observations and everything else are the wrapped dataset's own. The seen part
     reports an incomplete grid: methods that build pairs through the grid refuse it."""
+
+    describe_key = "holdout"
 
     def __init__(self, base: GroundTruthDataset, setting: str, part: str = "seen"):
         self.setting = get(setting, base)
         if part not in PARTS:
             raise BenchError(f"unknown part {part!r}; choose {' or '.join(PARTS)}")
-        self.base = base
         self.part = part
-        super().__init__(base.device)
-        self.name = base.name
-        self.factor_names = base.factor_names
-        self.factor_sizes = base.factor_sizes
-        self.observation_shape = base.observation_shape
-        self.source = base.source
-        self.complete_grid = False
+        super().__init__(base, complete_grid=False)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return sample_part(self.base, n, self.setting, self.part, rng)
-
-    def observations(self, factors: np.ndarray, *args, **kwargs):
-        return self.base.observations(factors, *args, **kwargs)
-
-    def to(self, device) -> HoldoutDataset:
-        super().to(device)
-        self.base.to(device)
-        return self
-
-    def describe(self) -> dict:
-        return {**self.base.describe(), "holdout": self.setting.name}
-
-    def __getattr__(self, attr: str):
-        if attr == "base":  # not set yet (unpickling): no recursion
-            raise AttributeError(attr)
-        return getattr(self.base, attr)
 
 
 def seen_part(dataset: GroundTruthDataset, setting: str) -> GroundTruthDataset:

@@ -177,7 +177,8 @@ def _mark_best(view: pd.DataFrame) -> pd.DataFrame:
     view["higher_is_better"] = [higher_is_better(m) if has_direction(m) else pd.NA for m in view["metric"]]
     extremes = view.groupby("metric")["mean"].agg(["max", "min"])
     target = [extremes.at[m, "max" if higher_is_better(m) else "min"] for m in view["metric"]]
-    view["best"] = (view["mean"].to_numpy() == np.asarray(target, dtype=float)) & view["metric"].map(has_direction)
+    directed = np.asarray([has_direction(m) for m in view["metric"]], dtype=bool)  # bool also when empty
+    view["best"] = (view["mean"].to_numpy() == np.asarray(target, dtype=float)) & directed
     return view
 
 
