@@ -32,6 +32,7 @@ from disentbench.methods import (  # noqa: E402,F401  (register the rest)
     did,
     dipvae,
     factorvae,
+    factorvae_infogancr,  # factorvae on InfoGAN-CR's networks
     hfs,  # hfs, betahfs
     infogan,  # infogan, infogancr
     semisupervised,  # s2betavae, s2factorvae, s2betatcvae, s2dipvae1, s2dipvae2

@@ -83,7 +83,9 @@ class ConvDecoder(nn.Module):
         return self.deconv(self.fc(z).view(-1, 64, 4, 4))
 
 
-INIT_SCHEMES = ("reference", "torch")
+INIT_SCHEMES = ("reference", "torch", "dcgan")
+#: "dcgan": the N(0, 0.02) initialiser of the DCGAN-style TF code InfoGAN-CR's models use
+DCGAN_STD = 0.02
 
 
 @torch.no_grad()
@@ -92,6 +94,9 @@ def initialise(module: nn.Module, scheme: str, generator: torch.Generator) -> No
 
     "reference": Glorot-uniform kernels, zero biases (disentanglement_lib, TF1).
     "torch": PyTorch's own default (Kaiming-uniform a=sqrt(5), fan-in uniform bias), but seeded.
+    "dcgan": the DCGAN-style TF ops of InfoGAN-CR's code: convolution kernels truncated normal (std
+    0.02, cut at two standard deviations, as TF's truncated_normal_initializer), transposed
+    convolution and linear weights normal (std 0.02), zero biases.
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
@@ -100,6 +105,13 @@ def initialise(module: nn.Module, scheme: str, generator: torch.Generator) -> No
             continue
         if scheme == "reference":
             nn.init.xavier_uniform_(m.weight, generator=generator)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif scheme == "dcgan":
+            if isinstance(m, nn.Conv2d):
+                nn.init.trunc_normal_(m.weight, 0.0, DCGAN_STD, -2 * DCGAN_STD, 2 * DCGAN_STD, generator=generator)
+            else:
+                nn.init.normal_(m.weight, 0.0, DCGAN_STD, generator=generator)
             if m.bias is not None:
                 m.bias.zero_()
         else:

@@ -48,7 +48,7 @@ def test_a_value_outside_a_list_is_one_line_naming_the_list(tmp_path, capsys, ar
 def test_the_profile_schema_names_and_checks_the_init_schemes(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: smoke\ninit: glorot\n")
-    with pytest.raises(BenchError, match="init must be reference or torch, got 'glorot'"):
+    with pytest.raises(BenchError, match="init must be reference, torch or dcgan, got 'glorot'"):
         load_profile(str(bad))
     good = tmp_path / "good.yaml"
     good.write_text(f"extends: smoke\ninit: {INIT_SCHEMES[-1]}\n")

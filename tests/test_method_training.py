@@ -9,7 +9,7 @@ from disentbench import datasets, methods
 from disentbench.bench.errors import BenchError
 from disentbench.methods import Interval, Options
 
-VAES = ["vae", "betavae", "factorvae", "betatcvae", "annealedvae", "dipvae1", "dipvae2", "hfs", "betahfs"]
+VAES = ["vae", "betavae", "factorvae", "betatcvae", "annealedvae", "dipvae1", "dipvae2", "hfs", "betahfs", "factorvae_infogancr"]
 GANS = ["did", "infogan", "infogancr"]
 WEAK = ["gvae", "mlvae", "adagvae", "adamlvae"]  # trained on pairs (tests/test_method_weak.py)
 #: trained with a few labelled images (tests/test_method_semisupervised.py)
@@ -185,8 +185,9 @@ def test_reference_grids_validate_and_cli_strings_are_typed():
     for name in methods.list_methods():
         cls = methods.get(name)
         for param, values in cls.reference_grid.items():
-            # six values, as Locatello et al.'s grids; hfs sweeps the nine gammas of the HFS study's own grid
-            assert len(values) == (9 if name == "hfs" else 6), name
+            # six values, as Locatello et al.'s grids; hfs sweeps the nine gammas of the HFS study's own grid,
+            # factorvae_infogancr the four gammas of InfoGAN-CR's FactorVAE runs
+            assert len(values) == {"hfs": 9, "factorvae_infogancr": 4}.get(name, 6), name
             for v in values:
                 assert cls.validate_hparams({param: str(v)})[param] == v
     hp = methods.get("did").validate_hparams({"lambda_h": "0", "loss": "supcon", "n_critic": "2"})
