@@ -9,7 +9,18 @@ from disentbench import datasets, methods
 from disentbench.bench.errors import BenchError
 from disentbench.methods import Interval, Options
 
-VAES = ["vae", "betavae", "factorvae", "betatcvae", "annealedvae", "dipvae1", "dipvae2", "hfs", "betahfs", "factorvae_infogancr"]
+VAES = [
+    "vae",
+    "betavae",
+    "factorvae",
+    "betatcvae",
+    "annealedvae",
+    "dipvae1",
+    "dipvae2",
+    "hfs",
+    "betahfs",
+    "factorvae_infogancr",
+]
 GANS = ["did", "infogan", "infogancr"]
 WEAK = ["gvae", "mlvae", "adagvae", "adamlvae"]  # trained on pairs (tests/test_method_weak.py)
 #: trained with a few labelled images (tests/test_method_semisupervised.py)
