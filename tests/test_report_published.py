@@ -13,7 +13,14 @@ from disentbench.bench.errors import BenchError
 from disentbench.bench.report import write_leaderboard
 from disentbench.bench.report.html import published_html
 from disentbench.bench.report.leaderboard import make_boards
-from disentbench.bench.report.published import CSV_NAME, beside_ours, display_rows, load_published, parse_setting
+from disentbench.bench.report.published import (
+    CSV_NAME,
+    beside_ours,
+    display_rows,
+    load_published,
+    parse_setting,
+    published_tables,
+)
 from disentbench.bench.report.runs import registered_metrics
 from tests.test_report import synthetic_rows
 
@@ -248,6 +255,12 @@ def test_a_sampled_codes_row_pairs_only_with_sampled_cells(tmp_path):
         assert row["unmatched"] == "" and "sampled codes" in row["matched"]
         det = on_mean[("infogan", "modified", metric)]
         assert det["our_mean"] == pytest.approx(0.60, abs=0.02) and det["our_n"] == 2  # mean cells only
+    # in the report each row stands beside the board of its codes only: no "run with ..." where a
+    # sibling board scored those codes
+    tables = {title: by_row(rows) for title, rows, _ in published_tables([mean_board, sampled_board], load_published())}
+    assert ("factorvae", "gamma=10", "mig") not in tables[mean_board.title]
+    assert ("infogan", "modified", "mig") not in tables[sampled_board.title]
+    assert tables[sampled_board.title][("factorvae", "gamma=10", "mig")]["our_n"] == 2
 
 
 def test_a_deterministic_codes_row_says_when_every_cell_scored_sampled_codes():

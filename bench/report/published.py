@@ -211,8 +211,12 @@ def _codes_missing(method: str, wanted: str) -> str:
     )
 
 
-def beside_ours(board, published: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """Rows (published + ours) for one leaderboard board, and notes on what has no row."""
+def beside_ours(
+    board, published: pd.DataFrame, other_codes: frozenset[str] = frozenset()
+) -> tuple[list[dict], list[str]]:
+    """Rows (published + ours) for one leaderboard board, and notes on what has no row. A row on
+    codes this board did not score but a sibling board did (`other_codes`: the representations of
+    the boards of the same data) is left to that board."""
     rows, notes = [], []
     part = published[published["dataset"] == board.dataset]
     ran = set(board.settings["method"])
@@ -230,6 +234,8 @@ def beside_ours(board, published: pd.DataFrame) -> tuple[list[dict], list[str]]:
             if ours is None:
                 if key == rec.metric and on_codes or key not in measured and rec.metric not in measured:
                     continue  # the metric itself was not measured here: no row, as before
+                if not on_codes and wanted in other_codes:
+                    continue  # shown beside the board that scored those codes
                 if not on_codes:
                     why = _codes_missing(rec.method, wanted)
                 else:
@@ -321,10 +327,18 @@ def published_tables(boards, published: pd.DataFrame | None = None) -> list[tupl
         published = pd.concat([bundled, with_variant_columns(zoo)], ignore_index=True) if len(zoo) else bundled
     out = []
     for board in boards:
-        rows, notes = beside_ours(board, published)
+        siblings = [o for o in boards if (o.dataset, o.data_source, o.correlation, o.holdout) == _data_key(board)]
+        rows, notes = beside_ours(
+            board, published, frozenset(o.representation for o in siblings) - {board.representation}
+        )
         if rows or notes:
             out.append((board.title, rows, notes))
     return out
+
+
+def _data_key(board) -> tuple:
+    """What a board's models were trained and scored on, its representation aside."""
+    return (board.dataset, board.data_source, board.correlation, board.holdout)
 
 
 def write_published(tables: list[tuple[str, list[dict], list[str]]], out_dir: Path) -> pd.DataFrame:
