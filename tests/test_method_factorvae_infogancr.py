@@ -69,3 +69,14 @@ def test_trains_as_factorvae_does(tmp_path):
     assert {"tc", "disc_loss"} <= set(logs) and all(torch.isfinite(v) for v in logs.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
     assert methods.get("factorvae_infogancr").training_only_modules == ("discriminator",)
+
+
+def test_the_architecture_ab_profile_pairs_both_arms_on_the_same_seeds(tmp_path):
+    from disentbench.bench.cli import build_parser, plan
+    from tests.conftest import REPO
+
+    profile = REPO / "bench" / "evidence" / "architecture_ab.yaml"
+    args = ["--profile", str(profile), "--set", "factorvae.gamma=10", "--set", "factorvae_infogancr.gamma=10"]
+    cells = plan(build_parser().parse_args([*args, "--results", str(tmp_path / "r"), "--device", "cpu"])).cells
+    arms = {(c.method, c.seed, c.hparams["gamma"], c.steps, c.init) for c in cells}
+    assert arms == {(m, s, 10.0, 10_000, "reference") for m in ("factorvae", "factorvae_infogancr") for s in (0, 1, 2)}

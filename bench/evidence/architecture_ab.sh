@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The architecture A/B (bench/evidence/architecture_ab.yaml, docs/reference-length.md): seed 0 of both
+# arms first (the first comparison as early as possible), then seeds 1 and 2. Resumable: run it again
+# and finished cells are skipped, a running one resumes from its last checkpoint (every 2,000 steps).
+# It runs a clone of this checkout (so later edits here do not change a running job) on the first
+# core with one torch thread.
+#   bash bench/evidence/architecture_ab.sh [RUNS_DIR]    (default /work/runs; results in RUNS_DIR/architecture-ab)
+set -eu
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+runs="${1:-/work/runs}"
+mkdir -p "$runs"
+[ -d "$runs/code-ab/.git" ] || git clone -q "$here" "$runs/code-ab"
+cp -n "$here/bench/evidence/architecture_ab.yaml" "$runs/architecture_ab.yaml" 2>/dev/null || true
+cd "$runs"
+export PYTHONPATH="$runs/code-ab" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+for seeds in 1 3; do
+  taskset -c 0 python -m disentbench --profile "$runs/architecture_ab.yaml" --seeds "$seeds" \
+    --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
+    --results "$runs/architecture-ab" --device cpu --threads 1 --no-report
+done
