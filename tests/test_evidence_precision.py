@@ -44,3 +44,24 @@ def test_a_shift_inside_two_standard_errors_agrees():
 def test_nothing_to_compare_gives_no_decision():
     one_seed = {m: v[:1] for m, v in SEEDS.items()}
     assert decide(compare_arms(_arm(one_seed), _arm(SEEDS)))["agree"] is None
+
+
+def test_a_stop_signal_ends_the_whole_evidence_run(tmp_path, monkeypatch):
+    """SIGTERM stops the arm being trained (the runner returns 128 + 15); the next arm or method must
+    not start, or a stop meant to free the core would only move the run on."""
+    from disentbench.bench import cli
+    from disentbench.bench.evidence import precision
+
+    calls = []
+
+    def fake_main(argv):
+        calls.append(argv)
+        return 143 if len(calls) == 1 else 0
+
+    monkeypatch.setattr(cli, "main", fake_main)
+    assert precision.run(tmp_path, ["betavae", "factorvae"], 3, 10, "cpu", 1) == 143
+    assert len(calls) == 1
+    calls.clear()
+    monkeypatch.setattr(cli, "main", lambda argv: calls.append(argv) or 0)
+    assert precision.run(tmp_path, ["betavae", "factorvae"], 3, 10, "cpu", 1) == 0
+    assert len(calls) == 4  # both arms of both methods when nothing stops it

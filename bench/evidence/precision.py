@@ -113,7 +113,10 @@ def run(out: Path, methods: list[str], seeds: int, steps: int, device: str, thre
         for arm, flags in ARMS.items():
             argv = ["--profile", str(profile), "--methods", method, "--seeds", str(seeds), "--steps", str(steps)]
             argv += ["--results", str(out / arm), "--device", device, "--threads", str(threads), "--no-report"]
-            status = max(status, main(argv + sets + flags))
+            code = main(argv + sets + flags)
+            if code >= 128:  # stopped by a signal (128 + its number): stop here; a rerun resumes
+                return code
+            status = max(status, code)
         compare(out)
     return status
 
