@@ -32,3 +32,30 @@ class IdentityDataset(GroundTruthDataset):
 
     def observations(self, factors: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(factors, dtype=np.float64))
+
+
+class _Stop(Exception):
+    pass
+
+
+def trained_and_resumed(make_method, dataset, options, tmp_path, stop_at: int = 3):
+    """(a method trained without a stop in tmp_path/a, one stopped at `stop_at` and resumed in
+    tmp_path/b, the resumed run's TrainResult): for bitwise-resume tests of a method's own state."""
+    from disentbench.bench.training import train
+
+    cpu = torch.device("cpu")
+    full = make_method()
+    train(full, dataset, options, device=cpu, cell_dir=tmp_path / "a")
+
+    def stop(step, losses):
+        if step == stop_at:
+            raise _Stop
+
+    try:
+        train(make_method(), dataset, options, device=cpu, cell_dir=tmp_path / "b", progress=stop)
+    except _Stop:
+        pass
+    else:
+        raise AssertionError(f"training never reached step {stop_at}")
+    resumed = make_method()
+    return full, resumed, train(resumed, dataset, options, device=cpu, cell_dir=tmp_path / "b")

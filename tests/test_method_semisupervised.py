@@ -33,7 +33,7 @@ from disentbench.methods.semisupervised import (
     train_count,
 )
 from disentbench.methods.vae import VAE
-from tests.helpers import IdentityDataset, tiny_cpu_args
+from tests.helpers import IdentityDataset, tiny_cpu_args, trained_and_resumed
 
 S2 = ["s2betavae", "s2factorvae", "s2betatcvae", "s2dipvae1", "s2dipvae2"]
 #: the factor sizes of dSprites, 3DShapes, MPI3D and Cars3D
@@ -278,20 +278,10 @@ def test_resume_reproduces_the_subset_and_the_model(tmp_path):
     ds = datasets.create("dsprites", source="procedural")
     hp = {"num_labels": 10, "sup_loss": "embed", "embed_sigma": 0.0}
     options = TrainOptions(steps=4, batch_size=4, seed=0, log_every=1, checkpoint_every=2)
-    full = methods.create("s2betavae", seed=0, **hp)
-    train(full, ds, options, device=torch.device("cpu"), cell_dir=tmp_path / "a")
-
-    class Stop(Exception):
-        pass
-
-    def stop(step, losses):
-        if step == 3:  # after the checkpoint of step 2
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(methods.create("s2betavae", seed=0, **hp), ds, options, device=torch.device("cpu"), cell_dir=tmp_path / "b", progress=stop)  # fmt: skip
-    resumed = methods.create("s2betavae", seed=0, **hp)
-    assert train(resumed, ds, options, device=torch.device("cpu"), cell_dir=tmp_path / "b").resumed_from == 2
+    full, resumed, result = trained_and_resumed(
+        lambda: methods.create("s2betavae", seed=0, **hp), ds, options, tmp_path
+    )
+    assert result.resumed_from == 2  # from the checkpoint of step 2
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert resumed.labelled.same_as(full.labelled)

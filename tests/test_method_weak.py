@@ -18,7 +18,7 @@ from disentbench.bench.errors import BenchError
 from disentbench.bench.training import TrainOptions, channels_last_batch, draw_batch, train
 from disentbench.datasets.base import GroundTruthDataset
 from disentbench.methods.weak import PairBatch
-from tests.helpers import IdentityDataset, tiny_cpu_args
+from tests.helpers import IdentityDataset, tiny_cpu_args, trained_and_resumed
 
 WEAK = ["gvae", "mlvae", "adagvae", "adamlvae"]
 
@@ -239,27 +239,8 @@ def test_trainer_and_probes_draw_pairs_through_the_hook():
 def test_resume_reproduces_the_pair_stream(tmp_path):
     ds = datasets.create("dsprites", source="procedural")
     options = TrainOptions(steps=4, batch_size=4, seed=0, log_every=1, checkpoint_every=2)
-    full = methods.create("adagvae", seed=0, k=0)
-    train(full, ds, options, device=torch.device("cpu"), cell_dir=tmp_path / "a")
-
-    class Stop(Exception):
-        pass
-
-    def stop(step, losses):
-        if step == 3:  # after the checkpoint of step 2
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(
-            methods.create("adagvae", seed=0, k=0),
-            ds,
-            options,
-            device=torch.device("cpu"),
-            cell_dir=tmp_path / "b",
-            progress=stop,
-        )
-    resumed = methods.create("adagvae", seed=0, k=0)
-    assert train(resumed, ds, options, device=torch.device("cpu"), cell_dir=tmp_path / "b").resumed_from == 2
+    full, resumed, result = trained_and_resumed(lambda: methods.create("adagvae", seed=0, k=0), ds, options, tmp_path)
+    assert result.resumed_from == 2  # from the checkpoint of step 2
     for a, b in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
     assert "shared_latents" in (tmp_path / "a" / "train_log.csv").read_text().splitlines()[0]
