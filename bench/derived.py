@@ -26,9 +26,6 @@ from disentbench.bench import provenance
 from disentbench.choices import REPRESENTATIONS
 from disentbench.errors import BenchError
 
-CONFIG = "config.json"
-TRAIN_LOG = "train_log.csv"
-
 
 def cell_of(config: dict[str, Any], representation: str | None = None):
     """The Cell of a finished cell's config (scored on `representation` when given). Raises BenchError
@@ -88,6 +85,8 @@ def derive(run_dir: Path, record: dict[str, Any], representation: str) -> tuple[
     """Make (or remake) the folder of the cell derived from the finished cell of `record`, scored on
     `representation`; return its id and its record without scores (scores.json is not written)."""
     from disentbench.bench.checkpoint import CHECKPOINT, KEPT_DIR
+    from disentbench.bench.runner import CONFIG
+    from disentbench.bench.training import LOG_FILE
 
     config = record["config"]
     sibling = cell_of(config, representation)
@@ -99,8 +98,8 @@ def derive(run_dir: Path, record: dict[str, Any], representation: str) -> tuple[
     _link_or_copy(source / CHECKPOINT, target / CHECKPOINT)
     for kept in sorted((source / KEPT_DIR).glob("step-*.pt")):
         _link_or_copy(kept, target / KEPT_DIR / kept.name)
-    if (source / TRAIN_LOG).is_file():
-        _link_or_copy(source / TRAIN_LOG, target / TRAIN_LOG)
+    if (source / LOG_FILE).is_file():
+        _link_or_copy(source / LOG_FILE, target / LOG_FILE)
     derived_config = {**config, "cell_id": sibling.cell_id, "representation": representation}
     write_json(target / CONFIG, derived_config)
     derived = {

@@ -127,7 +127,9 @@ def score_cell(
         if (cell_dir / SCORES).is_file():
             config = json.loads((cell_dir / SCORES).read_text())["config"]
         else:  # a derived cell (bench/derived.py) before its first scores
-            config = json.loads((cell_dir / "config.json").read_text())
+            from disentbench.bench.runner import CONFIG
+
+            config = json.loads((cell_dir / CONFIG).read_text())
         configs = {name: sizes.get(name, {}) for name in names}
         return score_checkpoint(cell_dir / CHECKPOINT, config, configs, device, data_dir, int(config["steps"]))
     except BenchError as exc:

@@ -27,9 +27,8 @@ from disentbench.datasets.base import GroundTruthDataset
 from disentbench.datasets.cars3d import FACTOR_NAMES as CARS3D_FACTORS
 from disentbench.datasets.dsprites import FACTOR_NAMES as DSPRITES_FACTORS
 from disentbench.datasets.mpi3d import FACTOR_NAMES as MPI3D_FACTORS
-from disentbench.datasets.resampled import ResampledDataset
+from disentbench.datasets.resampled import ResampledDataset, lookup
 from disentbench.datasets.shapes3d import FACTOR_NAMES as SHAPES3D_FACTORS
-from disentbench.errors import BenchError
 
 NONE = "none"
 #: name token -> sigma
@@ -128,19 +127,7 @@ def list_settings(dataset: GroundTruthDataset | None = None) -> list[str]:
 
 def get(name: str, dataset: GroundTruthDataset | None = None) -> CorrelationSetting:
     """The setting called `name`; one-line errors for an unknown name or one for another dataset."""
-    setting = SETTINGS.get(name)
-    if setting is None:
-        family = next((f for f in FAMILIES if name.startswith(f"{f}_")), None)
-        valid = sorted(n for n in SETTINGS if family is None or SETTINGS[n].family == family)
-        where = f"{family} settings" if family else "settings"
-        raise BenchError(f"unknown correlation setting {name!r}; {where}: {', '.join(valid)} (or none)")
-    if dataset is not None and not setting.applies_to(dataset):
-        mine = list_settings(dataset)
-        raise BenchError(
-            f"correlation setting {name!r} is for {setting.family}, not dataset {dataset.name}; "
-            + (f"{dataset.name} takes: {', '.join(mine)} (or none)" if mine else f"{dataset.name} takes only none")
-        )
-    return setting
+    return lookup("correlation", name, SETTINGS, dataset)
 
 
 def _components(setting: CorrelationSetting, names: tuple[str, ...]) -> list[list[int]]:

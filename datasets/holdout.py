@@ -31,7 +31,7 @@ import numpy as np
 
 from disentbench.datasets.base import GroundTruthDataset
 from disentbench.datasets.correlation import FAMILIES as CORRELATION_FAMILIES
-from disentbench.datasets.resampled import ResampledDataset
+from disentbench.datasets.resampled import ResampledDataset, lookup
 from disentbench.errors import BenchError
 
 NONE = "none"
@@ -119,19 +119,8 @@ def list_settings(dataset: GroundTruthDataset | None = None) -> list[str]:
 def get(name: str, dataset: GroundTruthDataset | None = None) -> HoldoutSetting:
     """The setting called `name`; one-line errors for an unknown name, one for another dataset, and
     a dataset whose grid cannot hold one out."""
-    setting = SETTINGS.get(name)
-    if setting is None:
-        family = next((f for f in FAMILIES if name.startswith(f"{f}_")), None)
-        valid = sorted(n for n in SETTINGS if family is None or SETTINGS[n].family == family)
-        where = f"{family} settings" if family else "settings"
-        raise BenchError(f"unknown holdout setting {name!r}; {where}: {', '.join(valid)} (or none)")
+    setting = lookup("holdout", name, SETTINGS, dataset)
     if dataset is not None:
-        if not setting.applies_to(dataset):
-            mine = list_settings(dataset)
-            raise BenchError(
-                f"holdout setting {name!r} is for {setting.family}, not dataset {dataset.name}; "
-                + (f"{dataset.name} takes: {', '.join(mine)} (or none)" if mine else f"{dataset.name} takes only none")
-            )
         if not getattr(dataset, "complete_grid", True):
             raise BenchError(
                 f"holdout setting {name!r} needs a complete factor grid and dataset {dataset.name} lacks some "

@@ -5,9 +5,41 @@ by accident: the wrapper is made where a cell's training data is chosen."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import ClassVar, Protocol, TypeVar
 
 from disentbench.datasets.base import GroundTruthDataset
+from disentbench.errors import BenchError
+
+
+class NamedSetting(Protocol):
+    name: str
+    family: str
+
+    def applies_to(self, dataset: GroundTruthDataset) -> bool: ...
+
+
+S = TypeVar("S", bound=NamedSetting)
+
+
+def lookup(kind: str, name: str, settings: Mapping[str, S], dataset: GroundTruthDataset | None = None) -> S:
+    """The setting called `name` among `settings` (a correlation or a holdout setting: `kind`), one
+    line for an unknown name (listing the settings of the family its prefix names, else all) and one
+    for a setting of another family than `dataset`'s (listing the ones it takes)."""
+    setting = settings.get(name)
+    if setting is None:
+        families = dict.fromkeys(s.family for s in settings.values())  # in the order the settings were built
+        family = next((f for f in families if name.startswith(f"{f}_")), None)
+        valid = sorted(n for n, s in settings.items() if family is None or s.family == family)
+        where = f"{family} settings" if family else "settings"
+        raise BenchError(f"unknown {kind} setting {name!r}; {where}: {', '.join(valid)} (or none)")
+    if dataset is not None and not setting.applies_to(dataset):
+        mine = sorted(n for n, s in settings.items() if s.applies_to(dataset))
+        raise BenchError(
+            f"{kind} setting {name!r} is for {setting.family}, not dataset {dataset.name}; "
+            + (f"{dataset.name} takes: {', '.join(mine)} (or none)" if mine else f"{dataset.name} takes only none")
+        )
+    return setting
 
 
 class ResampledDataset(GroundTruthDataset):

@@ -42,14 +42,14 @@ def published_rows(config: dict, published: pd.DataFrame) -> pd.DataFrame:
     return rows[keep].reset_index(drop=True)
 
 
-def checkpoints(cell_dir: Path, steps: list[int] | None) -> dict[int, Path]:
+def checkpoints(cell_dir: Path, config: dict, steps: list[int] | None) -> dict[int, Path]:
     """{step: checkpoint file}: the kept learning-curve checkpoints and the final one (when written),
     or only the named steps (each must be kept or final)."""
     from disentbench.bench.checkpoint import CHECKPOINT, kept_path, kept_steps
+    from disentbench.bench.rescore import SCORES
 
     found = {step: kept_path(cell_dir, step) for step in kept_steps(cell_dir)}
-    config = json.loads((cell_dir / "config.json").read_text())
-    if (cell_dir / "scores.json").is_file():  # finished: checkpoint.pt is the final step
+    if (cell_dir / SCORES).is_file():  # finished: checkpoint.pt is the final step
         found[int(config["steps"])] = cell_dir / CHECKPOINT
     if steps is None:
         return dict(sorted(found.items()))
@@ -66,11 +66,12 @@ def run(
     """Score what `out` lacks (rows: COLUMNS); `only` keeps the published rows of those metric keys of ours."""
     from disentbench.bench.report.published import codes_wanted, load_published
     from disentbench.bench.rescore import score_checkpoint
+    from disentbench.bench.runner import CONFIG
 
     cell_dir = Path(cell_dir)
-    if not (cell_dir / "config.json").is_file():
-        raise BenchError(f"{cell_dir}: no config.json; give a cell folder (results/<run>/cells/<cell id>)")
-    config = json.loads((cell_dir / "config.json").read_text())
+    if not (cell_dir / CONFIG).is_file():
+        raise BenchError(f"{cell_dir}: no {CONFIG}; give a cell folder (results/<run>/cells/<cell id>)")
+    config = json.loads((cell_dir / CONFIG).read_text())
     rows = published_rows(config, load_published())
     if only is not None:
         rows = rows[rows["our_metric"].isin(only)].reset_index(drop=True)
@@ -79,7 +80,7 @@ def run(
     done = pd.read_csv(out) if out.is_file() else pd.DataFrame(columns=COLUMNS)
     have = set(zip(done["step"].astype(int), done["metric"], done["codes"]))
     sizes = config.get("metrics") or {}
-    for step, path in checkpoints(cell_dir, steps).items():
+    for step, path in checkpoints(cell_dir, config, steps).items():
         for row in rows.itertuples():
             if not row.our_metric:
                 print(f"  {row.metric} ({row.source}, {row.table}): not scored: {row.unmatched}")

@@ -219,10 +219,6 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
                 f"primary metric `{primary_metric}` was not measured on this dataset; ranked by `{rank_metric}` instead"
             )
         notes += score_set_notes(str(holdout), part["metric"].unique())
-        axes = dict(zip(BOARD_AXES, (dataset, source, correlation, holdout, representation)))
-        short = short_training_note(runs[np.logical_and.reduce([runs[a] == v for a, v in axes.items()])])
-        if short:
-            notes.append(short)
         headline, secondary = split_metrics(measured, rank_metric, registered)
         metrics = headline + secondary
         keys = _rank_keys(part, rank_metric)
@@ -235,6 +231,9 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         )
         board.correlation, board.holdout, board.representation = str(correlation), str(holdout), str(representation)
         board.codes = board.rows(by_codes)
+        short = short_training_note(board.rows(runs))
+        if short:
+            board.notes.append(short)
         boards.append(board)
     return boards
 
