@@ -12,7 +12,8 @@ mkdir -p "$runs"
 [ -d "$runs/code/.git" ] || git clone -q "$here" "$runs/code"
 cp -n "$here/bench/evidence/reference_dsprites.yaml" "$runs/reference_dsprites.yaml" 2>/dev/null || true
 cd "$runs"
+# The last core, counted before OMP_NUM_THREADS is set: nproc reports OMP_NUM_THREADS when it is set.
+core=$(( $(nproc --all) - 1 ))
 export PYTHONPATH="$runs/code" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-core=$(( $(nproc) - 1 ))
 exec taskset -c "$core" python -m disentbench --profile "$runs/reference_dsprites.yaml" \
   --set factorvae.gamma=10 --results "$runs/reference-dsprites" --device cpu --threads 1 --no-report
