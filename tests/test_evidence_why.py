@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from disentbench.bench.evidence.why import aligned_report, factor_report, render
+from disentbench.bench.evidence.why import aligned_report, factor_report, latent_profile, parse_profile, render
 from disentbench.metrics.mig import mutual_information_gap
 
 NAMES = ["a", "b"]
@@ -87,3 +89,51 @@ def test_the_active_latents_together_hold_a_rotated_code_and_not_noise():
     noise = np.random.default_rng(3).normal(size=(len(f), 3))
     held = aligned_report(noise, np.full_like(noise, -2.0), f, NAMES, targets=["a", "b"])["whole_code_mi"]
     assert max(held.values()) < 0.05
+
+
+def test_a_latent_profile_shows_where_it_moves_and_where_it_is_flat():
+    f = _factors()
+    a = f[:, 0].astype(float)
+    saturated = np.clip(a, 3, 9)  # moves with a from 3 on, flat below: values 0-2 left to another latent
+    mu = np.stack([saturated, f[:, 1].astype(float)], axis=1)
+    rows = latent_profile(mu, f, latent=0, factor=0)
+    assert [r["value"] for r in rows] == list(range(10)) and sum(r["count"] for r in rows) == len(f)
+    means = [r["mean"] for r in rows]
+    assert means[:4] == [3.0, 3.0, 3.0, 3.0] and means[3:] == list(range(3, 10))
+    assert all(r["std"] == 0.0 for r in rows)  # z0 depends on a alone
+    assert latent_profile(mu, f, latent=1, factor=0)[0]["std"] > 2  # z1 ignores a: spread over b
+    text = render(
+        {**factor_report(mu, np.zeros_like(mu), f, NAMES), "profile": {"latent": 0, "factor": "a", "rows": rows}}, NAMES
+    )
+    assert text.splitlines()[-1].startswith("0: +3.00+-0.00  1: +3.00")
+
+
+def test_a_profile_spec_is_latent_colon_factor():
+    assert parse_profile("z1:b", 3, NAMES) == (1, 1)
+    for bad in ("z3:a", "1:a", "z1:c", "z1", "zz:a"):
+        with pytest.raises(ValueError, match="give LATENT:FACTOR with LATENT z0..z2 and FACTOR one of a, b"):
+            parse_profile(bad, 3, NAMES)
+
+
+def test_the_command_reports_a_trained_cell_and_refuses_a_bad_profile_in_one_line(tmp_path, tiny_profile, capsys):
+    from disentbench.bench.cli import main as run
+    from disentbench.bench.evidence.why import main as why
+    from tests.helpers import tiny_cpu_args
+
+    assert run(tiny_cpu_args(tiny_profile, tmp_path / "run", "--methods", "betavae", "--datasets", "dsprites")) == 0
+    checkpoint = next((tmp_path / "run" / "cells").glob("*/checkpoint.pt"))
+    capsys.readouterr()
+    args = [str(checkpoint), "--samples", "400", "--profile", "z0:posX", "--json"]
+    assert why(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["profile"]["factor"] == "posX" and len(report["profile"]["rows"]) == 32
+    # six steps leave no latent above the activity threshold: the rotation says so in one line
+    assert why([*args[:-1], "--align", "scale,posX"]) == 2
+    assert capsys.readouterr().err.strip() == "error: 0 active latent(s) (mean KL > 0.5) cannot be aligned to 2 factors"
+    for bad, message in (
+        ("--profile", "FACTOR one of shape, scale, orientation, posX, posY"),
+        ("--align", "factors: shape"),
+    ):
+        assert why([str(checkpoint), bad, "z0:size" if bad == "--profile" else "size"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err

@@ -19,6 +19,11 @@ no linear mixture of the latents holds the factors better. It also reports how m
 factor the active latents hold together (normalised MI between the factor and its prediction from
 them by gradient-boosted trees, on a held-out quarter): high there and low in every latent and after the
 rotation means the factor is held, but spread non-linearly over several latents.
+
+    python -m disentbench.bench.evidence.why CHECKPOINT --profile z3:posY
+
+prints the mean and spread of one latent's posterior mean at each value of one factor: where along
+the factor the latent moves, where it is flat (the values it leaves to other latents) or folds back.
 """
 
 from __future__ import annotations
@@ -127,6 +132,26 @@ def whole_code_information(z: np.ndarray, factor: np.ndarray, random_state: int 
     return float(discrete_mutual_info(predicted[:, None], test)[0, 0] / discrete_entropy(test)[0])
 
 
+def latent_profile(mu: np.ndarray, factors: np.ndarray, latent: int, factor: int) -> list[dict]:
+    """For each value index of `factor` present: the mean and standard deviation of latent `latent`'s
+    posterior mean over the draws with that value, and how many draws there were."""
+    rows = []
+    for value in np.unique(factors[:, factor]):
+        z = mu[factors[:, factor] == value, latent]
+        rows.append({"value": int(value), "mean": float(z.mean()), "std": float(z.std()), "count": int(len(z))})
+    return rows
+
+
+def parse_profile(spec: str, latent_dim: int, names: list[str]) -> tuple[int, int]:
+    """'z3:posY' -> (3, index of posY); a one-line error for anything else."""
+    latent, _, factor = spec.partition(":")
+    if not (latent.startswith("z") and latent[1:].isdigit() and int(latent[1:]) < latent_dim) or factor not in names:
+        raise ValueError(
+            f"--profile {spec!r}: give LATENT:FACTOR with LATENT z0..z{latent_dim - 1} and FACTOR one of {', '.join(names)}"
+        )
+    return int(latent[1:]), names.index(factor)
+
+
 def _standardised(x: np.ndarray) -> np.ndarray:
     std = x.std(axis=0)
     return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
@@ -155,6 +180,10 @@ def render(report: dict, names: list[str]) -> str:
             f"aligned to {','.join(aligned['targets'])} (oracle rotation of {len(aligned['active_latents'])} "
             f"active latents): gaps {gaps}; MIG {aligned['mig']:.3f}"
         )
+    profile = report.get("profile")
+    if profile:
+        lines.append(f"z{profile['latent']} by {profile['factor']} (value: mean +- std):")
+        lines.append("  ".join(f"{r['value']}: {r['mean']:+.2f}+-{r['std']:.2f}" for r in profile["rows"]))
     return "\n".join(lines)
 
 
@@ -167,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--profile", default="", help="LATENT:FACTOR, e.g. z3:posY: the latent's mean at each factor value")
     p.add_argument(
         "--align", default="", help="comma-separated factor names: also report MIG after the oracle rotation onto them"
     )
@@ -175,16 +205,31 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads((cell / "config.json").read_text())
     method, state = load_method(args.checkpoint)
     dataset = datasets.create(config["dataset"], source=config["data_source"])
-    factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
-    mu, logvar = encode_stats(method, dataset, factors)
     names = list(dataset.factor_names)
-    report = factor_report(mu, logvar, factors, names)
-    if args.align:
-        try:
-            report["aligned"] = aligned_report(mu, logvar, factors, names, args.align.split(","))
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        # the spellings first, before anything is encoded
+        profile = parse_profile(args.profile, method.latent_dim, names) if args.profile else None
+        targets = args.align.split(",") if args.align else []
+        unknown = [t for t in targets if t not in names]
+        if unknown:
+            raise ValueError(
+                f"--align: unknown factor(s) {', '.join(unknown)}; this dataset's factors: {', '.join(names)}"
+            )
+        factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
+        mu, logvar = encode_stats(method, dataset, factors)
+        report = factor_report(mu, logvar, factors, names)
+        if targets:
+            report["aligned"] = aligned_report(mu, logvar, factors, names, targets)
+        if profile:
+            latent, factor = profile
+            report["profile"] = {
+                "latent": latent,
+                "factor": names[factor],
+                "rows": latent_profile(mu, factors, latent, factor),
+            }
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     report["step"] = int(state["step"])
     print(json.dumps(report) if args.json else f"step {state['step']}\n" + render(report, names))
     return 0
