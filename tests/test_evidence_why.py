@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from disentbench.bench.evidence.why import aligned_report, factor_report, latent_profile, parse_profile, render
+from disentbench.bench.evidence.why import (
+    aligned_report,
+    factor_report,
+    latent_profile,
+    parse_profile,
+    render,
+    summary_table,
+)
 from disentbench.metrics.mig import mutual_information_gap
 
 NAMES = ["a", "b"]
@@ -120,7 +127,9 @@ def test_the_command_reports_a_trained_cell_and_refuses_a_bad_profile_in_one_lin
     from disentbench.bench.evidence.why import main as why
     from tests.helpers import tiny_cpu_args
 
-    assert run(tiny_cpu_args(tiny_profile, tmp_path / "run", "--methods", "betavae", "--datasets", "dsprites")) == 0
+    profile = tmp_path / "curve.yaml"
+    profile.write_text(f"extends: {tiny_profile}\nscore_steps: [3]\n")
+    assert run(tiny_cpu_args(profile, tmp_path / "run", "--methods", "betavae", "--datasets", "dsprites")) == 0
     checkpoint = next((tmp_path / "run" / "cells").glob("*/checkpoint.pt"))
     capsys.readouterr()
     args = [str(checkpoint), "--samples", "400", "--profile", "z0:posX", "--json"]
@@ -137,3 +146,40 @@ def test_the_command_reports_a_trained_cell_and_refuses_a_bad_profile_in_one_lin
         assert why([str(checkpoint), bad, "z0:size" if bad == "--profile" else "size"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err
+
+    # a cell folder: the kept checkpoint (step 3) and the final one (step 6), then one table of both
+    assert why([str(checkpoint.parent), "--samples", "400", "--json"]) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert [r["step"] for r in reports] == [3, 6]
+    assert why([str(checkpoint.parent), "--samples", "400"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()[-4:]
+    assert table[0] == "| step | MIG |" and table[2].startswith("| 3 | ") and table[3].startswith("| 6 | ")
+    # each row's MIG is the mean of that checkpoint's gaps, as the report on it alone gives
+    alone = []
+    for path in sorted((checkpoint.parent / "checkpoints").glob("*.pt")) + [checkpoint]:
+        assert why([str(path), "--samples", "400", "--json"]) == 0
+        alone.append(json.loads(capsys.readouterr().out))
+    assert [summary_table([r]).splitlines()[2] for r in alone] == table[2:]
+    empty = tmp_path / "empty-cell"
+    empty.mkdir()
+    assert why([str(empty)]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: {empty}: no checkpoint.pt and no kept checkpoints in {empty / 'checkpoints'}"
+    )
+
+
+def test_the_summary_table_has_one_row_per_report_with_the_aligned_columns():
+    mu, f = _rotated_pair()
+    reports = []
+    for step, code in ((100, mu), (200, f.astype(float))):  # rotated, then axis-aligned
+        report = factor_report(code, np.zeros_like(code), f, NAMES)
+        report["aligned"] = aligned_report(code, np.full_like(code, -1.0), f, NAMES, ["a", "b"])
+        reports.append({**report, "step": step})
+    lines = summary_table(reports).splitlines()
+    assert (
+        lines[0] == "| step | MIG | MIG after the oracle rotation | held together: a / b | best single latent: a / b |"
+    )
+    first, second = (line.strip("| ").split(" | ") for line in lines[2:])
+    assert first[0] == "100" and float(first[1]) < 0.05 and float(first[2]) > 0.9  # rotated: the oracle recovers it
+    assert second[0] == "200" and float(second[1]) > 0.9 and float(second[4].split(" / ")[0]) > 0.9

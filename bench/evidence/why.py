@@ -24,6 +24,10 @@ rotation means the factor is held, but spread non-linearly over several latents.
 
 prints the mean and spread of one latent's posterior mean at each value of one factor: where along
 the factor the latent moves, where it is flat (the values it leaves to other latents) or folds back.
+
+Given a cell folder instead of a checkpoint, it reports every kept checkpoint (`checkpoints/`) and
+the final one, in step order, and ends with one markdown table of them (MIG, and with --align the
+MIG after the rotation, what the active latents hold together and what the best single latent holds).
 """
 
 from __future__ import annotations
@@ -187,52 +191,108 @@ def render(report: dict, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from disentbench import datasets
-    from disentbench.bench.checkpoint import load_method
+def summary_table(reports: list[dict]) -> str:
+    """One markdown row per report, in the order given: step, MIG and, where the reports were
+    aligned, the MIG after the rotation and per aligned factor what the active latents hold together
+    and what its best single latent holds (normalised MI)."""
+    targets = reports[0].get("aligned", {}).get("targets", []) if reports else []
+    head = ["step", "MIG"]
+    if targets:
+        head += ["MIG after the oracle rotation", "held together: " + " / ".join(targets)]
+        head += ["best single latent: " + " / ".join(targets)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in reports:
+        row = [f"{r['step']:,}", f"{np.mean([f['gap'] for f in r['factors']]):.3f}"]
+        if targets:
+            top = {f["factor"]: f["top_mi"] for f in r["factors"]}
+            held = r["aligned"]["whole_code_mi"]
+            row += [f"{r['aligned']['mig']:.3f}", " / ".join(f"{held[t]:.2f}" for t in targets)]
+            row += [" / ".join(f"{top[t]:.2f}" for t in targets)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
+
+def checkpoints_of(path: Path) -> list[Path]:
+    """A checkpoint file as given; for a cell folder its kept checkpoints in step order, then its
+    final `checkpoint.pt` (when there is one)."""
+    from disentbench.bench.checkpoint import kept_path, kept_steps
+
+    if not path.is_dir():
+        return [path]
+    found = [kept_path(path, step) for step in kept_steps(path)]
+    if (path / "checkpoint.pt").is_file():
+        found.append(path / "checkpoint.pt")
+    if not found:
+        raise ValueError(f"{path}: no checkpoint.pt and no kept checkpoints in {path / 'checkpoints'}")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m disentbench.bench.evidence.why", description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", type=Path)
+    p.add_argument(
+        "checkpoint", type=Path, help="a checkpoint file, or a cell folder: every kept checkpoint and the final one"
+    )
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (a list for a cell folder)")
     p.add_argument("--profile", default="", help="LATENT:FACTOR, e.g. z3:posY: the latent's mean at each factor value")
     p.add_argument(
         "--align", default="", help="comma-separated factor names: also report MIG after the oracle rotation onto them"
     )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    cell = args.checkpoint.parent.parent if args.checkpoint.parent.name == "checkpoints" else args.checkpoint.parent
-    config = json.loads((cell / "config.json").read_text())
-    method, state = load_method(args.checkpoint)
-    dataset = datasets.create(config["dataset"], source=config["data_source"])
-    names = list(dataset.factor_names)
     try:
-        # the spellings first, before anything is encoded
-        profile = parse_profile(args.profile, method.latent_dim, names) if args.profile else None
-        targets = args.align.split(",") if args.align else []
-        unknown = [t for t in targets if t not in names]
-        if unknown:
-            raise ValueError(
-                f"--align: unknown factor(s) {', '.join(unknown)}; this dataset's factors: {', '.join(names)}"
-            )
-        factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
-        mu, logvar = encode_stats(method, dataset, factors)
-        report = factor_report(mu, logvar, factors, names)
-        if targets:
-            report["aligned"] = aligned_report(mu, logvar, factors, names, targets)
-        if profile:
-            latent, factor = profile
-            report["profile"] = {
-                "latent": latent,
-                "factor": names[factor],
-                "rows": latent_profile(mu, factors, latent, factor),
-            }
+        paths = checkpoints_of(args.checkpoint)
+        reports, seen = [], set()
+        for path in paths:
+            report = diagnose(path, args)
+            if report["step"] in seen:  # the final checkpoint is also the last kept one
+                continue
+            seen.add(report["step"])
+            reports.append(report)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report["step"] = int(state["step"])
-    print(json.dumps(report) if args.json else f"step {state['step']}\n" + render(report, names))
+    if args.json:
+        print(json.dumps(reports if args.checkpoint.is_dir() else reports[0]))
+        return 0
+    for report in reports:
+        print(f"step {report['step']}\n" + render(report, report["factor_names"]) + "\n")
+    if args.checkpoint.is_dir():
+        print(summary_table(reports))
     return 0
+
+
+def diagnose(checkpoint: Path, args: argparse.Namespace) -> dict:
+    """The report of one checkpoint for the command's options; ValueError for a misspelt option."""
+    from disentbench import datasets
+    from disentbench.bench.checkpoint import load_method
+
+    cell = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    config = json.loads((cell / "config.json").read_text())
+    method, state = load_method(checkpoint)
+    dataset = datasets.create(config["dataset"], source=config["data_source"])
+    names = list(dataset.factor_names)
+    # the spellings first, before anything is encoded
+    profile = parse_profile(args.profile, method.latent_dim, names) if args.profile else None
+    targets = args.align.split(",") if args.align else []
+    unknown = [t for t in targets if t not in names]
+    if unknown:
+        raise ValueError(f"--align: unknown factor(s) {', '.join(unknown)}; this dataset's factors: {', '.join(names)}")
+    factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
+    mu, logvar = encode_stats(method, dataset, factors)
+    report = factor_report(mu, logvar, factors, names)
+    if targets:
+        report["aligned"] = aligned_report(mu, logvar, factors, names, targets)
+    if profile:
+        latent, factor = profile
+        report["profile"] = {
+            "latent": latent,
+            "factor": names[factor],
+            "rows": latent_profile(mu, factors, latent, factor),
+        }
+    report["step"] = int(state["step"])
+    report["factor_names"] = names
+    return report
 
 
 if __name__ == "__main__":
