@@ -80,3 +80,18 @@ def test_the_architecture_ab_profile_pairs_both_arms_on_the_same_seeds(tmp_path)
     cells = plan(build_parser().parse_args([*args, "--results", str(tmp_path / "r"), "--device", "cpu"])).cells
     arms = {(c.method, c.seed, c.hparams["gamma"], c.steps, c.init) for c in cells}
     assert arms == {(m, s, 10.0, 10_000, "reference") for m in ("factorvae", "factorvae_infogancr") for s in (0, 1, 2)}
+
+
+def test_the_second_pass_changes_only_the_initialisation(tmp_path):
+    from disentbench.bench.cli import build_parser, plan
+    from tests.conftest import REPO
+
+    def cells(name: str) -> set[tuple]:
+        args = ["--profile", str(REPO / "bench" / "evidence" / name), "--set", "factorvae.gamma=10"]
+        args += ["--set", "factorvae_infogancr.gamma=10", "--results", str(tmp_path / name), "--device", "cpu"]
+        found = plan(build_parser().parse_args(args)).cells
+        return {(c.method, c.seed, c.hparams["gamma"], c.steps, c.init) for c in found}
+
+    first, second = cells("architecture_ab.yaml"), cells("architecture_ab_dcgan.yaml")
+    assert {c[4] for c in second} == {"dcgan"} and {c[4] for c in first} == {"reference"}
+    assert {c[:4] for c in second} == {c[:4] for c in first} and len(second) == 6

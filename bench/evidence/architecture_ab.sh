@@ -2,6 +2,7 @@
 # The architecture A/B (bench/evidence/architecture_ab.yaml, docs/reference-length.md): seed 0 of both
 # arms first (the first comparison as early as possible), then seeds 1 and 2. Resumable: run it again
 # and finished cells are skipped, a running one resumes from its last checkpoint (every 2,000 steps).
+# Then the same with InfoGAN-CR's initialisation (architecture_ab_dcgan.yaml) in RUNS_DIR/architecture-ab-dcgan.
 # It runs a clone of this checkout (so later edits here do not change a running job) on the first
 # core with one torch thread.
 #   bash bench/evidence/architecture_ab.sh [RUNS_DIR]    (default /work/runs; results in RUNS_DIR/architecture-ab)
@@ -11,10 +12,17 @@ runs="${1:-/work/runs}"
 mkdir -p "$runs"
 [ -d "$runs/code-ab/.git" ] || git clone -q "$here" "$runs/code-ab"
 cp -n "$here/bench/evidence/architecture_ab.yaml" "$runs/architecture_ab.yaml" 2>/dev/null || true
+cp -n "$here/bench/evidence/architecture_ab_dcgan.yaml" "$runs/architecture_ab_dcgan.yaml" 2>/dev/null || true
 cd "$runs"
 export PYTHONPATH="$runs/code-ab" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 for seeds in 1 3; do
   taskset -c 0 python -m disentbench --profile "$runs/architecture_ab.yaml" --seeds "$seeds" \
     --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
     --results "$runs/architecture-ab" --device cpu --threads 1 --no-report
+done
+# Second pass: InfoGAN-CR's initialisation on both arms (architecture_ab_dcgan.yaml), its own folder.
+for seeds in 1 3; do
+  taskset -c 0 python -m disentbench --profile "$runs/architecture_ab_dcgan.yaml" --seeds "$seeds" \
+    --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
+    --results "$runs/architecture-ab-dcgan" --device cpu --threads 1 --no-report
 done
