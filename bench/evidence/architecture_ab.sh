@@ -11,18 +11,18 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
 mkdir -p "$runs"
 [ -d "$runs/code-ab/.git" ] || git clone -q "$here" "$runs/code-ab"
-cp -n "$here/bench/evidence/architecture_ab.yaml" "$runs/architecture_ab.yaml" 2>/dev/null || true
-cp -n "$here/bench/evidence/architecture_ab_dcgan.yaml" "$runs/architecture_ab_dcgan.yaml" 2>/dev/null || true
+for profile in architecture_ab architecture_ab_dcgan; do
+  cp -n "$here/bench/evidence/$profile.yaml" "$runs/$profile.yaml" 2>/dev/null || true
+done
 cd "$runs"
 export PYTHONPATH="$runs/code-ab" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-for seeds in 1 3; do
-  taskset -c 0 python -m disentbench --profile "$runs/architecture_ab.yaml" --seeds "$seeds" \
-    --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
-    --results "$runs/architecture-ab" --device cpu --threads 1 --no-report
-done
-# Second pass: InfoGAN-CR's initialisation on both arms (architecture_ab_dcgan.yaml), its own folder.
-for seeds in 1 3; do
-  taskset -c 0 python -m disentbench --profile "$runs/architecture_ab_dcgan.yaml" --seeds "$seeds" \
-    --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
-    --results "$runs/architecture-ab-dcgan" --device cpu --threads 1 --no-report
+# First pass (our initialisation), then the second (InfoGAN-CR's, architecture_ab_dcgan.yaml), each in
+# its own results folder.
+for pass in "architecture_ab architecture-ab" "architecture_ab_dcgan architecture-ab-dcgan"; do
+  set -- $pass
+  for seeds in 1 3; do
+    taskset -c 0 python -m disentbench --profile "$runs/$1.yaml" --seeds "$seeds" \
+      --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
+      --results "$runs/$2" --device cpu --threads 1 --no-report
+  done
 done

@@ -56,9 +56,21 @@ def encode_stats(method, dataset, factors: np.ndarray, batch: int = 256) -> tupl
     return np.concatenate(means), np.concatenate(logvars)
 
 
+def mean_kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """Each latent's KL to the N(0, 1) prior, averaged over the draws."""
+    return 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).mean(axis=0)
+
+
+def check_targets(targets: list[str], names: list[str]) -> None:
+    """A one-line error naming the dataset's factors when a factor to align to is not one of them."""
+    unknown = [t for t in targets if t not in names]
+    if unknown:
+        raise ValueError(f"--align: unknown factor(s) {', '.join(unknown)}; this dataset's factors: {', '.join(names)}")
+
+
 def factor_report(mu: np.ndarray, logvar: np.ndarray, factors: np.ndarray, names: list[str]) -> dict:
     """KL per latent, normalised MI (latents x factors), and per factor: top latent, runner-up, gap."""
-    kl = 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).mean(axis=0)
+    kl = mean_kl(mu, logvar)
     mi = discrete_mutual_info(histogram_discretize(mu, 20), factors)  # (D, K)
     entropy = discrete_entropy(factors)
     normalised = mi / np.where(entropy > 0, entropy, np.nan)
@@ -91,12 +103,8 @@ def aligned_report(
     `targets` factors: the orthogonal matrix closest, in least squares, to mapping the standardised
     latents onto the standardised factor values (orthogonal Procrustes). Inactive latents stay as
     they are. A rotation neither adds nor removes information, only moves it between latents."""
-    unknown = [t for t in targets if t not in names]
-    if unknown:
-        raise ValueError(
-            f"unknown factor(s) {', '.join(unknown)} to align to; this dataset's factors: {', '.join(names)}"
-        )
-    kl = 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).mean(axis=0)
+    check_targets(targets, names)
+    kl = mean_kl(mu, logvar)
     active = np.flatnonzero(kl > active_kl)
     columns = [names.index(t) for t in targets]
     if len(active) < len(columns):
@@ -215,15 +223,15 @@ def summary_table(reports: list[dict]) -> str:
 def checkpoints_of(path: Path) -> list[Path]:
     """A checkpoint file as given; for a cell folder its kept checkpoints in step order, then its
     final `checkpoint.pt` (when there is one)."""
-    from disentbench.bench.checkpoint import kept_path, kept_steps
+    from disentbench.bench.checkpoint import CHECKPOINT, KEPT_DIR, kept_path, kept_steps
 
     if not path.is_dir():
         return [path]
     found = [kept_path(path, step) for step in kept_steps(path)]
-    if (path / "checkpoint.pt").is_file():
-        found.append(path / "checkpoint.pt")
+    if (path / CHECKPOINT).is_file():
+        found.append(path / CHECKPOINT)
     if not found:
-        raise ValueError(f"{path}: no checkpoint.pt and no kept checkpoints in {path / 'checkpoints'}")
+        raise ValueError(f"{path}: no {CHECKPOINT} and no kept checkpoints in {path / KEPT_DIR}")
     return found
 
 
@@ -241,14 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        paths = checkpoints_of(args.checkpoint)
-        reports, seen = [], set()
-        for path in paths:
-            report = diagnose(path, args)
-            if report["step"] in seen:  # the final checkpoint is also the last kept one
-                continue
-            seen.add(report["step"])
-            reports.append(report)
+        reports = diagnose_all(checkpoints_of(args.checkpoint), args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -262,37 +263,42 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def diagnose(checkpoint: Path, args: argparse.Namespace) -> dict:
-    """The report of one checkpoint for the command's options; ValueError for a misspelt option."""
+def diagnose_all(paths: list[Path], args: argparse.Namespace) -> list[dict]:
+    """The reports of one cell's checkpoints for the command's options, on the same factor draws; a
+    checkpoint at a step already reported (the final one is also the last kept one) is not encoded
+    again. ValueError for a misspelt option, before anything is encoded."""
     from disentbench import datasets
-    from disentbench.bench.checkpoint import load_method
+    from disentbench.bench.checkpoint import KEPT_DIR, load_method
+    from disentbench.bench.runner import CONFIG
 
-    cell = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    config = json.loads((cell / "config.json").read_text())
-    method, state = load_method(checkpoint)
+    cell = paths[0].parent.parent if paths[0].parent.name == KEPT_DIR else paths[0].parent
+    config = json.loads((cell / CONFIG).read_text())
     dataset = datasets.create(config["dataset"], source=config["data_source"])
     names = list(dataset.factor_names)
-    # the spellings first, before anything is encoded
-    profile = parse_profile(args.profile, method.latent_dim, names) if args.profile else None
     targets = args.align.split(",") if args.align else []
-    unknown = [t for t in targets if t not in names]
-    if unknown:
-        raise ValueError(f"--align: unknown factor(s) {', '.join(unknown)}; this dataset's factors: {', '.join(names)}")
-    factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
-    mu, logvar = encode_stats(method, dataset, factors)
-    report = factor_report(mu, logvar, factors, names)
-    if targets:
-        report["aligned"] = aligned_report(mu, logvar, factors, names, targets)
-    if profile:
-        latent, factor = profile
-        report["profile"] = {
-            "latent": latent,
-            "factor": names[factor],
-            "rows": latent_profile(mu, factors, latent, factor),
-        }
-    report["step"] = int(state["step"])
-    report["factor_names"] = names
-    return report
+    check_targets(targets, names)
+    factors = None
+    reports: list[dict] = []
+    for path in paths:
+        method, state = load_method(path)
+        if any(r["step"] == int(state["step"]) for r in reports):
+            continue
+        profile = parse_profile(args.profile, method.latent_dim, names) if args.profile else None
+        if factors is None:
+            factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
+        mu, logvar = encode_stats(method, dataset, factors)
+        report = factor_report(mu, logvar, factors, names)
+        if targets:
+            report["aligned"] = aligned_report(mu, logvar, factors, names, targets)
+        if profile:
+            latent, factor = profile
+            report["profile"] = {
+                "latent": latent,
+                "factor": names[factor],
+                "rows": latent_profile(mu, factors, latent, factor),
+            }
+        reports.append({**report, "step": int(state["step"]), "factor_names": names})
+    return reports
 
 
 if __name__ == "__main__":
