@@ -43,6 +43,20 @@ def kept_steps(cell_dir: str | os.PathLike) -> list[int]:
     return sorted(int(p.stem[5:]) for p in folder.glob("step-*.pt") if p.stem[5:].isdigit())
 
 
+def cell_checkpoints(cell_dir: str | os.PathLike, latest: bool = True) -> dict[int, Path]:
+    """{step: file} of a cell's checkpoints in step order: the kept learning-curve ones and, with
+    `latest`, its `checkpoint.pt` under the step it records (left out when that step is kept too:
+    the same weights). ValueError when there is none."""
+    cell_dir = Path(cell_dir)
+    found = {step: kept_path(cell_dir, step) for step in kept_steps(cell_dir)}
+    rolling = cell_dir / CHECKPOINT
+    if latest and rolling.is_file():
+        found.setdefault(int(read_checkpoint(rolling)["step"]), rolling)
+    if not found:
+        raise ValueError(f"{cell_dir}: no {CHECKPOINT} and no kept checkpoints in {cell_dir / KEPT_DIR}")
+    return dict(sorted(found.items()))
+
+
 def keep_copy(cell_dir: str | os.PathLike, step: int) -> Path:
     """Copy the cell's current checkpoint (written at `step`) to its kept place, atomically."""
     target = kept_path(cell_dir, step)

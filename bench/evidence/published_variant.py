@@ -42,17 +42,18 @@ def published_rows(config: dict, published: pd.DataFrame) -> pd.DataFrame:
     return rows[keep].reset_index(drop=True)
 
 
-def checkpoints(cell_dir: Path, config: dict, steps: list[int] | None) -> dict[int, Path]:
-    """{step: checkpoint file}: the kept learning-curve checkpoints and the final one (when written),
-    or only the named steps (each must be kept or final)."""
-    from disentbench.bench.checkpoint import CHECKPOINT, kept_path, kept_steps
+def checkpoints(cell_dir: Path, steps: list[int] | None) -> dict[int, Path]:
+    """{step: checkpoint file}: the kept learning-curve checkpoints and the final one (when the cell
+    finished), or only the named steps (each must be kept or final)."""
+    from disentbench.bench.checkpoint import cell_checkpoints
     from disentbench.bench.rescore import SCORES
 
-    found = {step: kept_path(cell_dir, step) for step in kept_steps(cell_dir)}
-    if (cell_dir / SCORES).is_file():  # finished: checkpoint.pt is the final step
-        found[int(config["steps"])] = cell_dir / CHECKPOINT
+    try:
+        found = cell_checkpoints(cell_dir, latest=(cell_dir / SCORES).is_file())
+    except ValueError:
+        found = {}
     if steps is None:
-        return dict(sorted(found.items()))
+        return found
     missing = [s for s in steps if s not in found]
     if missing:
         kept = ", ".join(str(s) for s in sorted(found)) or "none"
@@ -80,7 +81,7 @@ def run(
     done = pd.read_csv(out) if out.is_file() else pd.DataFrame(columns=COLUMNS)
     have = set(zip(done["step"].astype(int), done["metric"], done["codes"]))
     sizes = config.get("metrics") or {}
-    for step, path in checkpoints(cell_dir, config, steps).items():
+    for step, path in checkpoints(cell_dir, steps).items():
         for row in rows.itertuples():
             if not row.our_metric:
                 print(f"  {row.metric} ({row.source}, {row.table}): not scored: {row.unmatched}")

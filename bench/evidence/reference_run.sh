@@ -5,6 +5,8 @@
 # its last checkpoint. It runs a clone of this checkout (so later edits here do not change a running
 # job) on one core with one torch thread.
 #   bash bench/evidence/reference_run.sh [RUNS_DIR]      (default /work/runs; results in RUNS_DIR/reference-dsprites)
+# A second copy on another core takes the next cell (the runner's cell locks keep them apart):
+#   REFERENCE_CORE=0 nice -n 5 bash bench/evidence/reference_run.sh
 set -eu
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
@@ -12,8 +14,9 @@ mkdir -p "$runs"
 [ -d "$runs/code/.git" ] || git clone -q "$here" "$runs/code"
 cp -n "$here/bench/evidence/reference_dsprites.yaml" "$runs/reference_dsprites.yaml" 2>/dev/null || true
 cd "$runs"
-# The last core, counted before OMP_NUM_THREADS is set: nproc reports OMP_NUM_THREADS when it is set.
-core=$(( $(nproc --all) - 1 ))
+# The last core unless REFERENCE_CORE says, counted before OMP_NUM_THREADS is set: nproc reports
+# OMP_NUM_THREADS when it is set.
+core="${REFERENCE_CORE:-$(( $(nproc --all) - 1 ))}"
 export PYTHONPATH="$runs/code" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 exec taskset -c "$core" python -m disentbench --profile "$runs/reference_dsprites.yaml" \
   --set factorvae.gamma=10 --results "$runs/reference-dsprites" --device cpu --threads 1 --no-report

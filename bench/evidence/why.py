@@ -221,18 +221,11 @@ def summary_table(reports: list[dict]) -> str:
 
 
 def checkpoints_of(path: Path) -> list[Path]:
-    """A checkpoint file as given; for a cell folder its kept checkpoints in step order, then its
-    final `checkpoint.pt` (when there is one)."""
-    from disentbench.bench.checkpoint import CHECKPOINT, KEPT_DIR, kept_path, kept_steps
+    """A checkpoint file as given; for a cell folder its kept checkpoints and its latest one (a
+    running cell's too) in step order."""
+    from disentbench.bench.checkpoint import cell_checkpoints
 
-    if not path.is_dir():
-        return [path]
-    found = [kept_path(path, step) for step in kept_steps(path)]
-    if (path / CHECKPOINT).is_file():
-        found.append(path / CHECKPOINT)
-    if not found:
-        raise ValueError(f"{path}: no {CHECKPOINT} and no kept checkpoints in {path / KEPT_DIR}")
-    return found
+    return list(cell_checkpoints(path).values()) if path.is_dir() else [path]
 
 
 def main(argv: list[str] | None = None) -> int:
