@@ -72,6 +72,17 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
+def checkpoint_step(cell_dir: str | os.PathLike) -> int:
+    """The step a cell would resume from: its checkpoint.pt's, else (unreadable) the previous one's,
+    as load_latest falls back; 0 when neither reads. Memory-mapped: the step is read, the weights not."""
+    for name in (CHECKPOINT, PREVIOUS):
+        try:
+            return int(torch.load(Path(cell_dir) / name, map_location="cpu", weights_only=True, mmap=True)["step"])
+        except Exception:  # absent, truncated, an old format: try the previous one, then start at 0
+            continue
+    return 0
+
+
 def load_latest(cell_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
     """The newest readable checkpoint of a cell, falling back to the previous one with a warning
     when the latest is truncated or corrupt; None when there is none."""

@@ -15,6 +15,10 @@ procedural renderer's cache is filled; filling it is a one-off start-up cost of 
 CPU the probe also measures the share of its threads' CPU time it got; under BUSY_SHARE (other work
 on the machine's cores) a note under the plan says so.
 
+What is left: a cell that stopped part-way counts only the steps after its checkpoint, and each
+cell is scored once per learning-curve point not yet in its curve.csv, once at the end, and each of
+those times on every score set (held-out combinations, the correlated distribution).
+
 Evaluation: one evaluation of an untrained model with every metric of the profile at EVAL_FRACTION
 of its sample sizes, scaled up linearly. That is rough (fixed costs scale up too, the tree fits of
 DCI grow faster than linearly), so it is shown as a range of EVAL_ROUGHNESS either way.
@@ -33,9 +37,11 @@ import numpy as np
 import torch
 
 from disentbench import methods, metrics
+from disentbench.bench.checkpoint import checkpoint_step
 from disentbench.bench.claim import ClaimSpec
+from disentbench.bench.curve import cell_score_steps, scored_steps
 from disentbench.bench.grid import Cell
-from disentbench.bench.runner import is_complete
+from disentbench.bench.runner import cell_dir, is_complete
 from disentbench.bench.training import (
     RunSeeds,
     SpeedOptions,
@@ -226,11 +232,13 @@ def _duration_range(low: float, high: float) -> str:
 
 @dataclass(frozen=True)
 class Projection:
-    """Projected seconds (median, fastest, slowest) of training and of one model's evaluation."""
+    """Projected seconds (median, fastest, slowest) of training and of one model's evaluation, and
+    how many evaluations are left."""
 
     train: tuple[float, float, float]
     eval_per_model: tuple[float, float, float]
     total: tuple[float, float, float]
+    scorings: int = 0
 
 
 def score_sets(cell: Cell, profile: dict) -> int:
@@ -240,23 +248,45 @@ def score_sets(cell: Cell, profile: dict) -> int:
     return 1 + held + bool(profile.get("score_correlated") and cell.correlation != "none")
 
 
+@dataclass(frozen=True)
+class CellWork:
+    """What a cell has left: training steps, and evaluations (curve points, the final one, each on
+    every score set)."""
+
+    steps: int
+    scorings: int
+
+
+def remaining_work(run_dir, cell: Cell, profile: dict) -> CellWork:
+    """The steps after the cell's checkpoint and the scorings it has left: every curve point before
+    its last step that curve.csv lacks, plus the final one, times score_sets."""
+    out = cell_dir(run_dir, cell)
+    done = scored_steps(out) if out.is_dir() else set()
+    points = [s for s in cell_score_steps(profile, cell.method) if s < cell.steps and s not in done]
+    return CellWork(
+        steps=max(0, cell.steps - checkpoint_step(out)), scorings=(len(points) + 1) * score_sets(cell, profile)
+    )
+
+
 def project(
     todo: list[Cell],
     rates: dict[tuple[str, str], StepRate],
     eval_seconds: float,
     parallel: int,
-    sets: Callable[[Cell], int] | None = None,
+    work: Callable[[Cell], CellWork] | None = None,
 ) -> Projection:
     """Training from each method's median, fastest and slowest repeat; evaluation within a factor
-    EVAL_ROUGHNESS either way, once per score set of each cell (`sets`, default one); both over
-    `parallel` cells at once."""
+    EVAL_ROUGHNESS either way; both over what each cell has left (`work`, default: all its steps and
+    one scoring), over `parallel` cells at once."""
+    left = [work(c) if work is not None else CellWork(c.steps, 1) for c in todo]
     train = tuple(
-        sum(c.steps / getattr(rates[(c.dataset, c.method)], which) for c in todo) for which in ("median", "high", "low")
+        sum(w.steps / getattr(rates[(c.dataset, c.method)], which) for c, w in zip(todo, left))
+        for which in ("median", "high", "low")
     )
     evals = (eval_seconds, eval_seconds / EVAL_ROUGHNESS, eval_seconds * EVAL_ROUGHNESS)
-    scorings = sum(sets(c) for c in todo) if sets is not None else len(todo)
+    scorings = sum(w.scorings for w in left)
     total = tuple((t + e * scorings) / max(1, parallel) for t, e in zip(train, evals))
-    return Projection(train=train, eval_per_model=evals, total=total)
+    return Projection(train=train, eval_per_model=evals, total=total, scorings=scorings)
 
 
 def describe(planned, probe_seconds: float | None = None) -> str:
@@ -287,7 +317,9 @@ def _describe(planned, probe_seconds: float) -> str:
     some = next(iter(first.values()))
     eval_seconds = probe_eval_seconds(settings.profile["metrics"], some, planned.datasets[some.dataset], device)
     parallel = max(1, planned.n_parallel)
-    p = project(todo, rates, eval_seconds, parallel, sets=lambda c: score_sets(c, settings.profile))
+    work = {c: remaining_work(settings.run_dir, c, settings.profile) for c in todo}
+    p = project(todo, rates, eval_seconds, parallel, work=work.__getitem__)
+    resumed = sum(w.steps < c.steps for c, w in work.items())
     precisions = ", ".join(sorted({c.precision for c in planned.cells}))
     options = f"precision {precisions}, channels_last {'on' if settings.channels_last else 'off'}, compile "
     options += "off" if not settings.compile else ("on" if settings.compile is True else str(settings.compile))
@@ -328,10 +360,12 @@ def _describe(planned, probe_seconds: float) -> str:
         lines += ["", f"{claim.method}'s settings include the claim's ablation ({claim.ablation_text()})."]
     lines += [
         "",
-        f"{len(planned.cells)} cell(s), {len(planned.cells) - len(todo)} already complete, {len(todo)} to run.",
+        f"{len(planned.cells)} cell(s), {len(planned.cells) - len(todo)} already complete, {len(todo)} to run"
+        + (f" ({resumed} resume from a checkpoint: only their steps left are counted)." if resumed else "."),
         f"Projected wall time: {_duration(p.total[0])} (range {_duration_range(*p.total[1:])}): training "
-        f"{_duration(p.train[0])} ({_duration_range(*p.train[1:])}) + evaluation ~{_duration(p.eval_per_model[0])} "
-        f"({_duration_range(*p.eval_per_model[1:])}) per model, over {parallel} parallel cell(s).",
+        f"{_duration(p.train[0])} ({_duration_range(*p.train[1:])}) + {p.scorings} evaluation(s) (learning-curve "
+        f"points and score sets included) of ~{_duration(p.eval_per_model[0])} "
+        f"({_duration_range(*p.eval_per_model[1:])}) each, over {parallel} parallel cell(s).",
         f"Probe: each method trained as the run trains it ({options}, {threads} torch thread(s)): untimed "
         f"warm-up steps until the step time settled, then {REPEATS} timed repeats over ~{probe_seconds:g} s "
         f"(at least {MIN_REPEATS} single steps); the range runs from the slowest repeat to the fastest. "

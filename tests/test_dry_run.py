@@ -169,7 +169,7 @@ def test_projection_is_a_range_from_the_repeats_and_the_evaluation_roughness():
     assert dryrun._duration_range(10, 10.2) == "10 s"
 
 
-def test_projection_counts_each_score_set_of_a_cell():
+def test_projection_counts_each_score_set_of_a_cell(tmp_path):
     """A held-out cell is scored on its seen and its held-out combinations, and a correlated cell on
     the correlated distribution too when the profile asks: each set is one more evaluation."""
     plain = _cell("betavae", 64, 1000)
@@ -178,5 +178,32 @@ def test_projection_counts_each_score_set_of_a_cell():
     assert [dryrun.score_sets(c, {}) for c in (plain, held, corr)] == [1, 2, 1]
     assert dryrun.score_sets(corr, {"score_correlated": True}) == 2
     rates = {("dsprites", "betavae"): dryrun.StepRate(rates=(10.0, 10.0, 10.0), steps_per_repeat=5, warmup_steps=3)}
-    p = dryrun.project([plain, held], rates, eval_seconds=30.0, parallel=1, sets=lambda c: dryrun.score_sets(c, {}))
-    assert p.total[0] == pytest.approx(2 * 1000 / 10 + 3 * 30.0)  # three scorings: 1 + 2
+    work = {c: dryrun.remaining_work(tmp_path, c, {}) for c in (plain, held)}  # nothing run yet
+    assert [w.steps for w in work.values()] == [1000, 1000]
+    p = dryrun.project([plain, held], rates, eval_seconds=30.0, parallel=1, work=work.__getitem__)
+    assert p.scorings == 3 and p.total[0] == pytest.approx(2 * 1000 / 10 + 3 * 30.0)  # three scorings: 1 + 2
+
+
+def test_projection_counts_only_what_a_cell_has_left_and_its_unscored_curve_points(tmp_path):
+    """A cell stopped at step 400 of 1,000 with its 100-step point scored and its 300-step point
+    kept but unscored has 600 steps left and three scorings: 300, 600 and the final one (a curve
+    point at the last step is the final scoring, not another one)."""
+    from disentbench.bench import curve
+    from disentbench.bench.checkpoint import CHECKPOINT, PREVIOUS, save_checkpoint
+    from disentbench.bench.runner import cell_dir
+
+    cell = _cell("betavae", 64, 1000)
+    profile = {"score_steps": [100, 300, 600, 1000]}
+    assert dryrun.remaining_work(tmp_path, cell, profile) == dryrun.CellWork(steps=1000, scorings=4)
+    out = cell_dir(tmp_path, cell)
+    out.mkdir(parents=True)
+    save_checkpoint(out / CHECKPOINT, {"step": 400}, keep_previous=False)
+    curve.append_point(out, 100, {"mig": 0.1}, 1.0)
+    assert dryrun.remaining_work(tmp_path, cell, profile) == dryrun.CellWork(steps=600, scorings=3)
+    held = dataclasses.replace(cell, holdout="dsprites_recomb_10")
+    assert dryrun.remaining_work(tmp_path, held, profile).scorings == 4 * 2  # nothing of it ran; two sets
+    save_checkpoint(out / CHECKPOINT, {"step": 500})  # the one at 400 becomes checkpoint.prev.pt
+    (out / CHECKPOINT).write_bytes(b"truncated")  # unreadable: the runner resumes from the previous one
+    assert dryrun.remaining_work(tmp_path, cell, profile).steps == 600
+    (out / PREVIOUS).write_bytes(b"truncated")  # neither reads: the runner starts it again
+    assert dryrun.remaining_work(tmp_path, cell, profile).steps == 1000
