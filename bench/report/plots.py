@@ -343,18 +343,62 @@ def _read_curves(part: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _published_lines(board: Board, metric: str, method: str, hparams: str) -> list[tuple[float, str]]:
-    """Published values of (method, metric) on the board's dataset, at our setting when the paper names one."""
+def _published_rows(board: Board, method: str, hparams: str) -> pd.DataFrame:
+    """Published rows of `method` on the board's dataset, at our setting when the paper names one."""
     from disentbench.bench.report.published import load_published, parse_setting, setting_matches
 
     table = load_published()
-    rows = table[(table["dataset"] == board.dataset) & (table["method"] == method) & (table["metric"] == metric)]
+    rows = table[(table["dataset"] == board.dataset) & (table["method"] == method)]
+    keep = [(w := parse_setting(s)) is None or setting_matches(hparams, w) for s in rows["setting"]]
+    return rows[keep]
+
+
+def _published_lines(board: Board, metric: str, method: str, hparams: str) -> list[tuple[float, str]]:
+    """Published values that stand on the curve of our `metric` key: like with like, the key that
+    computes their variant (`our_metric`) on the codes they scored (the board's representation)."""
+    from disentbench.bench.report.published import codes_wanted
+
+    rows = _published_rows(board, method, hparams)
     out = []
-    for rec in rows.itertuples(index=False):
-        wanted = parse_setting(rec.setting)
-        if wanted is None or setting_matches(hparams, wanted):
+    for rec in rows[rows["our_metric"] == metric].itertuples(index=False):
+        if codes_wanted(rec.codes) in (None, board.representation):
             out.append((float(rec.value), f"{rec.source}, {rec.table}"))
     return out
+
+
+def _curve_metrics(board: Board, points: pd.DataFrame) -> list[str]:
+    """The curves to draw: the headline metrics, then any metric variant a published row of the
+    board's dataset is computed by (`mig_infogancr`...), each only where the cells' curves hold it."""
+    from disentbench.bench.report.published import load_published
+
+    table = load_published()
+    variants = sorted(set(table[table["dataset"] == board.dataset]["our_metric"]) - set(LEARNING_METRICS) - {""})
+    held = set(points["metric"])
+    return [m for m in (*LEARNING_METRICS, *variants) if m in held]
+
+
+def _lines_not_drawn(board: Board, points: pd.DataFrame, shown: list[str]) -> list[str]:
+    """One note per published row of a drawn method and metric that no drawn curve can stand beside
+    (another variant or other codes), saying what would."""
+    from disentbench.bench.report.published import codes_wanted
+
+    notes = []
+    for (method, hparams), _part in points.groupby(["method", "hparams"]):
+        rows = _published_rows(board, method, hparams)
+        for rec in rows[rows["metric"].isin(shown)].itertuples(index=False):
+            codes = codes_wanted(rec.codes)
+            if rec.our_metric in shown and codes in (None, board.representation):
+                continue
+            if rec.our_metric:
+                on = f" on {codes} codes" if codes else ""
+                why = f"its variant is `{rec.our_metric}`{on}, which these curves do not hold"
+            else:
+                why = f"no metric of ours computes its variant ({rec.unmatched})"
+            notes.append(
+                f"{board.title}: published {method} {rec.metric} {float(rec.value):.2f} ({rec.source}, {rec.table}) "
+                f"is not drawn: {why}"
+            )
+    return sorted(set(notes))
 
 
 def learning_curves(
@@ -367,7 +411,7 @@ def learning_curves(
         points = _read_curves(_board_runs(runs, board))
         if points.empty:
             continue
-        shown = [m for m in LEARNING_METRICS if m in set(points["metric"])]
+        shown = _curve_metrics(board, points)
         if not shown:
             notes.append(f"{board.title}: the learning curves hold none of {', '.join(LEARNING_METRICS)}")
             continue
@@ -390,7 +434,8 @@ def learning_curves(
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=7)
-        title = f"{board.title}: metrics against training step (dashed: published)"
+        notes += _lines_not_drawn(board, points, shown)
+        title = f"{board.title}: metrics against training step (dashed: published, same variant and codes)"
         set_suptitle(fig, title, fontsize=10)
         fig.tight_layout()
         figures.append(save(fig, out / f"{slug('learning', board.dataset, board.tag)}.png", "learning", title))
