@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from disentbench import methods, metrics
+from disentbench.bench import scoring
 from disentbench.bench.checkpoint import checkpoint_step
 from disentbench.bench.claim import ClaimSpec
 from disentbench.bench.curve import cell_score_steps, scored_steps
@@ -242,10 +243,13 @@ class Projection:
 
 
 def score_sets(cell: Cell, profile: dict) -> int:
-    """How many times a cell is scored (bench/scoring.py): once, plus its held-out combinations, plus
-    the correlated distribution when the profile asks for it."""
-    held = cell.holdout != "none"
-    return 1 + held + bool(profile.get("score_correlated") and cell.correlation != "none")
+    """How many sets a cell is scored on (bench.scoring.score_sets)."""
+    config = {
+        "holdout": cell.holdout,
+        "correlation": cell.correlation,
+        "score_correlated": profile.get("score_correlated"),
+    }
+    return len(scoring.score_sets(config))
 
 
 @dataclass(frozen=True)

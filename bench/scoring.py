@@ -76,15 +76,28 @@ def _reconstruction(method, parts: dict[str, Any], n: int, seed: int) -> tuple[d
     return out, None
 
 
+def score_sets(config: dict[str, Any]) -> list[str]:
+    """The sets a cell of `config` is scored on, as key prefixes: "" (its data, or the seen part of a
+    held-out cell), HELDOUT (its held-out combinations), CORRELATED (its correlated training
+    distribution, when asked). The dry run counts them; score_model scores them."""
+    sets = [""]
+    if config.get("holdout", holdout.NONE) != holdout.NONE:
+        sets.append(HELDOUT)
+    if config.get("score_correlated") and config.get("correlation", correlation.NONE) != correlation.NONE:
+        sets.append(CORRELATED)
+    return sets
+
+
 def score_model(
     method, encode: Encode, config: dict[str, Any], sizes: dict[str, dict], dataset, seed: int
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """(scores, what was scored where): the metrics of `sizes` for the cell of `config` on `dataset`
     (the plain dataset; the cell's settings pick the parts). Each set uses generators seeded with
     `seed`, so each equals a separate `metrics.evaluate_many` call on its part."""
+    sets = score_sets(config)
     held = config.get("holdout", holdout.NONE)
     info: dict[str, Any] = {}
-    if held == holdout.NONE:
+    if HELDOUT not in sets:
         scores = metrics.evaluate_many(sizes, dataset, encode, seed=seed)
     else:
         seen, unseen = holdout.seen_part(dataset, held), holdout.heldout_part(dataset, held)
@@ -103,8 +116,8 @@ def score_model(
             "heldout_fraction": holdout.heldout_fraction(held, sizes_),
             "skipped": skipped,
         }
-    corr = config.get("correlation", correlation.NONE)
-    if config.get("score_correlated") and corr != correlation.NONE:
+    if CORRELATED in sets:
+        corr = config["correlation"]
         kept, skipped = confined(sizes)
         shifted = metrics.evaluate_many(kept, correlation.correlated(dataset, corr), encode, seed=seed)
         scores.update({CORRELATED + k: v for k, v in shifted.items()})
