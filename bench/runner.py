@@ -33,6 +33,7 @@ from disentbench.bench.training import RunSeeds, SpeedOptions, TrainingDiverged,
 from disentbench.datasets.correlation import correlated
 from disentbench.datasets.holdout import seen_part
 from disentbench.errors import BenchError, DiskFull, OutOfMemory, is_disk_full
+from disentbench.metrics.image_codes import deterministic_encoder
 
 SCORES = "scores.json"
 CONFIG = "config.json"
@@ -119,7 +120,7 @@ def scoring_encoder(
     """The encoder mean, or one posterior draw per image from a generator seeded by the cell's seed
     (its own stream, independent of the training noise); `rescore` scores old cells the same way."""
     if representation == "mean":
-        return method.encode
+        return deterministic_encoder(method.encode)  # its codes may be kept per image (metrics.image_codes)
     stream = int(np.random.SeedSequence(seed, spawn_key=(1,)).generate_state(1)[0])
     generator = torch.Generator(device=device).manual_seed(stream)
     return lambda x: method.encode_sampled(x, generator)

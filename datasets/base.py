@@ -36,6 +36,9 @@ class GroundTruthDataset:
     source: str = "procedural"  # "official", "procedural" or "file" (a user's own data)
     #: every factor combination has exactly one observation (False: a user's file with rows missing)
     complete_grid: bool = True
+    #: observations(f)[i] depends on f[i] alone, the same at every call (no nuisance drawn per request),
+    #: so a metric may keep one code per factor combination (metrics.image_codes)
+    image_per_factors: bool = False
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)

@@ -44,6 +44,7 @@ def factor_values(factors: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class _DSpritesBase(GroundTruthDataset):
+    image_per_factors = True  # an image is a function of its row's factors alone (metrics.image_codes)
     name = "dsprites"
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES

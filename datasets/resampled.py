@@ -58,6 +58,7 @@ class ResampledDataset(GroundTruthDataset):
         self.observation_shape = base.observation_shape
         self.source = base.source
         self.complete_grid = complete_grid
+        self.image_per_factors = base.image_per_factors  # the base draws the images
 
     def observations(self, factors, *args, **kwargs):
         return self.base.observations(factors, *args, **kwargs)

@@ -84,6 +84,7 @@ def labels_to_classes(labels: np.ndarray, factor_sizes: tuple[int, ...] = FACTOR
 
 
 class _Shapes3DBase(GroundTruthDataset):
+    image_per_factors = True  # an image is a function of its row's factors alone (metrics.image_codes)
     name = "shapes3d"
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES

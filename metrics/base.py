@@ -43,6 +43,21 @@ def encode_images(encode: Encode, images: torch.Tensor) -> np.ndarray:
     return torch.cat(parts).numpy().astype(np.float64)
 
 
+def encode_full_batches(encode: Encode, images: torch.Tensor) -> np.ndarray:
+    """(n, D) float32 codes, every image encoded in a batch of exactly the fixed size (the last one
+    padded with copies of the last image), so that no code depends on how many images shared its
+    batch (metrics.image_codes keeps them per image)."""
+    n, step = len(images), encode_batch_size(images.device)
+    pad = -n % step
+    if pad:
+        images = torch.cat([images, images[-1:].expand(pad, *images.shape[1:])])
+    with torch.no_grad():
+        parts = [
+            encode(images[i : i + step]).detach().float().reshape(step, -1).cpu() for i in range(0, len(images), step)
+        ]
+    return torch.cat(parts).numpy()[:n]
+
+
 def gather_codes(
     dataset,
     encode: Encode,

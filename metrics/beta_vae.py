@@ -36,12 +36,14 @@ def draw_pairs(
     return labels, batches
 
 
-def pair_features(dataset, encode: Encode, batches: list[np.ndarray], batch_size: int) -> np.ndarray:
+def pair_features(
+    dataset, encode: Encode, batches: list[np.ndarray], batch_size: int, codes_cache: dict | None = None
+) -> np.ndarray:
     """Mean |rep(x1) - rep(x2)| per point."""
     return np.stack(
         [
             np.mean(np.abs(codes[:batch_size] - codes[batch_size:]), axis=0)
-            for codes in encode_batches(dataset, encode, batches)
+            for codes in encode_batches(dataset, encode, batches, codes_cache=codes_cache)
         ]
     )
 
@@ -71,8 +73,8 @@ class BetaVAEScore(Metric):
         train_y, train_batches = draw_pairs(dataset, self.num_train, self.batch_size, rng)
         seed = estimator_seed(rng)
         eval_y, eval_batches = draw_pairs(dataset, self.num_test, self.batch_size, rng)
-        train_x = pair_features(dataset, encode, train_batches, self.batch_size)
-        eval_x = pair_features(dataset, encode, eval_batches, self.batch_size)
+        train_x = pair_features(dataset, encode, train_batches, self.batch_size, codes_cache)
+        eval_x = pair_features(dataset, encode, eval_batches, self.batch_size, codes_cache)
         if len(np.unique(train_y)) < 2:
             raise BenchError("beta_vae: the training points cover one factor only; raise num_train")
         return beta_vae_score(train_x, train_y, eval_x, eval_y, seed)

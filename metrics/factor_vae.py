@@ -55,14 +55,14 @@ class FactorVAEScore(Metric):
     needs_dataset = True
     params = {"num_variance_estimate": 10_000, "prune_threshold": 0.05}
 
-    def _argmins(self, dataset, encode, batches, global_var, active) -> np.ndarray:
+    def _argmins(self, dataset, encode, batches, global_var, active, codes_cache=None) -> np.ndarray:
         """The vote of each batch. With prune_threshold 0 a constant latent stays active and its ratio
         is 0/0 = NaN, which argmin picks first (numpy returns the first NaN): the reference's vote,
         kept for equal numbers, without its RuntimeWarning."""
         with np.errstate(divide="ignore", invalid="ignore"):
             out = [
                 np.argmin(np.var(codes, axis=0, ddof=1)[active] / global_var[active])
-                for codes in encode_batches(dataset, encode, batches)
+                for codes in encode_batches(dataset, encode, batches, codes_cache=codes_cache)
             ]
         return np.asarray(out, dtype=np.int64)
 
@@ -76,7 +76,7 @@ class FactorVAEScore(Metric):
             raise BenchError("factor_vae: num_variance_estimate must be >= 2")
         factors = dataset.sample_factors(num_var, rng)
         chunks = [factors[i : i + self.batch_size] for i in range(0, num_var, self.batch_size)]
-        codes = np.concatenate(list(encode_batches(dataset, encode, chunks)))
+        codes = np.concatenate(list(encode_batches(dataset, encode, chunks, codes_cache=codes_cache)))
         global_var = np.var(codes, axis=0, ddof=1)
         active = np.sqrt(global_var) >= float(self.kwargs["prune_threshold"])
         num_active = int(active.sum())
@@ -86,9 +86,11 @@ class FactorVAEScore(Metric):
         train_y, train_batches = draw_votes_factors(dataset, self.num_train, self.batch_size, rng)
         eval_y, eval_batches = draw_votes_factors(dataset, self.num_test, self.batch_size, rng)
         train_votes = vote_table(
-            train_y, self._argmins(dataset, encode, train_batches, global_var, active), k, num_active
+            train_y, self._argmins(dataset, encode, train_batches, global_var, active, codes_cache), k, num_active
         )
-        eval_votes = vote_table(eval_y, self._argmins(dataset, encode, eval_batches, global_var, active), k, num_active)
+        eval_votes = vote_table(
+            eval_y, self._argmins(dataset, encode, eval_batches, global_var, active, codes_cache), k, num_active
+        )
         train_acc, eval_acc = majority_accuracy(train_votes, eval_votes)
         return {
             "factor_vae": eval_acc,
@@ -131,7 +133,7 @@ class FactorVAEInfoGANCR(Metric):
         labels, groups = cycled_group_codes(dataset, encode, self.num_train, self.batch_size, rng, codes_cache)
         index = rng.choice(len(dataset), size=num_std, replace=False)
         chunks = [dataset.factors_of(index[i : i + 1024]) for i in range(0, num_std, 1024)]
-        scale = np.std(np.concatenate(list(encode_batches(dataset, encode, chunks))), axis=0)
+        scale = np.std(np.concatenate(list(encode_batches(dataset, encode, chunks, codes_cache=codes_cache))), axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             argmins = np.argmin(np.std(groups / scale, axis=1), axis=1)
         classes = np.unique(labels)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from disentbench.metrics.base import Encode, encode_images
+from disentbench.metrics.image_codes import image_codes
 
 
 def encode_batches(
@@ -21,14 +22,21 @@ def encode_batches(
     encode: Encode,
     batches: Iterable[np.ndarray],
     chunk_images: int = 4096,
+    codes_cache: dict | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield the representation (n_i, D) of each factor batch (n_i, K), in order."""
+    """Yield the representation (n_i, D) of each factor batch (n_i, K), in order. With `codes_cache`
+    (evaluate_many's), an image already encoded is looked up where the encoder and the dataset allow
+    it (metrics.image_codes)."""
     pending: list[np.ndarray] = []
     pending_n = 0
+    table = image_codes(dataset, encode, codes_cache)
 
     def flush() -> Iterator[np.ndarray]:
         factors = np.concatenate(pending)
-        codes = encode_images(encode, dataset.observations(factors)).reshape(len(factors), -1)
+        if table is not None and not table.too_big:
+            codes = table(factors)
+        else:
+            codes = encode_images(encode, dataset.observations(factors)).reshape(len(factors), -1)
         start = 0
         for batch in pending:
             yield codes[start : start + len(batch)]
@@ -72,7 +80,7 @@ def cycled_group_codes(
     key = ("cycled_groups", num_groups, group_size)
     if key not in cache:
         labels, batches = draw_cycled_groups(dataset, num_groups, group_size, rng)
-        codes = np.stack(list(encode_batches(dataset, encode, batches)))
+        codes = np.stack(list(encode_batches(dataset, encode, batches, codes_cache=cache)))
         cache[key] = ((labels, codes), rng.bit_generator.state)
     drawn, state = cache[key]
     rng.bit_generator.state = state
