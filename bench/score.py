@@ -5,6 +5,8 @@ The encoder is any of
 - `path/to/file.py:function`, a callable defined in a file;
 - `model.pt` (also .pth, .ts), a TorchScript module saved with `torch.jit.save`.
 It maps a float32 batch of images (N, C, H, W) in [0, 1], on the chosen device, to codes (N, D).
+A function that gives an image the same code at every call may say so (`encode.deterministic =
+True`): the BetaVAE and FactorVAE scores then encode each distinct image once (metrics.image_codes).
 It is checked first on one small probe batch of every chosen dataset (a callable that raises,
 returns something other than 2-d codes, the wrong number of codes or non-finite ones is one line that
 says which, and nothing is written); then every metric scores it as the runner scores a trained
@@ -76,6 +78,13 @@ class Encoder:
         if self.kind in ("file", "torchscript"):
             out["sha256"] = self.source["sha256"]
         return out
+
+    @property
+    def deterministic(self) -> bool:
+        """The user's function is marked as giving an image the same code at every call
+        (`encode.deterministic = True` in their file, or metrics.image_codes.deterministic_encoder),
+        so the BetaVAE and FactorVAE scores may encode each distinct image once."""
+        return bool(getattr(self.function, "deterministic", False))
 
     def __call__(self, images):
         return codes_of(self, images, "during the metrics run")

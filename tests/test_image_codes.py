@@ -103,3 +103,18 @@ def test_the_runner_marks_the_encoder_mean_only_and_dsprites_images_follow_their
     f = np.array([[2, 5, 17, 3, 30], [0, 0, 0, 0, 0], [2, 5, 17, 3, 30]])
     alone = dsprites.observations(f[:1])
     assert torch.equal(dsprites.observations(f)[2], alone[0])  # the same image in another request
+
+
+def test_an_external_encoder_is_kept_only_when_its_function_says_it_is_deterministic():
+    from disentbench.bench.score import Encoder
+
+    def plain(x):
+        return x
+
+    def marked(x):
+        return x
+
+    marked.deterministic = True
+    dataset = PerImage((3, 4, 5))
+    assert image_codes.image_codes(dataset, Encoder("f", "module", plain, "f"), {}) is None
+    assert image_codes.image_codes(dataset, Encoder("f", "module", marked, "f"), {}) is not None
