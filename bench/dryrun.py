@@ -20,7 +20,8 @@ cell is scored once per learning-curve point not yet in its curve.csv, once at t
 those times on every score set (held-out combinations, the correlated distribution).
 
 Evaluation: one evaluation of an untrained model with every metric of the profile at EVAL_FRACTION
-of its sample sizes, scaled up linearly. That is rough (fixed costs scale up too, the tree fits of
+of its sample sizes, scaled up: linearly, except the images a table keeps per image
+(metrics.image_codes), which grow as the expected number of distinct images among the full draws. That is rough (fixed costs scale up too, the tree fits of
 DCI grow faster than linearly), so it is shown as a range of EVAL_ROUGHNESS either way.
 Nothing in the results folder is created or changed.
 """
@@ -52,6 +53,7 @@ from disentbench.bench.training import (
     draw_batch,
     speed_applied,
 )
+from disentbench.metrics import image_codes
 
 #: timed seconds of the training probe per method, split into REPEATS repeats of equal length
 PROBE_SECONDS = 2.5
@@ -191,7 +193,11 @@ def probe_steps_per_second(
 
 
 def probe_eval_seconds(profile_metrics: dict, cell: Cell, dataset, device: torch.device) -> float:
-    """Seconds to evaluate one model with every metric, from a run at EVAL_FRACTION of the sizes."""
+    """Seconds to evaluate one model with every metric, from a run at EVAL_FRACTION of the sizes
+    with the encoder the run uses (marked deterministic: metrics.image_codes). The time outside
+    rendering and encoding scales linearly; the images rendered and encoded scale linearly where
+    every draw is encoded, and as the expected number of distinct images where a table keeps them
+    (drawn at the full sizes), each at the per-image cost measured on the same model."""
     small = {}
     for name, params in profile_metrics.items():
         metric = metrics.create(name, **params)  # its sizes: the profile's, else the metric's defaults
@@ -201,9 +207,40 @@ def probe_eval_seconds(profile_metrics: dict, cell: Cell, dataset, device: torch
         cell.method, observation_shape=dataset.observation_shape, seed=0, init=cell.init, **cell.hparams
     ).to(device)
     method.eval()
+    seen = [0]
+
+    def counted(images: torch.Tensor) -> torch.Tensor:
+        seen[0] += len(images)
+        return method.encode(images)
+
+    encode = image_codes.deterministic_encoder(counted)
+    per_image = _seconds_per_image(encode, dataset, seen)
+    cache: dict = {}
     start = time.perf_counter()
-    metrics.evaluate_many(small, dataset, method.encode, seed=0)
-    return (time.perf_counter() - start) / EVAL_FRACTION
+    metrics.evaluate_many(small, dataset, encode, seed=0, cache=cache)
+    elapsed = time.perf_counter() - start
+    encoded = seen[0]
+    table = cache.get(image_codes.KEY)
+    kept = 0.0 if table is None or table.too_big else float(table.encoded)
+    full = (encoded - kept) / EVAL_FRACTION
+    if kept:
+        full += image_codes.expected_distinct(table.drawn / EVAL_FRACTION, len(dataset))
+    other = max(0.0, elapsed - per_image * encoded)
+    return other / EVAL_FRACTION + per_image * full
+
+
+def _seconds_per_image(encode, dataset, seen: list[int]) -> float:
+    """Seconds to render and encode one image: two full batches, after one untimed."""
+    from disentbench.metrics.base import encode_batch_size, encode_full_batches
+
+    rng = np.random.default_rng(0)
+    n = encode_batch_size(torch.device(dataset.device))
+    encode_full_batches(encode, dataset.observations(dataset.sample_factors(n, rng)))
+    start = time.perf_counter()
+    encode_full_batches(encode, dataset.observations(dataset.sample_factors(2 * n, rng)))
+    seconds = (time.perf_counter() - start) / (2 * n)
+    seen[0] = 0
+    return seconds
 
 
 def _duration(seconds: float) -> str:
@@ -373,7 +410,8 @@ def _describe(planned, probe_seconds: float) -> str:
         f"Probe: each method trained as the run trains it ({options}, {threads} torch thread(s)): untimed "
         f"warm-up steps until the step time settled, then {REPEATS} timed repeats over ~{probe_seconds:g} s "
         f"(at least {MIN_REPEATS} single steps); the range runs from the slowest repeat to the fastest. "
-        f"Evaluation at {EVAL_FRACTION:g} of the metric sizes scaled up linearly, rough: shown within a factor "
+        f"Evaluation at {EVAL_FRACTION:g} of the metric sizes scaled up (linearly; images kept per image as the "
+        "expected number of distinct ones), rough: shown within a factor "
         f"{EVAL_ROUGHNESS:g} either way.",
     ]
     shares = [r.cpu_share for r in rates.values() if r.cpu_share is not None]

@@ -83,14 +83,16 @@ def evaluate_many(
     dataset,
     encode: Encode,
     seed: int = 0,
+    cache: dict | None = None,
 ) -> dict[str, float]:
     """Score every metric in `configs` ({name: overrides}); each gets its own generator seeded with
     `seed`, so the result equals separate `evaluate` calls, but codes drawn once are reused by every
     metric with the same sample sizes (and boosted classifiers fitted once are reused by DCI-ES, the
     downstream task and the fairness score). Run-level metrics (`run_level = True`, i.e. `udr`) are
-    skipped: they score several trained models together (metrics.udr.udr_scores)."""
+    skipped: they score several trained models together (metrics.udr.udr_scores). `cache`, when
+    given, is the shared store (empty; the dry run reads what was kept in it)."""
     built = {name: create(name, **(params or {})) for name, params in configs.items()}
-    cache: dict = {}
+    cache = {} if cache is None else cache
     out: dict[str, float] = {}
     for name, metric in built.items():
         if getattr(metric, "run_level", False):  # scored from several models at once (udr), not here

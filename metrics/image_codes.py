@@ -51,11 +51,13 @@ class ImageCodes:
         self.have = np.zeros(int(np.prod(self.sizes)), dtype=bool)
         self.codes: np.ndarray | None = None
         self.encoded = 0  # distinct images rendered and encoded so far
+        self.drawn = 0  # images asked for (the dry run extrapolates encoded from drawn)
         self.too_big = False  # the table would exceed MAX_BYTES: every draw is encoded instead
 
     def __call__(self, factors: np.ndarray) -> np.ndarray:
         """(n, D) float64 codes of the factor vectors (n, K), as metrics.base.encode_images gives them."""
         factors = np.asarray(factors, dtype=np.int64)
+        self.drawn += len(factors)
         index = np.ravel_multi_index(tuple(factors.T), self.sizes)
         missing = ~self.have[index]
         need, first = np.unique(index[missing], return_index=True)
@@ -82,3 +84,10 @@ def image_codes(dataset, encode: Encode, cache: dict | None) -> ImageCodes | Non
     if table is None or table.dataset is not dataset or table.encode is not encode:
         table = cache[KEY] = ImageCodes(dataset, encode)
     return None if table.too_big else table
+
+
+def expected_distinct(draws: float, combinations: int) -> float:
+    """Expected number of distinct images among `draws` uniform draws with replacement from
+    `combinations`: N (1 - exp(-draws / N)), what a table encodes for that many draws."""
+    n = float(combinations)
+    return n * -np.expm1(-float(draws) / n)

@@ -118,3 +118,11 @@ def test_an_external_encoder_is_kept_only_when_its_function_says_it_is_determini
     dataset = PerImage((3, 4, 5))
     assert image_codes.image_codes(dataset, Encoder("f", "module", plain, "f"), {}) is None
     assert image_codes.image_codes(dataset, Encoder("f", "module", marked, "f"), {}) is not None
+
+
+def test_expected_distinct_images_match_a_brute_force_count():
+    rng = np.random.default_rng(1)
+    for draws, combinations in ((100, 1000), (3000, 1000), (50_000, 7_373)):
+        counts = [len(np.unique(rng.integers(combinations, size=draws))) for _ in range(40)]
+        expected = image_codes.expected_distinct(draws, combinations)
+        assert abs(np.mean(counts) - expected) < 4 * np.std(counts) / np.sqrt(40) + 0.5
