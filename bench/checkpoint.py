@@ -51,7 +51,7 @@ def cell_checkpoints(cell_dir: str | os.PathLike, latest: bool = True) -> dict[i
     found = {step: kept_path(cell_dir, step) for step in kept_steps(cell_dir)}
     rolling = cell_dir / CHECKPOINT
     if latest and rolling.is_file():
-        found.setdefault(int(read_checkpoint(rolling)["step"]), rolling)
+        found.setdefault(stored_step(rolling), rolling)
     if not found:
         raise ValueError(f"{cell_dir}: no {CHECKPOINT} and no kept checkpoints in {cell_dir / KEPT_DIR}")
     return dict(sorted(found.items()))
@@ -65,19 +65,28 @@ def keep_copy(cell_dir: str | os.PathLike, step: int) -> Path:
     return target
 
 
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    state = torch.load(path, map_location=map_location, weights_only=True)
+def read_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict[str, Any]:
+    """The checkpoint's state; ValueError for a file of another format. With `mmap` the tensors stay
+    on disk until touched (reading the step alone costs no weights)."""
+    state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: not a disentbench checkpoint of format {FORMAT}")
     return state
 
 
+def stored_step(path: str | os.PathLike) -> int:
+    """The step a checkpoint file was written at, read memory-mapped."""
+    return int(read_checkpoint(path, mmap=True)["step"])
+
+
 def checkpoint_step(cell_dir: str | os.PathLike) -> int:
     """The step a cell would resume from: its checkpoint.pt's, else (unreadable) the previous one's,
-    as load_latest falls back; 0 when neither reads. Memory-mapped: the step is read, the weights not."""
+    as load_latest falls back; 0 when neither reads."""
     for name in (CHECKPOINT, PREVIOUS):
         try:
-            return int(torch.load(Path(cell_dir) / name, map_location="cpu", weights_only=True, mmap=True)["step"])
+            return stored_step(Path(cell_dir) / name)
         except Exception:  # absent, truncated, an old format: try the previous one, then start at 0
             continue
     return 0

@@ -214,7 +214,8 @@ def probe_eval_seconds(profile_metrics: dict, cell: Cell, dataset, device: torch
         return method.encode(images)
 
     encode = image_codes.deterministic_encoder(counted)
-    per_image = _seconds_per_image(encode, dataset, seen)
+    per_image = _seconds_per_image(encode, dataset)
+    seen[0] = 0  # count only what the metrics encode
     cache: dict = {}
     start = time.perf_counter()
     metrics.evaluate_many(small, dataset, encode, seed=0, cache=cache)
@@ -229,7 +230,7 @@ def probe_eval_seconds(profile_metrics: dict, cell: Cell, dataset, device: torch
     return other / EVAL_FRACTION + per_image * full
 
 
-def _seconds_per_image(encode, dataset, seen: list[int]) -> float:
+def _seconds_per_image(encode, dataset) -> float:
     """Seconds to render and encode one image: two full batches, after one untimed."""
     from disentbench.metrics.base import encode_batch_size, encode_full_batches
 
@@ -238,9 +239,7 @@ def _seconds_per_image(encode, dataset, seen: list[int]) -> float:
     encode_full_batches(encode, dataset.observations(dataset.sample_factors(n, rng)))
     start = time.perf_counter()
     encode_full_batches(encode, dataset.observations(dataset.sample_factors(2 * n, rng)))
-    seconds = (time.perf_counter() - start) / (2 * n)
-    seen[0] = 0
-    return seconds
+    return (time.perf_counter() - start) / (2 * n)
 
 
 def _duration(seconds: float) -> str:

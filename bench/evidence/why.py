@@ -257,9 +257,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def diagnose_all(paths: list[Path], args: argparse.Namespace) -> list[dict]:
-    """The reports of one cell's checkpoints for the command's options, on the same factor draws; a
-    checkpoint at a step already reported (the final one is also the last kept one) is not encoded
-    again. ValueError for a misspelt option, before anything is encoded."""
+    """The reports of one cell's checkpoints (checkpoints_of: one per step) for the command's
+    options, on the same factor draws. ValueError for a misspelt option, before anything is encoded."""
     from disentbench import datasets
     from disentbench.bench.checkpoint import KEPT_DIR, load_method
     from disentbench.bench.runner import CONFIG
@@ -274,8 +273,6 @@ def diagnose_all(paths: list[Path], args: argparse.Namespace) -> list[dict]:
     reports: list[dict] = []
     for path in paths:
         method, state = load_method(path)
-        if any(r["step"] == int(state["step"]) for r in reports):
-            continue
         profile = parse_profile(args.profile, method.latent_dim, names) if args.profile else None
         if factors is None:
             factors = dataset.sample_factors(args.samples, np.random.default_rng(args.seed))
