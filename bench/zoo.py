@@ -107,7 +107,7 @@ def _build(entry: dict[str, Any]) -> methods.Method:
 
 def add(cell: str | os.PathLike, name: str, root: str | os.PathLike | None = None) -> Path:
     """Put a finished cell's final weights, config, scores and curve into the zoo as `name`."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from disentbench.bench.checkpoint import CHECKPOINT, read_checkpoint
 
@@ -129,8 +129,11 @@ def add(cell: str | os.PathLike, name: str, root: str | os.PathLike | None = Non
         k: v.detach().cpu().contiguous() for k, v in state["method_state"]["model"].items() if not k.startswith(dropped)
     }
     target.mkdir(parents=True, exist_ok=True)
+    # Bytes written into the temp file atomic_path created, not save_file(path): safetensors' own
+    # file creation leaves the weights readable by their owner only (0o600).
+    blob = save(weights, metadata={"format": str(FORMAT), "method": record["config"]["method"]})
     with atomic_path(target / WEIGHTS) as tmp:
-        save_file(weights, str(tmp), metadata={"format": str(FORMAT), "method": record["config"]["method"]})
+        tmp.write_bytes(blob)
     size = (target / WEIGHTS).stat().st_size
     if size > MAX_BYTES:
         shutil.rmtree(target)

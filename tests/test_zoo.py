@@ -37,6 +37,8 @@ def test_add_list_load_gives_the_trained_model(trained, tmp_path, capsys):
     entry = json.loads((where / zoo.ENTRY).read_text())
     assert entry["bytes"] == (where / zoo.WEIGHTS).stat().st_size <= zoo.MAX_BYTES
     assert (where / zoo.CURVE).is_file()
+    # Readable like every other file the suite writes (safetensors' own save_file leaves 0o600).
+    assert (where / zoo.WEIGHTS).stat().st_mode & 0o044 == (where / zoo.ENTRY).stat().st_mode & 0o044
     model = zoo.load("betavae-tiny", tmp_path)
     reference, _ = load_method(trained / "checkpoint.pt")
     x = torch.rand(8, 1, 64, 64, generator=torch.Generator().manual_seed(0))
