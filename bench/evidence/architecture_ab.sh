@@ -3,9 +3,10 @@
 # arms first (the first comparison as early as possible), then seeds 1 and 2. Resumable: run it again
 # and finished cells are skipped, a running one resumes from its last checkpoint (every 2,000 steps).
 # Then the same with InfoGAN-CR's initialisation (architecture_ab_dcgan.yaml) in RUNS_DIR/architecture-ab-dcgan.
-# It runs a clone of this checkout (so later edits here do not change a running job) on the first
-# core with one torch thread.
+# It runs a clone of this checkout (so later edits here do not change a running job) on one core
+# (the first unless AB_CORE says) with one torch thread.
 #   bash bench/evidence/architecture_ab.sh [RUNS_DIR]    (default /work/runs; results in RUNS_DIR/architecture-ab)
+#   AB_CORE=1 bash bench/evidence/architecture_ab.sh     (on the second core)
 set -eu
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
@@ -21,7 +22,7 @@ export PYTHONPATH="$runs/code-ab" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 for pass in "architecture_ab architecture-ab" "architecture_ab_dcgan architecture-ab-dcgan"; do
   set -- $pass
   for seeds in 1 3; do
-    taskset -c 0 python -m disentbench --profile "$runs/$1.yaml" --seeds "$seeds" \
+    taskset -c "${AB_CORE:-0}" python -m disentbench --profile "$runs/$1.yaml" --seeds "$seeds" \
       --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
       --results "$runs/$2" --device cpu --threads 1 --no-report
   done
