@@ -4,12 +4,14 @@ disentanglement_lib's pretrained models can no longer be downloaded, so the suit
 full-length models: each entry is the final weights (no optimiser state, no training-only network such as FactorVAE's
 discriminator) in safetensors, at most
 MAX_BYTES, beside `entry.json` (the cell's config, scores, the weights' sha256 and provenance) and
-the cell's learning curve. `load` checks the checksum before it reads a tensor; `unpack` writes an
+the cell's learning curve, and, where the cell was scored the way a paper measured
+(`bench.evidence.published_variant`), its final step's scores in those variants, so the published
+table can set the entry beside a paper's number like with like. `load` checks the checksum before it reads a tensor; `unpack` writes an
 entry as a one-cell run folder, so `rescore` and the report (traversals included) work on it; the
 leaderboard lists entries beside the published numbers (external to the run, never ranked).
 
     python run_benchmark.py zoo list
-    python run_benchmark.py zoo add results/ref/cells/<cell_id> NAME
+    python run_benchmark.py zoo add results/ref/cells/<cell_id> NAME [--variants FILE]
     python run_benchmark.py zoo unpack NAME DIR        # then: rescore DIR, report DIR
 """
 
@@ -105,11 +107,41 @@ def _build(entry: dict[str, Any]) -> methods.Method:
     )
 
 
-def add(cell: str | os.PathLike, name: str, root: str | os.PathLike | None = None) -> Path:
-    """Put a finished cell's final weights, config, scores and curve into the zoo as `name`."""
+def variant_scores(path: Path, final: int) -> list[dict[str, Any]]:
+    """The final step's rows of a `published_variant` CSV: [{metric, codes, value, step}], the last
+    row of each (metric, codes) kept."""
+    from disentbench.bench.evidence.published_variant import COLUMNS
+
+    how = f"python -m disentbench.bench.evidence.published_variant CELL_DIR --steps {final} --out {path}"
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path}: cannot read it as a published_variant CSV ({exc}); write it with `{how}`") from exc
+    missing = [c for c in COLUMNS[:4] if c not in frame.columns]
+    if missing:
+        raise BenchError(f"{path}: no column {missing[0]!r}, not a published_variant CSV; write it with `{how}`")
+    rows = frame[frame["step"].astype(int) == final].drop_duplicates(["metric", "codes"], keep="last")
+    if rows.empty:
+        raise BenchError(f"{path} has no row at the final step {final:,}: score it with `{how}`")
+    return [
+        {"metric": str(r.metric), "codes": str(r.codes), "value": float(r.value), "step": final}
+        for r in rows.itertuples(index=False)
+    ]
+
+
+def add(
+    cell: str | os.PathLike,
+    name: str,
+    root: str | os.PathLike | None = None,
+    variants: str | os.PathLike | None = None,
+) -> Path:
+    """Put a finished cell's final weights, config, scores and curve into the zoo as `name`, with the
+    final step's published-variant scores from `variants` (default: the cell's published_variant.csv
+    when it has one)."""
     from safetensors.torch import save
 
     from disentbench.bench.checkpoint import CHECKPOINT, read_checkpoint
+    from disentbench.bench.evidence.published_variant import OUT
 
     cell = Path(cell)
     scores_path = cell / "scores.json"
@@ -119,6 +151,9 @@ def add(cell: str | os.PathLike, name: str, root: str | os.PathLike | None = Non
     state = read_checkpoint(cell / CHECKPOINT)
     if int(state["step"]) != int(record["config"]["steps"]):
         raise BenchError(f"{cell / CHECKPOINT} is at step {state['step']}, not the final {record['config']['steps']}")
+    if variants is None and (cell / OUT).is_file():
+        variants = cell / OUT
+    scored_as_published = [] if variants is None else variant_scores(Path(variants), int(record["config"]["steps"]))
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise BenchError(f"zoo name {name!r}: use letters, digits, '-', '_' and '.'")
     target = zoo_dir(root) / name
@@ -151,6 +186,7 @@ def add(cell: str | os.PathLike, name: str, root: str | os.PathLike | None = Non
             "cell_id": record["cell_id"],
             "config": record["config"],
             "scores": record["scores"],
+            "variant_scores": scored_as_published,
             "train_seconds": record["train_seconds"],
             "device": record["device"],
             "git_commit": record["git_commit"],
@@ -183,6 +219,10 @@ def table(root: str | os.PathLike | None = None) -> pd.DataFrame:
                 "steps": int(config["steps"]),
                 "seed": int(config["seed"]),
                 **{m: scores.get(m) for m in ("mig", "dci", "sap", "factor_vae", "beta_vae")},
+                "as published": ", ".join(
+                    f"{v['metric']} {v['value']:.3f} ({v['codes']})" for v in entry.get("variant_scores", [])
+                )
+                or "-",
                 "verified": status,
             }
         )
@@ -235,33 +275,53 @@ def unpack(name: str, run_dir: str | os.PathLike, root: str | os.PathLike | None
 
 
 def published_rows(root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Zoo entries as rows of the published-numbers table (external to any run, never ranked)."""
-    from disentbench.bench.report.published import COLUMNS
+    """Zoo entries as rows of the published-numbers table (external to any run, never ranked): the
+    registered metrics, then each published-variant score under its variant's own columns."""
+    from disentbench import metrics
+    from disentbench.bench.report.published import COLUMNS, VARIANT_COLUMNS
 
     rows = []
     for name in names(root):
         entry = read_entry(name, root)
         config = entry["config"]
         setting = ",".join(f"{k}={v}" for k, v in sorted(config["hparams"].items()) if isinstance(v, (int, float)))
+        common = {
+            "method": config["method"],
+            "setting": setting,
+            "dataset": config["dataset"],
+            "spread": float("nan"),
+            "statistic": "one model of the disentbench zoo",
+            "runs": 1,
+            "steps": str(config["steps"]),
+            "source": f"disentbench zoo: {name}",
+            "table": f"{config['data_source']} data, seed {config['seed']}, {config.get('precision', 'fp32')}",
+            "caveat": "our own full-length model (zoo/), not a published number",
+        }
         for metric in ("mig", "dci", "sap", "factor_vae", "beta_vae"):
             if metric in entry["scores"]:
-                rows.append(
-                    {
-                        "method": config["method"],
-                        "setting": setting,
-                        "dataset": config["dataset"],
-                        "metric": metric,
-                        "value": float(entry["scores"][metric]),
-                        "spread": float("nan"),
-                        "statistic": "one model of the disentbench zoo",
-                        "runs": 1,
-                        "steps": str(config["steps"]),
-                        "source": f"disentbench zoo: {name}",
-                        "table": f"{config['data_source']} data, seed {config['seed']}, {config.get('precision', 'fp32')}",
-                        "caveat": "our own full-length model (zoo/), not a published number",
-                    }
-                )
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+                rows.append({**common, "metric": metric, "value": float(entry["scores"][metric])})
+        for scored in entry.get("variant_scores", []):
+            key = scored["metric"]
+            rows.append(
+                {
+                    **common,
+                    "metric": metrics.create(key).variant_of or key,
+                    "value": float(scored["value"]),
+                    "implementation": "disentbench",
+                    "variant": f"`{key}`, the suite's implementation of a published metric code",
+                    "codes": VARIANT_CODES.get(scored["codes"], scored["codes"]),
+                    "our_metric": key,
+                    "unmatched": "",
+                }
+            )
+    return pd.DataFrame(rows, columns=[*COLUMNS, *VARIANT_COLUMNS])
+
+
+#: how a published_variant CSV's codes read in the published table's `codes` column
+VARIANT_CODES = {
+    "sampled": "sampled: one draw z ~ q(z|x) per image",
+    "mean": "mean: the encoder's mean",
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -272,6 +332,11 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("add", help="put a finished cell's final weights into the zoo")
     a.add_argument("cell_dir")
     a.add_argument("name")
+    a.add_argument(
+        "--variants",
+        default=None,
+        help="published_variant CSV whose final-step rows go in too (default: the cell's published_variant.csv)",
+    )
     u = sub.add_parser("unpack", help="write an entry as a one-cell run folder (for rescore and report)")
     u.add_argument("name")
     u.add_argument("run_dir")
@@ -288,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return 0 if (frame["verified"] == "ok").all() else 1
     if args.command == "add":
-        print(f"added {add(args.cell_dir, args.name, args.zoo)}")
+        print(f"added {add(args.cell_dir, args.name, args.zoo, args.variants)}")
         return 0
     print(f"unpacked {args.name} into {unpack(args.name, args.run_dir, args.zoo)}: run `rescore` or `report` on it")
     return 0

@@ -115,3 +115,63 @@ def test_a_factorvae_entry_keeps_the_vae_and_drops_the_discriminator(tmp_path):
     reference, _ = load_method(cell / "checkpoint.pt")
     x = torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(1))
     assert torch.equal(model.encode(x), reference.encode(x))
+
+
+def _variant_csv(path, rows):
+    import pandas as pd
+
+    columns = ["step", "metric", "codes", "value", "published", "spread", "source", "table", "eval_seconds"]
+    pd.DataFrame([{**dict.fromkeys(columns, ""), **r} for r in rows], columns=columns).to_csv(path, index=False)
+
+
+def test_published_variant_scores_of_the_final_step_go_in_and_stand_under_their_variant(trained, tmp_path, capsys):
+    import shutil
+
+    from disentbench.bench.report.published import codes_wanted, load_published, with_variant_columns
+
+    cell = tmp_path / "cell"
+    shutil.copytree(trained, cell)
+    _variant_csv(
+        cell / "published_variant.csv",
+        [
+            {"step": 3, "metric": "mig_infogancr", "codes": "sampled", "value": 0.11},
+            {"step": 6, "metric": "mig_infogancr", "codes": "sampled", "value": 0.25},
+            {"step": 6, "metric": "sap_infogancr", "codes": "sampled", "value": 0.5},
+        ],
+    )
+    where = zoo.add(cell, "v", tmp_path / "zoo")
+    kept = json.loads((where / zoo.ENTRY).read_text())["variant_scores"]
+    assert {(v["metric"], v["value"], v["step"]) for v in kept} == {
+        ("mig_infogancr", 0.25, 6),
+        ("sap_infogancr", 0.5, 6),
+    }
+    rows = with_variant_columns(zoo.published_rows(tmp_path / "zoo"))
+    variant = rows[rows["our_metric"] == "mig_infogancr"]
+    assert len(variant) == 1 and variant["metric"].item() == "mig" and variant["value"].item() == 0.25
+    assert codes_wanted(variant["codes"].item()) == "sampled"
+    # the registered metrics' rows keep their own key and any codes
+    plain = rows[(rows["metric"] == "mig") & (rows["our_metric"] == "mig")]
+    assert len(plain) == 1 and codes_wanted(plain["codes"].item()) is None
+    # the bundled table and the zoo's rows concatenate with the same columns
+    assert set(rows.columns) <= set(load_published().columns)
+    assert main(["zoo", "--zoo", str(tmp_path / "zoo"), "list"]) == 0
+    assert "mig_infogancr 0.250 (sampled)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"step": 3, "metric": "mig_infogancr", "codes": "sampled", "value": 0.1}], "no row at the final step 6"),
+        (None, "not a published_variant CSV"),
+    ],
+)
+def test_a_variants_file_without_the_final_step_is_a_one_line_error(trained, tmp_path, rows, message):
+    path = tmp_path / "variants.csv"
+    if rows is None:
+        path.write_text("a,b\n1,2\n")
+    else:
+        _variant_csv(path, rows)
+    with pytest.raises(BenchError) as err:
+        zoo.add(trained, "x", tmp_path / "zoo", variants=path)
+    assert message in str(err.value) and "published_variant" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "zoo" / "x").exists()
