@@ -24,6 +24,19 @@ metrics:
 """
 
 
+@pytest.fixture(scope="session")
+def _empty_zoo(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("empty_zoo")
+
+
+@pytest.fixture(autouse=True)
+def hermetic_zoo(_empty_zoo: Path, monkeypatch):
+    """Every test sees an empty model zoo unless it sets DISENTBENCH_ZOO itself: the repository's
+    zoo/ entries add rows to every published table, so tests of those tables would change with it
+    (the repository's own entries are checked in test_zoo.py)."""
+    monkeypatch.setenv("DISENTBENCH_ZOO", str(_empty_zoo))
+
+
 @pytest.fixture
 def tiny_profile(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"

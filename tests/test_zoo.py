@@ -175,3 +175,24 @@ def test_a_variants_file_without_the_final_step_is_a_one_line_error(trained, tmp
         zoo.add(trained, "x", tmp_path / "zoo", variants=path)
     assert message in str(err.value) and "published_variant" in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "zoo" / "x").exists()
+
+
+def test_the_repository_zoo_verifies_and_loads():
+    """Every committed entry: its weights match their sha256, fit the size limit, load into the
+    method its config names and encode; its learning curve ends by its final step."""
+    import pandas as pd
+
+    entries = zoo.names(zoo.ZOO_DIR)
+    if not entries:
+        pytest.skip("the repository's zoo/ has no entry yet")
+    for name in entries:
+        entry = zoo.read_entry(name, zoo.ZOO_DIR)
+        assert entry["bytes"] == (zoo.ZOO_DIR / name / zoo.WEIGHTS).stat().st_size <= zoo.MAX_BYTES
+        model = zoo.load(name, zoo.ZOO_DIR)
+        assert type(model).registered_name == entry["config"]["method"]
+        codes = model.encode(torch.zeros(2, *entry["config"]["observation_shape"]))
+        assert codes.shape == (2, entry["config"]["hparams"]["latent_dim"]) and torch.isfinite(codes).all()
+        curve_path = zoo.ZOO_DIR / name / zoo.CURVE
+        if curve_path.is_file():  # a curve of the same training: its points lie before the final step
+            steps = pd.read_csv(curve_path)["step"]
+            assert len(steps) and steps.max() <= int(entry["config"]["steps"])
