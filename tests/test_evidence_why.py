@@ -136,6 +136,8 @@ def test_the_command_reports_a_trained_cell_and_refuses_a_bad_profile_in_one_lin
     assert why(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["profile"]["factor"] == "posX" and len(report["profile"]["rows"]) == 32
+    assert why([str(checkpoint), "--samples", "400", "--jacobian"]) == 0
+    assert "active latent(s), no pair whose orthogonality to measure" in capsys.readouterr().out
     # six steps leave no latent above the activity threshold: the rotation says so in one line
     assert why([*args[:-1], "--align", "scale,posX"]) == 2
     assert capsys.readouterr().err.strip() == "error: 0 active latent(s) (mean KL > 0.5) cannot be aligned to 2 factors"
@@ -183,3 +185,84 @@ def test_the_summary_table_has_one_row_per_report_with_the_aligned_columns():
     first, second = (line.strip("| ").split(" | ") for line in lines[2:])
     assert first[0] == "100" and float(first[1]) < 0.05 and float(first[2]) > 0.9  # rotated: the oracle recovers it
     assert second[0] == "200" and float(second[1]) > 0.9 and float(second[4].split(" / ")[0]) > 0.9
+
+
+class _Decoding:
+    """A stand-in model: only the decoder (logits) matters to the Jacobian diagnostic."""
+
+    def __init__(self, decoder):
+        self.decoder = decoder
+
+    def eval(self):
+        self.decoder.eval()
+
+
+def test_the_decoder_metric_equals_a_brute_force_jacobian():
+    import torch
+
+    from disentbench.bench.evidence.why import decoder_metric
+
+    torch.manual_seed(0)  # the module's initial weights only; no draw below uses the global state
+    decoder = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 6))
+    mu = np.random.default_rng(0).normal(size=(5, 3))
+    active = np.array([0, 2])
+    got = decoder_metric(_Decoding(decoder), mu, active)
+    for i in range(len(mu)):
+        z = torch.tensor(mu[i], dtype=torch.float32)
+        jac = torch.autograd.functional.jacobian(decoder, z).double()[:, active]  # 6 x 2
+        p = torch.sigmoid(decoder(z)).double().detach()
+        expected = jac.T @ torch.diag(p * (1 - p)) @ jac
+        np.testing.assert_allclose(got[i], expected.numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_mean_abs_cosine_known_answers():
+    from disentbench.bench.evidence.why import mean_abs_cosine
+
+    metric = np.array([np.diag([4.0, 1.0])])  # orthogonal columns of lengths 2 and 1
+    assert mean_abs_cosine(metric, np.eye(2)) == pytest.approx(0.0)
+    c = np.sqrt(0.5)
+    # 45 degrees: R^T diag(4, 1) R = [[2.5, 1.5], [1.5, 2.5]], |cos| = 1.5 / 2.5
+    assert mean_abs_cosine(metric, np.array([[c, -c], [c, c]])) == pytest.approx(0.6)
+
+
+def _linear_model(rotation: np.ndarray):
+    """Logits = W z, W's two columns on disjoint pixels (orthogonal under any pixel weighting), of
+    lengths 2 and 1, composed with `rotation`: the images of z = rotation^T a are those of a."""
+    import torch
+
+    weight = np.zeros((6, 2))
+    weight[:3, 0] = 2 / np.sqrt(3)
+    weight[3:, 1] = 1 / np.sqrt(3)
+    decoder = torch.nn.Linear(2, 6, bias=False)
+    with torch.no_grad():
+        decoder.weight.copy_(torch.tensor(weight @ rotation, dtype=torch.float32))
+    return _Decoding(decoder)
+
+
+def test_the_jacobian_report_tells_the_preferred_basis_from_the_factors():
+    from disentbench.bench.evidence.why import jacobian_report
+
+    f = _factors(2000)
+    a = (f - f.mean(0)) / 3.0  # the code in the factors' basis
+    logvar = np.full_like(a, -2.0)  # both latents active (KL > 0.5)
+    # the decoder's orthogonal basis is the factors' basis: own, aligned ~ 0, a random basis is not
+    aligned = jacobian_report(_linear_model(np.eye(2)), a, logvar, f, NAMES, ["a", "b"], points=64)
+    assert aligned["own"] < 0.01 and aligned["aligned"] < 0.01 and aligned["random"] > 0.1
+    # the same images from a code rotated by 45 degrees: its own basis is no longer orthogonal, the
+    # oracle rotation back onto the factors is
+    c = np.sqrt(0.5)
+    rotation = np.array([[c, -c], [c, c]])
+    rotated = jacobian_report(_linear_model(rotation), a @ rotation, logvar, f, NAMES, ["a", "b"], points=64)
+    # closed form at 45 degrees: the factor basis's metric is diag(d1, d2) with d1 = 4/3 and d2 = 1/3
+    # times the summed p(1-p) of each column's pixels, and the rotated basis's |cos| is |d1-d2|/(d1+d2)
+    p = 1 / (
+        1 + np.exp(-np.concatenate([np.repeat(a[:64, :1] * 2, 3, 1), np.repeat(a[:64, 1:], 3, 1)], 1) / np.sqrt(3))
+    )
+    w = p * (1 - p)
+    d1, d2 = 4 / 3 * w[:, :3].sum(1), 1 / 3 * w[:, 3:].sum(1)
+    assert rotated["own"] == pytest.approx(np.mean(np.abs(d1 - d2) / (d1 + d2)), rel=1e-4)
+    assert rotated["own"] > 0.3 and rotated["aligned"] < 0.05  # the oracle is fitted on finite draws
+    # fewer than two active latents: nothing to measure, said so
+    one_active = a * np.array([2.0, 0.01])  # with unit posterior variance: KL ~1.8 and ~0
+    lone = jacobian_report(_linear_model(np.eye(2)), one_active, np.zeros_like(a), f, NAMES, [], points=64)
+    assert lone["active_latents"] == [0] and lone["points"] == 0 and np.isnan(lone["own"])

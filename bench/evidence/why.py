@@ -25,6 +25,19 @@ rotation means the factor is held, but spread non-linearly over several latents.
 prints the mean and spread of one latent's posterior mean at each value of one factor: where along
 the factor the latent moves, where it is flat (the values it leaves to other latents) or folds back.
 
+    python -m disentbench.bench.evidence.why CHECKPOINT --jacobian [--align scale,posX,posY]
+
+asks whether the code sits in the basis its objective prefers. A VAE with a diagonal posterior is
+pushed towards latents whose decoder Jacobian columns are orthogonal in the decoder's local metric
+(Rolinek et al., "Variational Autoencoders Pursue PCA Directions (by Accident)", CVPR 2019); for
+the Bernoulli decoder that metric is the Fisher information, J^T diag(p(1-p)) J. It reports the mean
+|cosine| between those columns of the active latents (0: orthogonal) at the posterior means of the
+first JACOBIAN_POINTS draws, in the model's own basis, after random rotations of the active latents
+(the level of a basis with no preference), and with --align in the oracle-aligned basis. Own basis
+well below random and the aligned one near random means the objective's pressure has acted and
+selects a basis that is not the factors': more training of the same objective is not expected to
+turn the code towards them.
+
 Given a cell folder instead of a checkpoint, it reports every kept checkpoint (`checkpoints/`) and
 the final one, in step order, and ends with one markdown table of them (MIG, and with --align the
 MIG after the rotation, what the active latents hold together and what the best single latent holds).
@@ -112,11 +125,9 @@ def aligned_report(
             f"{len(active)} active latent(s) (mean KL > {active_kl}) cannot be aligned to {len(columns)} factors"
         )
     z = _standardised(mu[:, active])
-    target = np.zeros_like(z)
-    target[:, : len(columns)] = _standardised(factors[:, columns].astype(float))
-    u, _, vt = np.linalg.svd(z.T @ target)
+    rotation = oracle_rotation(z, factors[:, columns])
     codes = mu.astype(float).copy()
-    codes[:, active] = z @ (u @ vt)
+    codes[:, active] = z @ rotation
     report = factor_report(codes, np.zeros_like(codes), factors, names)
     gaps = [f["gap"] for f in report["factors"]]
     held = {t: whole_code_information(z, factors[:, c]) for t, c in zip(targets, columns)}
@@ -127,6 +138,88 @@ def aligned_report(
         "mig": float(np.mean(gaps)),
         "whole_code_mi": held,
     }
+
+
+def oracle_rotation(z: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The orthogonal matrix R (k x k) that best maps the standardised latents `z` (n x k) onto the
+    standardised `targets` (n x t, t <= k) in their first t columns (orthogonal Procrustes)."""
+    target = np.zeros_like(z)
+    target[:, : targets.shape[1]] = _standardised(targets.astype(float))
+    u, _, vt = np.linalg.svd(z.T @ target)
+    return u @ vt
+
+
+JACOBIAN_POINTS = 256
+JACOBIAN_ROTATIONS = 20
+
+
+def decoder_metric(method, mu: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Per point (rows of `mu`), the Bernoulli decoder's Fisher metric restricted to the `active`
+    latents, J^T diag(p(1-p)) J (points x k x k), J being the Jacobian of the decoder's logits at the
+    point: one forward-mode pass per active latent for all points at once."""
+    decoder = getattr(method, "decoder", None)
+    if not isinstance(decoder, torch.nn.Module):
+        raise ValueError(f"--jacobian needs a VAE-family model with a decoder; {type(method).__name__} has none")
+    method.eval()
+    z = torch.as_tensor(mu, dtype=torch.float32)
+    with torch.no_grad():
+        p = torch.sigmoid(decoder(z)).reshape(len(z), -1)
+    weight = (p * (1 - p)).double()
+    columns = []
+    for j in active:
+        tangent = torch.zeros_like(z)
+        tangent[:, j] = 1.0
+        _, column = torch.func.jvp(decoder, (z,), (tangent,))
+        columns.append(column.detach().reshape(len(z), -1).double())
+    jac = torch.stack(columns, dim=2)
+    return torch.einsum("npi,np,npj->nij", jac, weight, jac).numpy()
+
+
+def mean_abs_cosine(metric: np.ndarray, basis: np.ndarray) -> float:
+    """Mean |cosine| between distinct Jacobian columns after the change of basis z = basis @ c, over
+    the points of `metric` (points x k x k): 0 when the columns are orthogonal at every point."""
+    k = metric.shape[1]
+    if k < 2:
+        return 0.0
+    g = np.einsum("ai,naj,jb->nib", basis, metric, basis)
+    d = np.sqrt(np.einsum("nii->ni", g))
+    cos = np.abs(g / d[:, :, None] / d[:, None, :])
+    return float(((cos.sum(axis=(1, 2)) - k) / (k * (k - 1))).mean())
+
+
+def jacobian_report(
+    method,
+    mu: np.ndarray,
+    logvar: np.ndarray,
+    factors: np.ndarray,
+    names: list[str],
+    targets: list[str],
+    seed: int = 0,
+    points: int = JACOBIAN_POINTS,
+    active_kl: float = 0.5,
+) -> dict:
+    """Local orthogonality of the decoder's Jacobian columns (mean_abs_cosine) in the model's own
+    basis of the active latents, after JACOBIAN_ROTATIONS random rotations of them, and, given
+    `targets`, in the oracle-aligned basis (oracle_rotation, in the latents' own units)."""
+    active = np.flatnonzero(mean_kl(mu, logvar) > active_kl)
+    k = len(active)
+    if k < 2:  # no pair of columns: nothing to be orthogonal
+        nan = float("nan")
+        return {"active_latents": active.tolist(), "points": 0, "own": nan, "random": nan, "random_min": nan}
+    metric = decoder_metric(method, mu[:points], active)
+    rng = np.random.default_rng(seed)
+    randoms = [mean_abs_cosine(metric, np.linalg.qr(rng.standard_normal((k, k)))[0]) for _ in range(JACOBIAN_ROTATIONS)]
+    out = {
+        "active_latents": active.tolist(),
+        "points": int(len(metric)),
+        "own": mean_abs_cosine(metric, np.eye(k)),
+        "random": float(np.mean(randoms)),
+        "random_min": float(np.min(randoms)),
+    }
+    if targets and k >= len(targets):
+        rotation = oracle_rotation(_standardised(mu[:, active]), factors[:, [names.index(t) for t in targets]])
+        out["aligned"] = mean_abs_cosine(metric, np.diag(mu[:, active].std(axis=0)) @ rotation)
+    return out
 
 
 def whole_code_information(z: np.ndarray, factor: np.ndarray, random_state: int = 0) -> float:
@@ -192,6 +285,18 @@ def render(report: dict, names: list[str]) -> str:
             f"aligned to {','.join(aligned['targets'])} (oracle rotation of {len(aligned['active_latents'])} "
             f"active latents): gaps {gaps}; MIG {aligned['mig']:.3f}"
         )
+    jac = report.get("jacobian")
+    if jac and not jac["points"]:
+        lines.append(
+            f"decoder Jacobian: {len(jac['active_latents'])} active latent(s), no pair whose orthogonality to measure"
+        )
+    elif jac:
+        aligned_text = f", oracle-aligned basis {jac['aligned']:.3f}" if "aligned" in jac else ""
+        lines.append(
+            f"decoder Jacobian columns of the {len(jac['active_latents'])} active latents (Fisher-weighted, mean "
+            f"|cos| over {jac['points']} points, 0 = orthogonal): own basis {jac['own']:.3f}{aligned_text}, "
+            f"random rotations {jac['random']:.3f} (min {jac['random_min']:.3f})"
+        )
     profile = report.get("profile")
     if profile:
         lines.append(f"z{profile['latent']} by {profile['factor']} (value: mean +- std):")
@@ -208,6 +313,9 @@ def summary_table(reports: list[dict]) -> str:
     if targets:
         head += ["MIG after the oracle rotation", "held together: " + " / ".join(targets)]
         head += ["best single latent: " + " / ".join(targets)]
+    jacobian = bool(reports) and "jacobian" in reports[0]
+    if jacobian:
+        head += ["Jacobian |cos|: own / " + ("aligned / " if targets else "") + "random"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in reports:
         row = [f"{r['step']:,}", f"{np.mean([f['gap'] for f in r['factors']]):.3f}"]
@@ -216,6 +324,10 @@ def summary_table(reports: list[dict]) -> str:
             held = r["aligned"]["whole_code_mi"]
             row += [f"{r['aligned']['mig']:.3f}", " / ".join(f"{held[t]:.2f}" for t in targets)]
             row += [" / ".join(f"{top[t]:.2f}" for t in targets)]
+        if jacobian:
+            jac = r["jacobian"]
+            parts = [jac["own"], *([jac["aligned"]] if "aligned" in jac else []), jac["random"]]
+            row += [" / ".join(f"{v:.2f}" for v in parts)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -239,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="", help="LATENT:FACTOR, e.g. z3:posY: the latent's mean at each factor value")
     p.add_argument(
         "--align", default="", help="comma-separated factor names: also report MIG after the oracle rotation onto them"
+    )
+    p.add_argument(
+        "--jacobian",
+        action="store_true",
+        help="also report how orthogonal the decoder's Jacobian columns are in the model's own, random and "
+        "(with --align) the oracle-aligned basis",
     )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -280,6 +398,8 @@ def diagnose_all(paths: list[Path], args: argparse.Namespace) -> list[dict]:
         report = factor_report(mu, logvar, factors, names)
         if targets:
             report["aligned"] = aligned_report(mu, logvar, factors, names, targets)
+        if getattr(args, "jacobian", False):
+            report["jacobian"] = jacobian_report(method, mu, logvar, factors, names, targets, args.seed)
         if profile:
             latent, factor = profile
             report["profile"] = {
