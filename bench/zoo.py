@@ -305,7 +305,7 @@ def published_rows(root: str | os.PathLike | None = None) -> pd.DataFrame:
             rows.append(
                 {
                     **common,
-                    "metric": metrics.create(key).variant_of or key,
+                    "metric": metrics.REGISTRY.get(key).variant_of or key,
                     "value": float(scored["value"]),
                     "implementation": "disentbench",
                     "variant": f"`{key}`, the suite's implementation of a published metric code",

@@ -74,6 +74,11 @@ def mean_kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return 0.5 * (mu**2 + np.exp(logvar) - logvar - 1).mean(axis=0)
 
 
+def active_latents(mu: np.ndarray, logvar: np.ndarray, active_kl: float = 0.5) -> np.ndarray:
+    """The latents whose mean KL to the prior is above `active_kl` (the ones the model uses)."""
+    return np.flatnonzero(mean_kl(mu, logvar) > active_kl)
+
+
 def check_targets(targets: list[str], names: list[str]) -> None:
     """A one-line error naming the dataset's factors when a factor to align to is not one of them."""
     unknown = [t for t in targets if t not in names]
@@ -117,8 +122,7 @@ def aligned_report(
     latents onto the standardised factor values (orthogonal Procrustes). Inactive latents stay as
     they are. A rotation neither adds nor removes information, only moves it between latents."""
     check_targets(targets, names)
-    kl = mean_kl(mu, logvar)
-    active = np.flatnonzero(kl > active_kl)
+    active = active_latents(mu, logvar, active_kl)
     columns = [names.index(t) for t in targets]
     if len(active) < len(columns):
         raise ValueError(
@@ -201,7 +205,7 @@ def jacobian_report(
     """Local orthogonality of the decoder's Jacobian columns (mean_abs_cosine) in the model's own
     basis of the active latents, after JACOBIAN_ROTATIONS random rotations of them, and, given
     `targets`, in the oracle-aligned basis (oracle_rotation, in the latents' own units)."""
-    active = np.flatnonzero(mean_kl(mu, logvar) > active_kl)
+    active = active_latents(mu, logvar, active_kl)
     k = len(active)
     if k < 2:  # no pair of columns: nothing to be orthogonal
         nan = float("nan")
