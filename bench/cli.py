@@ -439,6 +439,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     started = time.time()
+    provenance.pin_git_commit()  # the code this run loads now is what its rows name, however long it runs
     planned = plan(args)
     if args.dry_run:
         from disentbench.bench.dryrun import describe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -11,8 +12,27 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-@lru_cache(maxsize=1)
+#: the commit a run pinned when it started (pin_git_commit); worker processes inherit it
+COMMIT_ENV = "DISENTBENCH_GIT_COMMIT"
+
+
 def git_commit() -> str:
+    """The commit this process's rows record: the one its run pinned when it started, else HEAD of
+    the checkout the code runs from (read once per process)."""
+    return os.environ.get(COMMIT_ENV) or read_git_commit()
+
+
+def pin_git_commit() -> str:
+    """Read the commit now, when a run starts, and keep it for this process and the workers it
+    starts: a commit made in the checkout while a long run trains (its code already loaded) must
+    not relabel the rows it writes hours later."""
+    read_git_commit.cache_clear()
+    os.environ[COMMIT_ENV] = commit = read_git_commit()
+    return commit
+
+
+@lru_cache(maxsize=1)
+def read_git_commit() -> str:
     """HEAD of the checkout the code runs from, with "-dirty" for uncommitted changes; "unknown"
     outside a git checkout (e.g. an installed wheel)."""
     try:

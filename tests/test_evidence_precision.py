@@ -65,3 +65,40 @@ def test_a_stop_signal_ends_the_whole_evidence_run(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "main", lambda argv: calls.append(argv) or 0)
     assert precision.run(tmp_path, ["betavae", "factorvae"], 3, 10, "cpu", 1) == 0
     assert len(calls) == 4  # both arms of both methods when nothing stops it
+
+
+def _write_cell(arm_dir, method: str, seed: int, scores: dict[str, float]) -> None:
+    """A finished cell's scores.json as the runner writes it (the fields the tidy rows read)."""
+    import json
+
+    cell_id = f"dsprites-{method}-s{seed}"
+    record = {
+        "cell_id": cell_id,
+        "config": {"dataset": "dsprites", "data_source": "procedural", "method": method, "hparams": {},
+                   "seed": seed, "steps": 10},
+        "scores": scores, "train_seconds": 1.0, "eval_seconds": 1.0, "device": "cpu", "git_commit": "x",
+        "torch_version": "t", "numpy_version": "n", "sklearn_version": "s",
+    }  # fmt: skip
+    (arm_dir / "cells" / cell_id).mkdir(parents=True)
+    (arm_dir / "cells" / cell_id / "scores.json").write_text(json.dumps(record))
+
+
+def test_compare_reads_every_finished_cell_of_each_arm_not_the_last_runs_csv(tmp_path):
+    """`run` calls the runner once per method and arm, and each call's runs.csv lists only its own
+    cells; the comparison must still cover both methods (and a stale runs.csv must not count)."""
+    from disentbench.bench.evidence import precision
+
+    for arm in ("fp32", "bf16"):
+        for method in ("betavae", "factorvae"):
+            for seed, value in enumerate(SEEDS["mig"]):
+                _write_cell(tmp_path / arm, method, seed, {"mig": value, "dci": 2 * value})
+        pd.DataFrame([{"method": "factorvae", "metric": "mig", "value": 9.0}]).to_csv(tmp_path / arm / "runs.csv")
+    decision = precision.compare(tmp_path)
+    table = pd.read_csv(tmp_path / "comparison.csv")
+    assert sorted(zip(table["method"], table["metric"], strict=True)) == [
+        ("betavae", "dci"), ("betavae", "mig"), ("factorvae", "dci"), ("factorvae", "mig"),
+    ]  # fmt: skip
+    assert np.allclose(table["fp32_mean"], table["bf16_mean"]) and np.allclose(
+        table[table["metric"] == "mig"]["fp32_mean"], np.mean(SEEDS["mig"])
+    )
+    assert decision["agree"] is True and decision["comparisons"] == 4

@@ -97,8 +97,15 @@ def decide(table: pd.DataFrame) -> dict[str, Any]:
     return {"agree": bool(agree), "reason": reason, "comparisons": len(table)}
 
 
-def _runs(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path / "runs.csv") if (path / "runs.csv").is_file() else pd.DataFrame(columns=["method"])
+def arm_rows(path: Path) -> pd.DataFrame:
+    """Tidy rows of every finished cell in one arm's results folder. Read from each cell's
+    scores.json, not runs.csv: `run` trains one method per runner call, and each call's runs.csv
+    holds only the cells of that call, so the last method's table would hide the first's."""
+    from disentbench.bench.runner import rows_of
+
+    records = [json.loads(f.read_text()) for f in sorted(path.glob("cells/*/scores.json"))]
+    rows = [row for rec in records for row in rows_of(rec, "precision")]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["method", "metric", "value"])
 
 
 def run(out: Path, methods: list[str], seeds: int, steps: int, device: str, threads: int) -> int:
@@ -122,7 +129,7 @@ def run(out: Path, methods: list[str], seeds: int, steps: int, device: str, thre
 
 
 def compare(out: Path) -> dict[str, Any]:
-    table = compare_arms(_runs(out / "fp32"), _runs(out / "bf16"))
+    table = compare_arms(arm_rows(out / "fp32"), arm_rows(out / "bf16"))
     decision = decide(table)
     if not table.empty:
         table.to_csv(out / "comparison.csv", index=False)
