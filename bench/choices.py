@@ -4,6 +4,7 @@ from disentbench.choices import (  # noqa: F401
     BACKENDS,
     COMPILE_MODES,
     GRIDS,
+    PRECISION_SETTINGS,
     PRECISIONS,
     REPRESENTATIONS,
     SOURCES,

@@ -26,7 +26,7 @@ from disentbench.bench.claim import ClaimSpec, check_claim
 from disentbench.bench.config import list_profiles, load_profile
 from disentbench.bench.curve import cell_score_steps, check_score_steps, parse_score_steps, write_run_curves
 from disentbench.bench.devices import CHOICES as DEVICE_CHOICES
-from disentbench.bench.devices import check_bf16, resolve_device
+from disentbench.bench.devices import check_bf16, resolve_device, resolve_precision
 from disentbench.bench.execution import run_parallel, run_sequential
 from disentbench.bench.flags import add_compile_argument
 from disentbench.bench.flags import comma_list as _comma_list
@@ -43,7 +43,7 @@ from disentbench.bench.runner import (
     write_failures,
     write_runs_csv,
 )
-from disentbench.choices import BACKENDS, GRIDS, PRECISIONS, REPRESENTATIONS, SOURCES
+from disentbench.choices import BACKENDS, GRIDS, PRECISION_SETTINGS, REPRESENTATIONS, SOURCES
 from disentbench.errors import BenchError
 
 
@@ -67,6 +67,7 @@ class Plan:
     scheduler: str | None
     retry_failed: bool = False
     skip_figures: bool = False
+    precision_setting: str = "fp32"  # what was asked for: a precision, or "auto" (resolved into the cells)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,11 +188,11 @@ def _add_how_to_train(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--precision",
-        default="fp32",
-        choices=PRECISIONS,
-        type=_one_of(PRECISIONS),
-        help=" | ".join(PRECISIONS) + " (bf16: autocast, part of a cell's identity; faster where the host has bf16 "
-        "units: measure with `python -m disentbench.bench.perf train --options-ab`)",
+        choices=PRECISION_SETTINGS,
+        type=_one_of(PRECISION_SETTINGS),
+        help=" | ".join(PRECISION_SETTINGS) + " (default: the profile's, else fp32; bf16: autocast, part of a cell's "
+        "identity; auto: bf16 on AMX CPUs and CUDA GPUs with bf16, else fp32; measure with "
+        "`python -m disentbench.bench.perf train --options-ab`)",
     )
     add_compile_argument(p)
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for weights and batches")
@@ -321,10 +322,8 @@ def _trackers(args: argparse.Namespace, profile: dict) -> tuple[tuple[str, ...],
 
 def _placement(args: argparse.Namespace, jobs: int, per_device: int) -> tuple[Any, list[str], int]:
     """The first device, every device cells are spread over, and how many cells run at once
-    (--jobs, or --jobs-per-device on each of --devices); bf16 is checked on the device."""
+    (--jobs, or --jobs-per-device on each of --devices)."""
     device = resolve_device(args.device)
-    if args.precision == "bf16":
-        check_bf16(device)
     devices = [str(device)]
     if args.devices:
         devices = [str(resolve_device(d)) for d in args.devices.split(",") if d.strip()]
@@ -381,6 +380,9 @@ def plan(args: argparse.Namespace) -> Plan:
     ablation = check_claim(claim)
     sets = parse_sets(args.set, method_names)
     device, devices, n_parallel = _placement(args, jobs, per_device)
+    precision = resolve_precision(args.precision or profile["precision"], device)
+    if precision == "bf16":
+        check_bf16(device)
     run_dir = Path(args.results or Path("results") / profile["name"])
     if not getattr(args, "dry_run", False):  # a dry run leaves the results folder as it is
         check_writable(run_dir)
@@ -397,7 +399,7 @@ def plan(args: argparse.Namespace) -> Plan:
         sets,
         args.grid or profile["grid"],
         {n: len(d) for n, d in loaded.items()},
-        args.precision,
+        precision,
         representation,
         extra_settings=extra,
         correlations=_setting_axis("correlation", getattr(args, "correlation", None), profile, loaded),
@@ -432,6 +434,7 @@ def plan(args: argparse.Namespace) -> Plan:
         scheduler=args.scheduler,
         retry_failed=args.retry_failed,
         skip_figures=args.no_report,
+        precision_setting=args.precision or profile["precision"],
     )
 
 
@@ -461,6 +464,14 @@ def run(args: argparse.Namespace) -> int:
         f"results in {run_dir}",
         flush=True,
     )
+    if planned.precision_setting == "auto":
+        from disentbench.bench.perf.host import bf16_capability
+
+        chosen = ", ".join(sorted({c.precision for c in cells}))
+        print(
+            f"precision auto: {chosen} on {settings.device} (bf16 units: {bf16_capability(settings.device)})",
+            flush=True,
+        )
     if any(c.precision == "fp32" for c in todo):
         from disentbench.bench.perf.host import bf16_hint
 

@@ -13,7 +13,7 @@ import yaml
 
 from disentbench.bench.claim import ClaimSpec, check_types
 from disentbench.bench.curve import check_score_steps
-from disentbench.choices import GRIDS, REPRESENTATIONS, or_list
+from disentbench.choices import GRIDS, PRECISION_SETTINGS, PRECISIONS, REPRESENTATIONS, or_list
 from disentbench.errors import BenchError
 from disentbench.methods.backbone import INIT_SCHEMES
 
@@ -39,6 +39,11 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], str]] = {
     "grid": (str, or_list(GRIDS) + " (reference: every method over its reference grid; --grid overrides)"),
     "procedural_ok": (bool, "true or false (false: --source auto refuses the procedural stand-in)"),
     "representation": (str, or_list(REPRESENTATIONS) + " (what the metrics score; --representation overrides)"),
+    "precision": (
+        str,
+        or_list(PRECISION_SETTINGS)
+        + " (auto: bf16 on AMX CPUs and CUDA GPUs with bf16, else fp32; --precision overrides)",
+    ),
     "correlation": (
         list,
         "a list of correlation settings training draws from, e.g. [dsprites_single_1_01] "
@@ -127,6 +132,8 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
         raise BenchError(f"{where}: init must be {or_list(INIT_SCHEMES)}, got {p['init']!r}")
     if p.get("representation", REPRESENTATIONS[0]) not in REPRESENTATIONS:
         raise BenchError(f"{where}: representation must be {or_list(REPRESENTATIONS)}, got {p['representation']!r}")
+    if p.get("precision", PRECISIONS[0]) not in PRECISION_SETTINGS:
+        raise BenchError(f"{where}: precision must be {or_list(PRECISION_SETTINGS)}, got {p['precision']!r}")
     if p.get("grid", "none") not in GRIDS:
         raise BenchError(f"{where}: grid must be {or_list(GRIDS)}, got {p['grid']!r}")
     if isinstance(p.get("methods"), str) and p["methods"] != "all":
@@ -166,6 +173,7 @@ def validate_profile(p: dict[str, Any]) -> dict[str, Any]:
     p.setdefault("grid", "none")
     p.setdefault("procedural_ok", True)
     p.setdefault("representation", REPRESENTATIONS[0])
+    p.setdefault("precision", PRECISIONS[0])
     p.setdefault("correlation", ["none"])
     p.setdefault("score_correlated", False)
     p.setdefault("holdout", ["none"])

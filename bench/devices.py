@@ -38,6 +38,20 @@ def resolve_device(spec: str = "auto") -> torch.device:
     raise BenchError(f"unknown device {spec!r}; choose one of {CHOICES}")
 
 
+def resolve_precision(setting: str, device: torch.device | str) -> str:
+    """The precision cells train in: `setting` itself, or for "auto" bf16 where the device has fast
+    bf16 units (AMX, a CUDA GPU with bf16) and fp32 elsewhere. The resolved one is what a cell's
+    identity and every row record, so an auto run's cells are those of an explicit run."""
+    from disentbench.bench.perf.host import fast_bf16
+    from disentbench.choices import PRECISION_SETTINGS, or_list
+
+    if setting not in PRECISION_SETTINGS:
+        raise BenchError(f"unknown precision {setting!r}; choose {or_list(PRECISION_SETTINGS)}")
+    if setting != "auto":
+        return setting
+    return "bf16" if fast_bf16(device) else "fp32"
+
+
 def check_bf16(device: torch.device) -> None:
     """A one-line BenchError when `device` cannot train in bf16 (a GPU without bf16, or a backend whose
     autocast refuses it), found by running one small convolution under bf16 autocast there."""

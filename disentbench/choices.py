@@ -11,6 +11,9 @@ from collections.abc import Iterable
 
 #: training arithmetic: "bf16" autocasts on the device (part of a cell's identity)
 PRECISIONS = ("fp32", "bf16")
+#: what --precision and a profile's `precision` key accept: a cell's precision, or "auto" (bf16 where
+#: the device has fast bf16 units, AMX on a CPU or a CUDA GPU with bf16, else fp32), resolved per run
+PRECISION_SETTINGS = (*PRECISIONS, "auto")
 #: where a dataset comes from: the official file if found, the official file, or the procedural stand-in
 SOURCES = ("auto", "official", "procedural")
 #: torch.compile modes; "reduce-overhead" records CUDA graphs of the compiled networks on CUDA

@@ -123,7 +123,7 @@ def test_same_command_gives_identical_scores_with_dci(tmp_path, tiny_profile, ca
         (["--methods", "betavae", "--set", "betavae.gamma=1"], "its parameters: latent_dim"),
         (["--methods", "betavae", "--set", "betavae.beta=abc"], "not a valid float"),
         (["--bogus"], "unrecognized arguments: --bogus"),
-        (["--precision", "fp16"], "choose fp32 or bf16"),
+        (["--precision", "fp16"], "choose fp32, bf16 or auto"),
     ],
 )
 def test_bad_input_is_one_line_before_any_training(tmp_path, args, fragment, capsys):

@@ -15,7 +15,7 @@ from disentbench.methods.backbone import INIT_SCHEMES
 
 def test_argparse_reads_the_one_definition_of_each_choice_list():
     by_flag = {a.option_strings[0]: a.choices for a in build_parser()._actions if a.option_strings}
-    assert by_flag["--precision"] is choices.PRECISIONS
+    assert by_flag["--precision"] is choices.PRECISION_SETTINGS
     assert by_flag["--source"] is choices.SOURCES
     assert by_flag["--backend"] is choices.BACKENDS
     assert by_flag["--grid"] is choices.GRIDS
