@@ -4,6 +4,7 @@ reports' warning when cells are shorter than the reference length."""
 import json
 
 import pandas as pd
+import pytest
 
 from disentbench import methods
 from disentbench.bench.cli import build_parser, main, plan
@@ -17,7 +18,7 @@ def test_paper_profile_is_the_did_comparison_at_the_reference_protocol():
     assert p["datasets"] == ["dsprites", "shapes3d"]
     assert p["methods"] == ["vae", "betavae", "factorvae", "betatcvae", "did"]
     assert p["grid"] == "reference" and p["seeds"] == 5 and p["steps"] == 300_000
-    assert p["procedural_ok"] is False
+    assert p["procedural_ok"] is False and p["precision"] == "auto"
     assert p["method_steps"] == {"factorvae": methods.get("factorvae").reference_steps} == {"factorvae": 150_000}
 
 
@@ -25,6 +26,7 @@ def test_locatello2019_profile_six_methods_six_settings_fifty_seeds():
     p = load_profile("locatello2019")
     assert p["methods"] == ["betavae", "annealedvae", "factorvae", "dipvae1", "dipvae2", "betatcvae"]
     assert p["seeds"] == 50 and p["grid"] == "reference" and p["procedural_ok"] is False
+    assert p["precision"] == "auto"  # inherited from paper
     for name in p["methods"]:
         grid = methods.get(name).reference_grid
         assert len(grid) == 1 and len(next(iter(grid.values()))) == 6, name
@@ -154,3 +156,17 @@ def test_full_length_cells_carry_no_warning():
 
 def test_unregistered_methods_are_not_flagged():
     assert short_settings(_runs({"someone_elses_method": 10})) == []
+
+
+@pytest.mark.parametrize("fast, expected", [(True, "bf16"), (False, "fp32")])
+def test_the_paper_plan_trains_in_bf16_only_on_a_fast_bf16_device(tmp_path, monkeypatch, fast, expected):
+    from disentbench.bench.perf import host
+
+    monkeypatch.setattr(host, "fast_bf16", lambda device="cpu": fast)
+    argv = ["--profile", "paper", "--source", "procedural", "--methods", "betavae", "--datasets", "dsprites"]
+    args = build_parser().parse_args(argv + ["--results", str(tmp_path / "r"), "--device", "cpu"])
+    assert {c.precision for c in plan(args).cells} == {expected}
+    args = build_parser().parse_args(
+        argv + ["--results", str(tmp_path / "r"), "--device", "cpu", "--precision", "fp32"]
+    )
+    assert {c.precision for c in plan(args).cells} == {"fp32"}

@@ -184,7 +184,7 @@ def bf16_hint(device: torch.device | str = "cpu") -> str | None:
     bf16 = matmul_peak_gflop_s(torch.bfloat16, n=1024, repeats=3, device=device)
     return (
         f"note: this host has fast bf16 units ({bf16_capability(device)}: matmul {bf16:.0f} GFLOP/s in bf16 "
-        f"against {fp32:.0f} in fp32, x{bf16 / fp32:.1f}); this run trains in fp32. --precision bf16 "
-        f"--channels-last would train faster (measure: python -m disentbench.bench.perf train --options-ab); "
-        f"bf16 is opt-in until the fp32-vs-bf16 evidence agrees (docs/reference-length.md)"
+        f"against {fp32:.0f} in fp32, x{bf16 / fp32:.1f}); this run trains in fp32. --precision auto (bf16 "
+        f"here) --channels-last would train faster (measure: python -m disentbench.bench.perf train "
+        f"--options-ab); bf16 trained the same models as fp32 within seed noise (docs/reference-length.md)"
     )
