@@ -170,3 +170,17 @@ def test_the_paper_plan_trains_in_bf16_only_on_a_fast_bf16_device(tmp_path, monk
         argv + ["--results", str(tmp_path / "r"), "--device", "cpu", "--precision", "fp32"]
     )
     assert {c.precision for c in plan(args).cells} == {"fp32"}
+
+
+def test_a_board_pooling_fp32_and_bf16_seeds_says_so():
+    """`precision: auto` trains fp32 on one host and bf16 on another; a merged report pools their
+    seeds in one row, and the board must say so (and say nothing when every cell shares one)."""
+    runs = _runs({"betavae": 300_000})
+    runs["config"] = [json.dumps({"precision": p}) for p in ("fp32", "fp32")]
+    assert not any("precisions" in n for n in make_boards(runs, "mig")[0].notes)
+    runs["config"] = [json.dumps({"precision": "fp32"}), json.dumps({"precision": "bf16"})]
+    notes = [n for n in make_boards(runs, "mig")[0].notes if "precisions are pooled" in n]
+    assert len(notes) == 1 and "bf16: 1 cell(s), fp32: 1 cell(s)" in notes[0]
+    assert "precisions are pooled" in render_markdown(make_boards(runs, "mig"), "mig")
+    runs["config"] = [json.dumps({}), json.dumps({"precision": "bf16"})]  # no key: an fp32 cell
+    assert any("bf16: 1 cell(s), fp32: 1 cell(s)" in n for n in make_boards(runs, "mig")[0].notes)

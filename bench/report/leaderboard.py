@@ -31,6 +31,7 @@ from disentbench.bench.report.runs import (
     has_direction,
     higher_is_better,
     is_variant_key,
+    mixed_precision_note,
     normalise,
     ordered_metrics,
     registered_metrics,
@@ -231,9 +232,8 @@ def make_boards(runs: pd.DataFrame, primary_metric: str) -> list[Board]:
         )
         board.correlation, board.holdout, board.representation = str(correlation), str(holdout), str(representation)
         board.codes = board.rows(by_codes)
-        short = short_training_note(board.rows(runs))
-        if short:
-            board.notes.append(short)
+        board_runs = board.rows(runs)
+        board.notes += [n for n in (short_training_note(board_runs), mixed_precision_note(board_runs)) if n]
         boards.append(board)
     return boards
 

@@ -253,6 +253,33 @@ def representation_of(config: Any) -> str:
     return MEAN_CODES
 
 
+def precision_of(config: Any) -> str:
+    """The arithmetic a cell trained in ("fp32", "bf16"), from its config JSON in runs.csv; "fp32"
+    where none is named (runs written before the precision existed trained in fp32)."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return "fp32"
+    return str(config.get("precision", "fp32")) if isinstance(config, dict) else "fp32"
+
+
+def mixed_precision_note(runs: pd.DataFrame) -> str | None:
+    """One sentence when a table pools cells trained in different precisions (the reports of an
+    fp32 CPU run and a bf16 GPU run merged, both from `precision: auto`); None otherwise."""
+    if "config" not in runs.columns or runs.empty:
+        return None
+    counts = runs.drop_duplicates("cell_id")["config"].map(precision_of).value_counts()
+    if len(counts) < 2:
+        return None
+    parts = ", ".join(f"{name}: {n} cell(s)" for name, n in sorted(counts.items()))
+    return (
+        f"seeds trained in different precisions are pooled here ({parts}); bf16 agreed with fp32 "
+        "within seed noise at 10,000 steps (docs/reference-length.md), not to the second decimal, and "
+        "each row's config names its precision"
+    )
+
+
 def canonical_hparams(text: str) -> str:
     """JSON with sorted keys, so the same setting written twice compares equal."""
     try:
