@@ -155,3 +155,13 @@ def test_the_report_takes_the_claim_from_the_runs_profile(tmp_path):
     assert "`betavae` beats every other method run here on MIG" in text
     assert "| dsprites (data: procedural) | MIG | betavae (beta=4) |" in text
     assert "Ablation" not in text  # no ablation declared, none reported
+
+
+def test_claims_say_when_seeds_of_different_precisions_are_pooled():
+    runs = _runs({("betavae", "{}"): _jitter(0.6, 4, 1), ("vae", "{}"): _jitter(0.3, 4, 2)})
+    spec = ClaimSpec(method="betavae", ablation={}, metrics=("mig",))
+    runs["config"] = json.dumps({"precision": "fp32"})
+    assert not any("precisions are pooled" in n for n in claim_rows(runs, spec).notes)
+    runs.loc[runs["seed"] >= 2, "config"] = json.dumps({"precision": "bf16"})
+    (note,) = [n for n in claim_rows(runs, spec).notes if "precisions are pooled" in n]
+    assert note.startswith("dsprites (data: procedural)") and "bf16: 4 cell(s), fp32: 4 cell(s)" in note

@@ -36,7 +36,13 @@ from disentbench.bench.claim import ClaimSpec
 from disentbench.bench.report.headline import CLAIM_METRICS, METRIC_LABELS  # noqa: F401  (their old home)
 from disentbench.bench.report.leaderboard import BOARD_AXES, board_title, fmt_cell, fmt_number
 from disentbench.bench.report.length import short_training_note
-from disentbench.bench.report.runs import higher_is_better, normalise, parse_hparams, short_hparams
+from disentbench.bench.report.runs import (
+    higher_is_better,
+    mixed_precision_note,
+    normalise,
+    parse_hparams,
+    short_hparams,
+)
 
 ALPHA = 0.05
 N_BOOTSTRAP = 2000
@@ -329,9 +335,7 @@ def claim_rows(runs: pd.DataFrame, spec: ClaimSpec | None = None, held_out: bool
     name = spec.method
     for axes, part in runs.groupby(BOARD_AXES, sort=True):  # a board's runs: never pooled across axes
         title = board_title(*map(str, axes))
-        short = short_training_note(part)
-        if short:
-            out.notes.append(f"{title}: {short}")
+        out.notes += [f"{title}: {n}" for n in (short_training_note(part), mixed_precision_note(part)) if n]
         present = [m for m in spec.metrics if m in set(part["metric"])]
         if present and len(present) < len(spec.metrics):
             unmeasured = ", ".join(m for m in spec.metrics if m not in present)
