@@ -380,7 +380,8 @@ def plan(args: argparse.Namespace) -> Plan:
     ablation = check_claim(claim)
     sets = parse_sets(args.set, method_names)
     device, devices, n_parallel = _placement(args, jobs, per_device)
-    precision = resolve_precision(args.precision or profile["precision"], device)
+    precision_setting = args.precision or profile["precision"]
+    precision = resolve_precision(precision_setting, device)
     if precision == "bf16":
         check_bf16(device)
     run_dir = Path(args.results or Path("results") / profile["name"])
@@ -434,7 +435,7 @@ def plan(args: argparse.Namespace) -> Plan:
         scheduler=args.scheduler,
         retry_failed=args.retry_failed,
         skip_figures=args.no_report,
-        precision_setting=args.precision or profile["precision"],
+        precision_setting=precision_setting,
     )
 
 
