@@ -182,5 +182,6 @@ def test_a_board_pooling_fp32_and_bf16_seeds_says_so():
     notes = [n for n in make_boards(runs, "mig")[0].notes if "precisions are pooled" in n]
     assert len(notes) == 1 and "bf16: 1 cell(s), fp32: 1 cell(s)" in notes[0]
     assert "precisions are pooled" in render_markdown(make_boards(runs, "mig"), "mig")
+    assert console_summary(runs, "mig").splitlines()[-1].startswith("Note: seeds trained in different precisions")
     runs["config"] = [json.dumps({}), json.dumps({"precision": "bf16"})]  # no key: an fp32 cell
     assert any("bf16: 1 cell(s), fp32: 1 cell(s)" in n for n in make_boards(runs, "mig")[0].notes)

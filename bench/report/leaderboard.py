@@ -385,9 +385,7 @@ def console_summary(runs: pd.DataFrame, primary_metric: str) -> str:
             _md_table(*wide_rows(board.best, board.headline)),
             "",
         ]
-    short = short_training_note(runs)
-    if short:
-        out.append(f"Note: {short}.")
+    out += [f"Note: {n}." for n in (short_training_note(runs), mixed_precision_note(runs)) if n]
     return "\n".join(out)
 
 
