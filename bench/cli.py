@@ -439,6 +439,23 @@ def plan(args: argparse.Namespace) -> Plan:
     )
 
 
+def _say_precision(planned: Plan, todo: list[Cell]) -> None:
+    """One line for `--precision auto` (what it chose here), and one for an fp32 run on a host with
+    fast bf16 units (what bf16 would gain)."""
+    device = planned.settings.device
+    if planned.precision_setting == "auto":
+        from disentbench.bench.perf.host import bf16_capability
+
+        chosen = ", ".join(sorted({c.precision for c in planned.cells}))
+        print(f"precision auto: {chosen} on {device} (bf16 units: {bf16_capability(device)})", flush=True)
+    if any(c.precision == "fp32" for c in todo):
+        from disentbench.bench.perf.host import bf16_hint
+
+        hint = bf16_hint(device)
+        if hint:
+            print(hint, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -465,20 +482,7 @@ def run(args: argparse.Namespace) -> int:
         f"results in {run_dir}",
         flush=True,
     )
-    if planned.precision_setting == "auto":
-        from disentbench.bench.perf.host import bf16_capability
-
-        chosen = ", ".join(sorted({c.precision for c in cells}))
-        print(
-            f"precision auto: {chosen} on {settings.device} (bf16 units: {bf16_capability(settings.device)})",
-            flush=True,
-        )
-    if any(c.precision == "fp32" for c in todo):
-        from disentbench.bench.perf.host import bf16_hint
-
-        hint = bf16_hint(settings.device)
-        if hint:
-            print(hint, flush=True)
+    _say_precision(planned, todo)
     if done:
         print(f"skipping {len(done)} cell(s) already complete in {run_dir}", flush=True)
         for c in done:
