@@ -126,6 +126,18 @@ def test_matmul_peak_is_a_finite_rate_and_host_figures_name_both_precisions():
     assert set(figures["peak_gflop_s"]) == {"fp32", "bf16"}
     assert figures["bf16_capability"] in host.CAPABILITIES
     assert host.host_figures(CPU, n=0)["peak_gflop_s"] == {}
+    assert figures["matmul_n_used"] == {"fp32": 64, "bf16": 64}  # 64 is below the smallest size tried
+
+
+def test_matmul_peak_shrinks_a_product_that_would_overrun_its_budget():
+    # No budget: the product is halved down to the floor. A budget no product can overrun: the size asked.
+    rate, size = host.matmul_peak(torch.float32, n=1024, repeats=1, budget_s=0.0)
+    assert size == host.MIN_PEAK_N and math.isfinite(rate) and rate > 0
+    assert host.matmul_peak(torch.float32, n=256, repeats=1, budget_s=math.inf)[1] == 256
+    # the printed host line says so
+    figures = {"matmul_n": 1024, "matmul_n_used": {"fp32": 1024, "bf16": 128}}
+    assert perf_train._shrunk(figures, "fp32") == ""
+    assert "at 128x128" in perf_train._shrunk(figures, "bf16")
 
 
 def test_fused_optimisers_step_like_the_plain_ones_and_are_put_back():

@@ -5,6 +5,7 @@
 # its last checkpoint. It runs a clone of this checkout (so later edits here do not change a running
 # job) on one core with one torch thread.
 #   bash bench/evidence/reference_run.sh [RUNS_DIR]      (default /work/runs; results in RUNS_DIR/reference-dsprites)
+# REFERENCE_METHODS=betavae trains the beta-VAE alone (the FactorVAE is finished and in the zoo).
 # A second copy on another core takes the next cell (the runner's cell locks keep them apart):
 #   REFERENCE_CORE=0 nice -n 5 bash bench/evidence/reference_run.sh
 set -eu
@@ -18,5 +19,8 @@ cd "$runs"
 # OMP_NUM_THREADS when it is set.
 core="${REFERENCE_CORE:-$(( $(nproc --all) - 1 ))}"
 export PYTHONPATH="$runs/code" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+methods="${REFERENCE_METHODS:-factorvae,betavae}"
+sets=()
+case ",$methods," in *,factorvae,*) sets=(--set factorvae.gamma=10) ;; esac
 exec taskset -c "$core" python -m disentbench --profile "$runs/reference_dsprites.yaml" \
-  --set factorvae.gamma=10 --results "$runs/reference-dsprites" --device cpu --threads 1 --no-report
+  --methods "$methods" "${sets[@]}" --results "$runs/reference-dsprites" --device cpu --threads 1 --no-report

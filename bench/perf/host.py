@@ -6,7 +6,9 @@
   the fp32 rate (avx512_bf16 at best doubles it, and only inside the matmul kernels).
   `bf16_capability_from_flags(text)` is the parser, on the text of /proc/cpuinfo's flags.
 - `matmul_peak_gflop_s(dtype, ...)`: the best of a few n x n matmuls after a warm-up, with the
-  threads torch uses now: the host's practical peak for dense arithmetic of that precision.
+  threads torch uses now: the host's practical peak for dense arithmetic of that precision
+  (`matmul_peak` also returns the size used: smaller where n would take too long, e.g. bf16 on a
+  CPU without bf16 units).
 - `count_flops(fn)`: FLOPs that torch.utils.flop_counter.FlopCounterMode counts while fn runs. It
   counts matrix products and convolutions (forward and backward, by their shapes: 2 FLOPs per
   multiply-add), nothing else (no elementwise ops, reductions, optimiser updates); the same number
@@ -90,7 +92,65 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-_PEAKS: dict[tuple, float] = {}
+_PEAKS: dict[tuple, tuple[float, int]] = {}
+#: the smallest product the peak is measured on when the requested one would overrun its time budget
+MIN_PEAK_N = 128
+#: seconds the warm-up and timed products of one precision may take, estimated from a MIN_PEAK_N
+#: product before the big one runs: on a CPU without bf16 units a 2048 x 2048 bf16 product takes tens
+#: of seconds (1.5 GFLOP/s against 40 in fp32, one thread of an AVX2-only EPYC), and seven of them
+#: held the host line for minutes
+PEAK_BUDGET_S = 10.0
+
+
+def _time_matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, device: torch.device) -> float:
+    t0 = time.perf_counter()
+    torch.matmul(a, b, out=out)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _operands(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.rand((n, n), generator=gen, device=device).to(dtype)
+    b = torch.rand((n, n), generator=gen, device=device).to(dtype)
+    return a, b, torch.empty((n, n), device=device, dtype=dtype)
+
+
+def _affordable_n(n: int, runs: int, dtype: torch.dtype, device: torch.device, budget_s: float) -> int:
+    """The largest of n, n/2, n/4, ... (at least MIN_PEAK_N) whose `runs` products are estimated, from
+    a MIN_PEAK_N product and cubic scaling, to fit in budget_s seconds."""
+    small = min(n, MIN_PEAK_N)
+    ops = _operands(small, dtype, device)
+    _time_matmul(*ops, device)  # the first call pays for kernel selection
+    per_flop = _time_matmul(*ops, device) / small**3
+    while n > MIN_PEAK_N and runs * per_flop * n**3 > budget_s:
+        n //= 2
+    return max(n, small)
+
+
+def matmul_peak(
+    dtype: torch.dtype = torch.float32,
+    n: int = 2048,
+    repeats: int = 5,
+    device: torch.device | str = "cpu",
+    warmup: int = 2,
+    budget_s: float = PEAK_BUDGET_S,
+) -> tuple[float, int]:
+    """(best GFLOP/s, size used) of `repeats` timed n x n @ n x n matmuls (2 n^3 FLOPs each) after
+    `warmup` untimed ones, with torch's current thread count. Where the products of size n would
+    take longer than budget_s (a precision the host has no units for), a smaller size is used: see
+    `_affordable_n`. Cached per (device, dtype, n, repeats, threads, budget) within the process."""
+    device = torch.device(device)
+    key = (str(device), dtype, n, repeats, torch.get_num_threads(), budget_s)
+    if key not in _PEAKS:
+        runs = max(warmup, 1) + max(repeats, 1)
+        size = _affordable_n(n, runs, dtype, device, budget_s)
+        ops = _operands(size, dtype, device)
+        for _ in range(max(warmup, 1)):
+            _time_matmul(*ops, device)
+        best = min(_time_matmul(*ops, device) for _ in range(max(repeats, 1)))
+        _PEAKS[key] = (2 * size**3 / best / 1e9, size)
+    return _PEAKS[key]
 
 
 def matmul_peak_gflop_s(
@@ -99,41 +159,21 @@ def matmul_peak_gflop_s(
     repeats: int = 5,
     device: torch.device | str = "cpu",
     warmup: int = 2,
+    budget_s: float = PEAK_BUDGET_S,
 ) -> float:
-    """Best GFLOP/s of `repeats` timed n x n @ n x n matmuls (2 n^3 FLOPs each) after `warmup`
-    untimed ones, with torch's current thread count. Cached per (device, dtype, n, repeats, threads)
-    within the process."""
-    device = torch.device(device)
-    key = (str(device), dtype, n, repeats, torch.get_num_threads())
-    if key in _PEAKS:
-        return _PEAKS[key]
-    gen = torch.Generator(device=device).manual_seed(0)
-    a = torch.rand((n, n), generator=gen, device=device).to(dtype)
-    b = torch.rand((n, n), generator=gen, device=device).to(dtype)
-    out = torch.empty((n, n), device=device, dtype=dtype)
-    for _ in range(max(warmup, 1)):
-        torch.matmul(a, b, out=out)
-    _sync(device)
-    best = float("inf")
-    for _ in range(max(repeats, 1)):
-        t0 = time.perf_counter()
-        torch.matmul(a, b, out=out)
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    _PEAKS[key] = 2 * n**3 / best / 1e9
-    return _PEAKS[key]
+    """Best GFLOP/s of `matmul_peak`: the host's practical peak for dense arithmetic of that dtype."""
+    return matmul_peak(dtype, n, repeats, device, warmup, budget_s)[0]
 
 
 def host_figures(device: torch.device | str = "cpu", n: int = 2048, repeats: int = 5) -> dict:
     """The host line of the perf scripts: model, bf16 hardware and the measured fp32 / bf16 matmul
-    peaks in GFLOP/s (`peak_gflop_s` empty where n <= 0: not measured)."""
+    peaks in GFLOP/s (`peak_gflop_s` empty where n <= 0: not measured; `matmul_n_used` the size each
+    precision was measured at, smaller than n where n would overrun the time budget)."""
     device = torch.device(device)
-    peaks = {}
+    peaks, sizes = {}, {}
     if n > 0:
-        peaks = {
-            "fp32": matmul_peak_gflop_s(torch.float32, n, repeats, device),
-            "bf16": matmul_peak_gflop_s(torch.bfloat16, n, repeats, device),
-        }
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            peaks[name], sizes[name] = matmul_peak(dtype, n, repeats, device)
     return {
         "cpu_model": cpu_model(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
@@ -142,6 +182,7 @@ def host_figures(device: torch.device | str = "cpu", n: int = 2048, repeats: int
         "cpu_has_amx_bf16": bf16_capability_from_flags(cpu_flags_text()) == "amx",
         "cpu_has_avx512_bf16": "avx512_bf16" in _flag_set(cpu_flags_text()),
         "matmul_n": n,
+        "matmul_n_used": sizes,
         "matmul_repeats": repeats,
         "matmul_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),

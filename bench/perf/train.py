@@ -578,13 +578,22 @@ def _pct(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
 
 
+def _shrunk(figures: dict, name: str) -> str:
+    """' (at 512x512: ...)' where a precision's peak was measured on a smaller product than asked."""
+    used = figures["matmul_n_used"].get(name, figures["matmul_n"])
+    if used == figures["matmul_n"]:
+        return ""
+    return f" (at {used}x{used}: the asked size would overrun the {host.PEAK_BUDGET_S:.0f} s budget)"
+
+
 def _host(args, device: torch.device) -> dict:
     """Measures and prints the host line: CPU model, bf16 hardware, fp32 / bf16 matmul peaks."""
     figures = host.host_figures(device, args.peak_size, args.peak_repeats)
     peaks = figures["peak_gflop_s"]
     measured = (
         f"matmul peak ({figures['matmul_n']}x{figures['matmul_n']}, best of {figures['matmul_repeats']}, "
-        f"{figures['matmul_threads']} thread(s)): fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s"
+        f"{figures['matmul_threads']} thread(s)): "
+        + ", ".join(f"{name} {gflops:.1f} GFLOP/s{_shrunk(figures, name)}" for name, gflops in peaks.items())
         if peaks
         else "matmul peak: not measured (--peak-size 0)"
     )
