@@ -137,3 +137,39 @@ def test_an_arm_trained_under_other_defaults_is_refused_in_one_line(tmp_path, ca
     assert gan_family.main(["--out", str(out), "--arms", "did_lh0", *TINY]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "g_norm: 'none' in the checkpoint, 'batch' now" in err
+
+
+def test_a_stop_signal_checkpoints_mid_chunk_and_the_rerun_keeps_the_chunk_ends(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from disentbench.methods.did import DiD
+
+    plain_step = DiD.train_step
+
+    def signalled_at_three(self, x, step, generator):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return plain_step(self, x, step, generator)
+
+    out = tmp_path / "gan"
+    args = ["--out", str(out), "--arms", "did_lh0", *TINY, "--steps", "6", "--chunk", "2"]
+    monkeypatch.setattr(DiD, "train_step", signalled_at_three)
+    assert gan_family.main(args) == 143  # SIGTERM: 128 + 15, after step 3's checkpoint
+    assert "rerun the same command to resume" in capsys.readouterr().err
+    assert _log_steps(out, "did_lh0") == [1, 2, 3]
+    assert gan_family._scored_steps(out, "did_lh0") == {2}
+
+    monkeypatch.setattr(DiD, "train_step", plain_step)
+    assert gan_family.main(args) == 0
+    assert _log_steps(out, "did_lh0") == [1, 2, 3, 4, 5, 6]
+    assert gan_family._scored_steps(out, "did_lh0") == {2, 4, 6}  # chunks 3 -> 4 -> 6, not 3 -> 5 -> 6
+
+
+def test_a_checkpointed_scoring_step_without_its_score_is_scored_on_the_rerun(tmp_path):
+    out = tmp_path / "gan"
+    args = ["--out", str(out), "--arms", "did_lh0", *TINY, "--steps", "4", "--chunk", "2"]
+    assert gan_family.main(args + ["--rounds", "1"]) == 0
+    (out / "scores" / "did_lh0_s2.json").unlink()  # as if the stop had come between step 2's checkpoint and score
+    assert gan_family.main(args) == 0
+    assert gan_family._scored_steps(out, "did_lh0") == {2, 4}

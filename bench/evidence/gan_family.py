@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from disentbench.bench import preemption
 from disentbench.errors import BenchError
 
 
@@ -173,7 +174,9 @@ class Arm:
 def train_chunk(arm: Arm, args: argparse.Namespace, dataset) -> None:
     from disentbench.bench.training import TrainOptions, train
 
-    target = min(args.steps, arm.step + args.chunk)
+    # the next multiple of the chunk: an arm resumed from a stop signal's mid-chunk checkpoint keeps
+    # its chunk ends, and so its scored steps, where an uninterrupted run has them
+    target = min(args.steps, (arm.step // args.chunk + 1) * args.chunk)
     options = TrainOptions(
         steps=target, batch_size=args.batch, seed=args.seed, log_every=args.log_every, checkpoint_every=args.chunk
     )
@@ -329,10 +332,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=0, help="round-robin rounds in this invocation (0: until done)")
     args = p.parse_args(argv)
     try:
-        return run(args)
+        with preemption.handling_signals():
+            return run(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except preemption.Interrupted as exc:  # SIGTERM / Ctrl-C: the training arm checkpointed its step
+        print(f"stopped ({exc}): each arm's checkpoint is kept; rerun the same command to resume", file=sys.stderr)
+        return exc.exit_code
 
 
 def run(args: argparse.Namespace) -> int:
@@ -364,6 +371,8 @@ def run(args: argparse.Namespace) -> int:
         for arm in arms:
             if arm.step >= args.steps or out_of_time():
                 continue
+            if arm.step and arm.step % args.score_every == 0 and arm.step not in _scored_steps(out, arm.name):
+                score(arm, args, dataset, sizes)  # a stop came between this step's checkpoint and its score
             train_chunk(arm, args, dataset)
             scoring = arm.step % args.score_every == 0 or arm.step == args.steps
             draw(arm, out, curves=scoring)
