@@ -7,6 +7,8 @@
 # here do not change a running job) on one core (the last unless GAN_CORE says), one torch thread.
 #   bash bench/evidence/gan_family_cpu.sh [RUNS_DIR]     (default /work/runs; results in RUNS_DIR/gan-family-10k)
 #   GAN_CORE=0 nice -n 5 bash bench/evidence/gan_family_cpu.sh
+# GAN_ARGS adds options, e.g. GAN_ARGS=--channels-last (fp32 DiD x1.18 on an AVX2-only CPU; measure
+# on yours: python -m disentbench.bench.perf train --methods did --options-ab --ab-variants channels_last).
 set -eu
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
@@ -18,4 +20,4 @@ core="${GAN_CORE:-$(( $(nproc --all) - 1 ))}"
 export PYTHONPATH="$runs/code-gan" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 exec taskset -c "$core" python -m disentbench.bench.evidence.gan_family --out "$runs/gan-family-10k" \
   --steps 10000 --chunk 500 --arms did_literal,did_lh0,infogancr --score-every 1000 --log-every 100 \
-  --device cpu --threads 1
+  --device cpu --threads 1 ${GAN_ARGS:-}

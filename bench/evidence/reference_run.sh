@@ -5,7 +5,9 @@
 # its last checkpoint. It runs a clone of this checkout (so later edits here do not change a running
 # job) on one core with one torch thread.
 #   bash bench/evidence/reference_run.sh [RUNS_DIR]      (default /work/runs; results in RUNS_DIR/reference-dsprites)
-# REFERENCE_METHODS=betavae trains the beta-VAE alone (the FactorVAE is finished and in the zoo).
+# REFERENCE_METHODS=betavae trains the beta-VAE alone (the FactorVAE is finished and in the zoo);
+# REFERENCE_ARGS adds runner options, e.g. REFERENCE_ARGS=--channels-last (a speed option, not part of
+# the cell's identity: fp32 beta-VAE x1.24 on an AVX2-only CPU, x0.98 on the AMX host; measure on yours).
 # A second copy on another core takes the next cell (the runner's cell locks keep them apart):
 #   REFERENCE_CORE=0 nice -n 5 bash bench/evidence/reference_run.sh
 set -eu
@@ -23,4 +25,4 @@ methods="${REFERENCE_METHODS:-factorvae,betavae}"
 sets=()
 case ",$methods," in *,factorvae,*) sets=(--set factorvae.gamma=10) ;; esac
 exec taskset -c "$core" python -m disentbench --profile "$runs/reference_dsprites.yaml" \
-  --methods "$methods" "${sets[@]}" --results "$runs/reference-dsprites" --device cpu --threads 1 --no-report
+  --methods "$methods" "${sets[@]}" --results "$runs/reference-dsprites" --device cpu --threads 1 --no-report ${REFERENCE_ARGS:-}
