@@ -25,7 +25,8 @@ import torch
 
 from disentbench import datasets, methods, metrics
 from disentbench.atomic import atomic_path, write_json
-from disentbench.bench import curve, provenance, trackers
+from disentbench.bench import curve, provenance, segments, trackers
+from disentbench.bench.checkpoint import checkpoint_step
 from disentbench.bench.grid import Cell, method_class_path
 from disentbench.bench.locks import STALE_SECONDS, CellLock
 from disentbench.bench.scoring import score_model
@@ -56,6 +57,7 @@ RUN_COLUMNS = [
     "train_seconds",
     "eval_seconds",
     "device",
+    "train_hosts",
     "git_commit",
     "torch_version",
     "numpy_version",
@@ -264,6 +266,10 @@ def _train_and_evaluate(
 
     # the metrics score the plain `dataset` (a held-out cell: its seen and held-out parts, bench/scoring.py)
     training_data = seen_part(correlated(dataset, cell.correlation), cell.holdout)
+    trained_on = segments.note_segment(
+        out_dir, checkpoint_step(out_dir), str(device), torch_threads=torch.get_num_threads(),
+        precision=cell.precision, channels_last=settings.channels_last, compile=settings.compile,
+    )  # fmt: skip
     try:
         result = train(
             method, training_data, options, device=device, cell_dir=out_dir, progress=logged_progress, speed=speed,
@@ -287,6 +293,7 @@ def _train_and_evaluate(
         "train_seconds": result.seconds,
         "eval_seconds": eval_seconds,
         "device": str(device),
+        "train_hosts": segments.describe(trained_on),
         "git_commit": provenance.git_commit(),
         **provenance.versions(settings.profile["metrics"]),
         "completed_at": provenance.now(),
@@ -326,6 +333,7 @@ def provenance_columns(record: dict[str, Any], profile_name: str) -> dict[str, A
         "train_seconds": round(record["train_seconds"], 3),
         "eval_seconds": round(record["eval_seconds"], 3),
         "device": record["device"],
+        "train_hosts": record.get("train_hosts", ""),
         "git_commit": record["git_commit"],
         "torch_version": record["torch_version"],
         "numpy_version": record["numpy_version"],

@@ -63,6 +63,9 @@ def test_two_methods_three_seeds_write_tidy_tables_and_rerun_skips(tmp_path, tin
     ):
         assert runs[col].notna().all(), col
     assert (runs["data_source"] == "procedural").all() and (runs["steps"] == 6).all()
+    from disentbench.bench.perf.host import cpu_model
+
+    assert runs["train_hosts"].str.startswith(cpu_model() + " [").all()  # one host, no resume
     assert json.loads(runs.loc[runs.method == "betavae", "hparams"].iloc[0])["beta"] == 4.0
     assert runs["value"].between(-1e-9, 1 + 1e-9).all()
     board = (run_dir / "leaderboard.md").read_text()

@@ -187,6 +187,9 @@ def _stop_then_resume(tmp_path: Path, methods_arg: str, n_cells: int, *extra: st
     for cell in cells():
         record = json.loads((cell / "scores.json").read_text())
         assert record["resumed_from_step"] == stopped_at[cell.name]
+        trained = json.loads((cell / "segments.json").read_text())  # the start and the resume, one host
+        assert [seg["from_step"] for seg in trained] == [0, stopped_at[cell.name]]
+        assert record["train_hosts"] == trained[0]["host"] == trained[1]["host"]
         assert list(pd.read_csv(cell / LOG_FILE)["step"]) == list(range(2, 121, 2))
         assert not (cell / "lock").exists()
 

@@ -50,6 +50,27 @@ def bf16_capability_from_flags(flags_text: str) -> str:
     return "none"
 
 
+def vector_units_from_flags(flags_text: str) -> str:
+    """The widest matrix or vector unit class the flags name: "amx", "avx512_bf16", "avx512",
+    "avx2", else "" (e.g. not x86). Kernels of different classes round differently, so a model
+    trained on one is close to, not equal to, the same run on another."""
+    flags = _flag_set(flags_text)
+    for unit, flag in (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("avx512", "avx512f"), ("avx2", "avx2")):
+        if flag in flags:
+            return unit
+    return ""
+
+
+def host_label(device: torch.device | str = "cpu") -> str:
+    """What trained: the GPU's name on CUDA, else the CPU model and its vector units, e.g.
+    "AMD EPYC [avx2]" (result rows record it: bench.segments)."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    units = vector_units_from_flags(cpu_flags_text()) or platform.machine()
+    return f"{cpu_model()} [{units}]"
+
+
 def cpu_flags_text() -> str:
     """The first `flags` line of /proc/cpuinfo ('' where there is none, e.g. not Linux)."""
     try:
