@@ -48,6 +48,9 @@ def test_round_robin_resumes_and_writes_everything(tmp_path, capsys):
         "grad_g_adv" in summary["did_literal"]["diagnostics"] and "cr_acc_held" in summary["infogancr"]["diagnostics"]
     )
     assert summary["did_literal"]["hparams"]["balance"] == "literal"
+    from disentbench.bench.perf.host import host_label
+
+    assert summary["infogancr"]["train_hosts"] == host_label("cpu")  # two chunks, one host
     assert "| did_literal | 2 | 2 |" in (out / "summary.md").read_text()
 
     assert gan_family.main(args) == 0  # nothing left to train: the summary stands

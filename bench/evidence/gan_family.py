@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from disentbench.bench import preemption
+from disentbench.bench import preemption, segments
 from disentbench.errors import BenchError
 
 
@@ -181,6 +181,9 @@ def train_chunk(arm: Arm, args: argparse.Namespace, dataset) -> None:
         steps=target, batch_size=args.batch, seed=args.seed, log_every=args.log_every, checkpoint_every=args.chunk
     )
     speed = SpeedOptions(channels_last=args.channels_last)
+    segments.note_segment(
+        arm.cell_dir, arm.step, args.device, torch_threads=args.threads, channels_last=args.channels_last
+    )
     result = train(arm.method, dataset, options, device=torch.device(args.device), cell_dir=arm.cell_dir, speed=speed)
     arm.step, arm.seconds = target, result.seconds
 
@@ -282,6 +285,7 @@ def summarise(out: Path, arms: list[Arm], args: argparse.Namespace, metric_names
             **arm.describe(),
             "step": arm.step,
             "train_seconds": round(arm.seconds, 1),
+            "train_hosts": segments.describe(segments.read_segments(arm.cell_dir)),
             "scores": latest_scores(out, arm.name),
             "diagnostics": {k: diag[k] for k in SUMMARY_DIAGNOSTICS if k in diag},
         }
