@@ -20,13 +20,10 @@ snapshot() {
     printf 'lock\n*.tmp\n' > "$dir/.gitignore"
   fi
   git -C "$dir" add -A
-  if git -C "$dir" rev-parse -q --verify HEAD >/dev/null; then
-    git -C "$dir" -c user.name=keep_runs -c user.email=keep_runs@localhost \
-      commit -q --amend -m "snapshot $(date -u +%FT%TZ)" || true
-  else
-    git -C "$dir" -c user.name=keep_runs -c user.email=keep_runs@localhost \
-      commit -q -m "snapshot $(date -u +%FT%TZ)" || true
-  fi
+  local amend=""
+  git -C "$dir" rev-parse -q --verify HEAD >/dev/null && amend="--amend"
+  git -C "$dir" -c user.name=keep_runs -c user.email=keep_runs@localhost \
+    commit -q $amend -m "snapshot $(date -u +%FT%TZ)" || true
   git -C "$dir" reflog expire --expire=now --all
   git -C "$dir" gc -q --prune=now
 }

@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -41,13 +42,10 @@ def _flag_set(flags_text: str) -> set[str]:
 
 
 def bf16_capability_from_flags(flags_text: str) -> str:
-    """One of "amx", "avx512_bf16", "none" from CPU flags (the text of /proc/cpuinfo or its flags line)."""
-    flags = _flag_set(flags_text)
-    if "amx_bf16" in flags:
-        return "amx"
-    if "avx512_bf16" in flags:
-        return "avx512_bf16"
-    return "none"
+    """One of "amx", "avx512_bf16", "none" from CPU flags (the text of /proc/cpuinfo or its flags line):
+    the vector units (`vector_units_from_flags`) where they have bf16 instructions."""
+    units = vector_units_from_flags(flags_text)
+    return units if units in ("amx", "avx512_bf16") else "none"
 
 
 def vector_units_from_flags(flags_text: str) -> str:
@@ -174,16 +172,10 @@ def matmul_peak(
     return _PEAKS[key]
 
 
-def matmul_peak_gflop_s(
-    dtype: torch.dtype = torch.float32,
-    n: int = 2048,
-    repeats: int = 5,
-    device: torch.device | str = "cpu",
-    warmup: int = 2,
-    budget_s: float = PEAK_BUDGET_S,
-) -> float:
-    """Best GFLOP/s of `matmul_peak`: the host's practical peak for dense arithmetic of that dtype."""
-    return matmul_peak(dtype, n, repeats, device, warmup, budget_s)[0]
+def matmul_peak_gflop_s(dtype: torch.dtype = torch.float32, **options: Any) -> float:
+    """Best GFLOP/s of `matmul_peak` (same options): the host's practical peak for dense arithmetic
+    of that dtype."""
+    return matmul_peak(dtype, **options)[0]
 
 
 def host_figures(device: torch.device | str = "cpu", n: int = 2048, repeats: int = 5) -> dict:
