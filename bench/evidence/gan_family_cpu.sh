@@ -14,6 +14,11 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
 mkdir -p "$runs"
 [ -d "$runs/code-gan/.git" ] || git clone -q "$here" "$runs/code-gan"
+# a fresh machine lacks the run folder: restore what bench/evidence/carry_runs.sh carried into the
+# repository (files the folder has are left as they are)
+if [ -f "$here/evidence/gan-family-10k/MANIFEST.json" ]; then
+  PYTHONPATH="$runs/code-gan" python -m disentbench.bench.evidence.carry restore "$here/evidence/gan-family-10k" "$runs/gan-family-10k"
+fi
 cd "$runs"
 # counted before OMP_NUM_THREADS is set: nproc reports OMP_NUM_THREADS when it is set
 core="${GAN_CORE:-$(( $(nproc --all) - 1 ))}"

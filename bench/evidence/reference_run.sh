@@ -15,6 +15,11 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
 mkdir -p "$runs"
 [ -d "$runs/code/.git" ] || git clone -q "$here" "$runs/code"
+# a fresh machine lacks the run folder: restore what bench/evidence/carry_runs.sh carried into the
+# repository (files the folder has are left as they are)
+if [ -f "$here/evidence/reference-dsprites/MANIFEST.json" ]; then
+  PYTHONPATH="$runs/code" python -m disentbench.bench.evidence.carry restore "$here/evidence/reference-dsprites" "$runs/reference-dsprites"
+fi
 cp -n "$here/bench/evidence/reference_dsprites.yaml" "$runs/reference_dsprites.yaml" 2>/dev/null || true
 cd "$runs"
 # The last core unless REFERENCE_CORE says, counted before OMP_NUM_THREADS is set: nproc reports
