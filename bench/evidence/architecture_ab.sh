@@ -7,6 +7,8 @@
 # (the first unless AB_CORE says) with one torch thread.
 #   bash bench/evidence/architecture_ab.sh [RUNS_DIR]    (default /work/runs; results in RUNS_DIR/architecture-ab)
 #   AB_CORE=1 bash bench/evidence/architecture_ab.sh     (on the second core)
+# AB_METHODS trains one arm alone, e.g. AB_METHODS=factorvae_infogancr (its seeds on this host, then
+# the same arm with InfoGAN-CR's initialisation).
 set -eu
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
@@ -23,6 +25,7 @@ for pass in "architecture_ab architecture-ab" "architecture_ab_dcgan architectur
   set -- $pass
   for seeds in 1 3; do
     taskset -c "${AB_CORE:-0}" python -m disentbench --profile "$runs/$1.yaml" --seeds "$seeds" \
+      --methods "${AB_METHODS:-factorvae,factorvae_infogancr}" \
       --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
       --results "$runs/$2" --device cpu --threads 1 --no-report
   done
