@@ -19,14 +19,16 @@ for profile in architecture_ab architecture_ab_dcgan; do
 done
 cd "$runs"
 export PYTHONPATH="$runs/code-ab" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+methods="${AB_METHODS:-factorvae,factorvae_infogancr}"
+sets=()  # gamma 10 for each arm trained (--set of a method not selected is an error)
+for m in ${methods//,/ }; do sets+=(--set "$m.gamma=10"); done
 # First pass (our initialisation), then the second (InfoGAN-CR's, architecture_ab_dcgan.yaml), each in
 # its own results folder.
 for pass in "architecture_ab architecture-ab" "architecture_ab_dcgan architecture-ab-dcgan"; do
   set -- $pass
   for seeds in 1 3; do
     taskset -c "${AB_CORE:-0}" python -m disentbench --profile "$runs/$1.yaml" --seeds "$seeds" \
-      --methods "${AB_METHODS:-factorvae,factorvae_infogancr}" \
-      --set factorvae.gamma=10 --set factorvae_infogancr.gamma=10 \
+      --methods "$methods" "${sets[@]}" \
       --results "$runs/$2" --device cpu --threads 1 --no-report
   done
 done
