@@ -188,3 +188,19 @@ def test_carry_runs_commits_evidence_alone_and_leaves_other_staged_work_staged(r
     subprocess.run(["bash", str(repo / "bench/evidence/carry_runs.sh"), str(runs)], check=True, env=env,
                    capture_output=True, cwd=tmp_path)  # fmt: skip
     assert len(_git(repo, "log", "--format=%H").split()) == 1
+
+
+def test_a_finished_cells_checkpoints_can_stay_behind(run, tmp_path):
+    finished = run / "cells" / "c2"
+    finished.mkdir()
+    save_checkpoint(finished / CHECKPOINT, _state(_trained_betavae(1), 1), keep_previous=False)
+    keep_copy(finished, 1)
+    (finished / "scores.json").write_text('{"scores": {"mig": 0.1}}')
+    carried = tmp_path / "carried"
+    carry.save(run, carried, drop_finished_checkpoints=True)
+    c2 = sorted(str(p.relative_to(carried / "cells/c2")) for p in (carried / "cells/c2").rglob("*") if p.is_file())
+    assert c2 == ["scores.json"]
+    assert (carried / "cells/c1" / CHECKPOINT).is_file()  # the running cell's checkpoint still travels
+    assert kept_path(carried / "cells/c1", 2).is_file()
+    carry.save(run, carried)  # without the flag they are carried
+    assert (carried / "cells/c2" / CHECKPOINT).is_file() and kept_path(carried / "cells/c2", 1).is_file()

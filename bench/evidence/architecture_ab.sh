@@ -14,6 +14,13 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
 mkdir -p "$runs"
 [ -d "$runs/code-ab/.git" ] || git clone -q "$here" "$runs/code-ab"
+# a fresh machine lacks the results folders: restore what bench/evidence/carry_runs.sh carried into
+# the repository (files a folder has are left as they are)
+for name in architecture-ab architecture-ab-dcgan; do
+  if [ -f "$here/evidence/$name/MANIFEST.json" ]; then
+    PYTHONPATH="$runs/code-ab" python -m disentbench.bench.evidence.carry restore "$here/evidence/$name" "$runs/$name"
+  fi
+done
 for profile in architecture_ab architecture_ab_dcgan; do
   cp -n "$here/bench/evidence/$profile.yaml" "$runs/$profile.yaml" 2>/dev/null || true
 done

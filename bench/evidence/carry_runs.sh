@@ -8,13 +8,16 @@
 # a fresh machine lacks before they start, so the same command resumes the run.
 #   bash bench/evidence/carry_runs.sh [RUNS_DIR]             (default /work/runs)
 #   COMMIT=1 bash bench/evidence/carry_runs.sh [RUNS_DIR]    (and commit evidence/)
-# CARRY_RUNS names the run folders (default: reference-dsprites gan-family-10k).
+# CARRY_RUNS names the run folders (default: reference-dsprites gan-family-10k architecture-ab
+# architecture-ab-dcgan).
 set -eu
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
-for name in ${CARRY_RUNS:-reference-dsprites gan-family-10k}; do
+for name in ${CARRY_RUNS:-reference-dsprites gan-family-10k architecture-ab architecture-ab-dcgan}; do
   [ -d "$runs/$name" ] || continue
-  (cd "$here" && python -m disentbench.bench.evidence.carry save "$runs/$name" "evidence/$name")
+  extra=()  # the A/B's 10,000-step cells are kept for their scores: only its running cell's checkpoint travels
+  case "$name" in architecture-ab*) extra=(--drop-finished-checkpoints) ;; esac
+  (cd "$here" && python -m disentbench.bench.evidence.carry save "$runs/$name" "evidence/$name" "${extra[@]}")
 done
 if [ -n "${COMMIT:-}" ] && [ -d "$here/evidence" ]; then
   git -C "$here" add -A evidence
