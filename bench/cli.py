@@ -381,9 +381,10 @@ def plan(args: argparse.Namespace) -> Plan:
     sets = parse_sets(args.set, method_names)
     device, devices, n_parallel = _placement(args, jobs, per_device)
     precision_setting = args.precision or profile["precision"]
-    precision = resolve_precision(precision_setting, device)
+    precision = resolve_precision(precision_setting, devices)
     if precision == "bf16":
-        check_bf16(device)
+        for each in devices:
+            check_bf16(each)
     run_dir = Path(args.results or Path("results") / profile["name"])
     if not getattr(args, "dry_run", False):  # a dry run leaves the results folder as it is
         check_writable(run_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import torch
 
@@ -38,9 +39,11 @@ def resolve_device(spec: str = "auto") -> torch.device:
     raise BenchError(f"unknown device {spec!r}; choose one of {CHOICES}")
 
 
-def resolve_precision(setting: str, device: torch.device | str) -> str:
+def resolve_precision(setting: str, device: torch.device | str | Sequence[torch.device | str]) -> str:
     """The precision cells train in: `setting` itself, or for "auto" bf16 where the device has fast
-    bf16 units (AMX, a CUDA GPU with bf16) and fp32 elsewhere. The resolved one is what a cell's
+    bf16 units (AMX, a CUDA GPU with bf16) and fp32 elsewhere. Given the run's devices, "auto" is
+    bf16 only when every one of them has such units: a run trains in one precision, and a cell
+    placed on a slow-bf16 device must not pay for the others. The resolved one is what a cell's
     identity and every row record, so an auto run's cells are those of an explicit run."""
     from disentbench.bench.perf.host import fast_bf16
     from disentbench.choices import PRECISION_SETTINGS, or_list
@@ -49,10 +52,11 @@ def resolve_precision(setting: str, device: torch.device | str) -> str:
         raise BenchError(f"unknown precision {setting!r}; choose {or_list(PRECISION_SETTINGS)}")
     if setting != "auto":
         return setting
-    return "bf16" if fast_bf16(device) else "fp32"
+    every = [device] if isinstance(device, (str, torch.device)) else list(device)
+    return "bf16" if every and all(fast_bf16(d) for d in every) else "fp32"
 
 
-def check_bf16(device: torch.device) -> None:
+def check_bf16(device: torch.device | str) -> None:
     """A one-line BenchError when `device` cannot train in bf16 (a GPU without bf16, or a backend whose
     autocast refuses it), found by running one small convolution under bf16 autocast there."""
     device = torch.device(device)

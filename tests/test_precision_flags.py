@@ -77,6 +77,16 @@ def test_auto_picks_bf16_only_where_the_device_has_fast_bf16_units(monkeypatch, 
         devices.resolve_precision("fp16", "cpu")
 
 
+def test_auto_over_several_devices_is_bf16_only_when_every_one_has_fast_units(monkeypatch):
+    fast_ones = {"cuda:0", "cuda:2"}
+    monkeypatch.setattr(host, "fast_bf16", lambda device="cpu": str(device) in fast_ones)
+    assert devices.resolve_precision("auto", ["cuda:0", "cuda:2"]) == "bf16"
+    # one device without fast bf16 units: the whole run trains in fp32, whichever device is first
+    assert devices.resolve_precision("auto", ["cuda:0", "cuda:1"]) == "fp32"
+    assert devices.resolve_precision("auto", ["cuda:1", "cuda:0"]) == "fp32"
+    assert devices.resolve_precision("bf16", ["cuda:1"]) == "bf16"  # explicit: never changed
+
+
 def _cells(run_dir):
     """(cell id, the precision its row's config records) for every row of the run."""
     rows = pd.read_csv(run_dir / "runs.csv")
