@@ -190,17 +190,17 @@ def test_carry_runs_commits_evidence_alone_and_leaves_other_staged_work_staged(r
     assert len(_git(repo, "log", "--format=%H").split()) == 1
 
 
-def test_a_finished_cells_checkpoints_can_stay_behind(run, tmp_path):
+def test_finished_scores_only_carries_finished_cells_without_checkpoints_and_nothing_of_a_running_one(run, tmp_path):
     finished = run / "cells" / "c2"
     finished.mkdir()
     save_checkpoint(finished / CHECKPOINT, _state(_trained_betavae(1), 1), keep_previous=False)
     keep_copy(finished, 1)
     (finished / "scores.json").write_text('{"scores": {"mig": 0.1}}')
     carried = tmp_path / "carried"
-    carry.save(run, carried, drop_finished_checkpoints=True)
-    c2 = sorted(str(p.relative_to(carried / "cells/c2")) for p in (carried / "cells/c2").rglob("*") if p.is_file())
-    assert c2 == ["scores.json"]
-    assert (carried / "cells/c1" / CHECKPOINT).is_file()  # the running cell's checkpoint still travels
-    assert kept_path(carried / "cells/c1", 2).is_file()
-    carry.save(run, carried)  # without the flag they are carried
+    carry.save(run, carried, finished_scores_only=True)
+    files = sorted(str(p.relative_to(carried)) for p in carried.rglob("*") if p.is_file())
+    # c1 is still training (no scores.json): none of it; the run's own plan.json stays
+    assert files == [carry.MANIFEST, "cells/c2/scores.json", "plan.json"]
+    carry.save(run, carried)  # without the flag everything is carried
     assert (carried / "cells/c2" / CHECKPOINT).is_file() and kept_path(carried / "cells/c2", 1).is_file()
+    assert (carried / "cells/c1" / CHECKPOINT).is_file()

@@ -1,6 +1,6 @@
 """Carry a long evidence run across a replaced machine, inside the repository.
 
-    python -m disentbench.bench.evidence.carry save RUN_DIR CARRY_DIR [--max-mb 64] [--drop-finished-checkpoints]
+    python -m disentbench.bench.evidence.carry save RUN_DIR CARRY_DIR [--max-mb 64] [--finished-scores-only]
     python -m disentbench.bench.evidence.carry restore CARRY_DIR RUN_DIR [--force]
 
 A reference-length run takes longer than one session, and between two sessions the machine may be
@@ -22,9 +22,9 @@ copy, so a commit of CARRY_DIR changes what the run changed. `MANIFEST.json` rec
 file's sha256; `restore` checks them (an altered file is a one-line error) and writes only the
 files the run folder lacks, so it never overwrites a run that went further on this machine
 (`--force` overwrites). `--max-mb` refuses to carry more than that many MB (a repository is no place
-for a results folder of many cells). `--drop-finished-checkpoints` leaves the checkpoints of
-finished cells (those with `scores.json`) behind: a short experiment is carried for its scores and
-curve, and only its running cell's checkpoint travels."""
+for a results folder of many cells). `--finished-scores-only` carries a short experiment for its numbers:
+the finished cells (those with `scores.json`) without their checkpoints, and nothing of a cell still
+training (its checkpoint would cost more history than rerunning it; it restarts from step 0)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ from disentbench.errors import BenchError
 
 MANIFEST = "MANIFEST.json"
 FINISHED = "scores.json"
+CELLS = "cells"
 KEPT_FOLDER = "checkpoints"
 LEFT_OUT_NAMES = frozenset({"lock", "checkpoint.prev.pt", MANIFEST})
 DEFAULT_MAX_MB = 64.0
@@ -98,31 +99,31 @@ def read_manifest(carry_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def in_finished_cell(run_dir: Path, rel: Path) -> bool:
-    """Whether the file lies in a cell folder that holds its final scores (`scores.json`)."""
-    return any((run_dir / parent / FINISHED).is_file() for parent in rel.parents if parent != Path("."))
+def scores_only_keeps(run_dir: Path, rel: Path) -> bool:
+    """Under --finished-scores-only: no checkpoint, and of the runner's cell folders (`cells/ID/`)
+    only those that hold their final scores (`scores.json`); files of the run itself are kept."""
+    if rel.suffix == ".pt":
+        return False
+    in_cell = len(rel.parts) > 2 and rel.parts[0] == CELLS
+    return not in_cell or (run_dir / CELLS / rel.parts[1] / FINISHED).is_file()
 
 
-def run_files(run_dir: Path, drop_finished_checkpoints: bool = False) -> list[Path]:
-    """The files to carry, relative to the run folder. With `drop_finished_checkpoints`, a finished
-    cell's checkpoints stay behind too (a short experiment's cell is kept for its scores and curve)."""
+def run_files(run_dir: Path, finished_scores_only: bool = False) -> list[Path]:
+    """The files to carry, relative to the run folder."""
     found = (p.relative_to(run_dir) for p in run_dir.rglob("*") if p.is_file())
     return sorted(
-        rel
-        for rel in found
-        if not left_out(rel)
-        and not (drop_finished_checkpoints and rel.suffix == ".pt" and in_finished_cell(run_dir, rel))
+        rel for rel in found if not left_out(rel) and (not finished_scores_only or scores_only_keeps(run_dir, rel))
     )
 
 
 def save(
-    run_dir: str | Path, carry_dir: str | Path, max_mb: float = DEFAULT_MAX_MB, drop_finished_checkpoints: bool = False
+    run_dir: str | Path, carry_dir: str | Path, max_mb: float = DEFAULT_MAX_MB, finished_scores_only: bool = False
 ) -> dict[str, Any]:
     """Bring CARRY_DIR up to date with RUN_DIR; returns {"copied", "dropped", "kept", "bytes"}."""
     run_dir, carry_dir = Path(run_dir), Path(carry_dir)
     if not run_dir.is_dir():
         raise BenchError(f"{run_dir}: no such run folder; pass the folder the run writes its results to")
-    sources = run_files(run_dir, drop_finished_checkpoints)
+    sources = run_files(run_dir, finished_scores_only)
     # checked before anything is written; a slim checkpoint is about a third of its source (Adam
     # keeps two moments per weight)
     estimate = sum((run_dir / r).stat().st_size / (3 if is_kept_checkpoint(r) else 1) for r in sources)
@@ -200,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("carry_dir")
     s.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB)
     s.add_argument(
-        "--drop-finished-checkpoints",
+        "--finished-scores-only",
         action="store_true",
-        help="leave the checkpoints of finished cells behind (a short experiment kept for its scores)",
+        help="finished cells without checkpoints, nothing of a cell still training (a short experiment)",
     )
     r = sub.add_parser("restore", help="write the carried files a run folder lacks")
     r.add_argument("carry_dir")
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.command == "save":
-            done = save(args.run_dir, args.carry_dir, args.max_mb, args.drop_finished_checkpoints)
+            done = save(args.run_dir, args.carry_dir, args.max_mb, args.finished_scores_only)
             print(
                 f"carried {args.run_dir} -> {args.carry_dir}: {done['copied']} copied, {done['kept']} unchanged, "
                 f"{done['dropped']} dropped, {done['bytes'] / 1e6:.1f} MB"

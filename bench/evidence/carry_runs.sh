@@ -15,8 +15,9 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/work/runs}"
 for name in ${CARRY_RUNS:-reference-dsprites gan-family-10k architecture-ab architecture-ab-dcgan}; do
   [ -d "$runs/$name" ] || continue
-  extra=()  # the A/B's 10,000-step cells are kept for their scores: only its running cell's checkpoint travels
-  case "$name" in architecture-ab*) extra=(--drop-finished-checkpoints) ;; esac
+  # the A/B's 10,000-step cells travel as scores: a running one's checkpoint (54 MB) costs more than its rerun
+  extra=()
+  case "$name" in architecture-ab*) extra=(--finished-scores-only) ;; esac
   (cd "$here" && python -m disentbench.bench.evidence.carry save "$runs/$name" "evidence/$name" "${extra[@]}")
 done
 if [ -n "${COMMIT:-}" ] && [ -d "$here/evidence" ]; then
