@@ -29,7 +29,6 @@ training (its checkpoint would cost more history than rerunning it; it restarts 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import socket
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from disentbench.atomic import atomic_path
+from disentbench.datasets.files import file_digest
 from disentbench.errors import BenchError
 
 MANIFEST = "MANIFEST.json"
@@ -47,14 +47,6 @@ CELLS = "cells"
 KEPT_FOLDER = "checkpoints"
 LEFT_OUT_NAMES = frozenset({"lock", "checkpoint.prev.pt", MANIFEST})
 DEFAULT_MAX_MB = 64.0
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def left_out(rel: Path) -> bool:
@@ -147,7 +139,12 @@ def save(
             continue
         slim = is_kept_checkpoint(rel)
         (_write_slim if slim else _copy)(source, target)
-        files[str(rel)] = {**stamp, "sha256": sha256(target), "bytes": target.stat().st_size, "slim": slim}
+        files[str(rel)] = {
+            **stamp,
+            "sha256": file_digest(target, "sha256"),
+            "bytes": target.stat().st_size,
+            "slim": slim,
+        }
         copied += 1
     dropped = 0
     for rel in set(old) - set(files):
@@ -177,7 +174,7 @@ def restore(carry_dir: str | Path, run_dir: str | Path, force: bool = False) -> 
     files = read_manifest(carry_dir)["files"]
     for rel, entry in sorted(files.items()):
         source = carry_dir / rel
-        if not source.is_file() or sha256(source) != entry["sha256"]:
+        if not source.is_file() or file_digest(source, "sha256") != entry["sha256"]:
             raise BenchError(
                 f"{source}: missing or altered (sha256 differs from {carry_dir / MANIFEST}); "
                 f"check it out again from git (git checkout -- {carry_dir})"
